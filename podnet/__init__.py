@@ -1,0 +1,3 @@
+"""podnet: Kubernetes cluster networking, modelled and realised."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,43 @@
+"""The `podnet` command: thin; it parses, calls the model and renders."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from podnet.errors import PodnetError
+
+app = typer.Typer(
+    name="podnet",
+    help="Kubernetes cluster networking: model it, question it, build it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Each command family lives in its own module and registers itself on `app`.
+    from podnet.cli import subnet  # noqa: F401
+
+
+def main() -> None:
+    _register()
+    try:
+        app(standalone_mode=False)
+    except PodnetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except typer.Exit as ex:
+        sys.exit(ex.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # click's usage errors
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(2)
+        raise

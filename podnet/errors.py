@@ -1,0 +1,44 @@
+"""Errors a user can cause. The CLI prints them without a traceback and exits 2."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PodnetError(Exception):
+    """Base of every error caused by input or usage."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One invalid field, located as precisely as the input allows."""
+
+    file: str
+    line: int | None
+    obj: str  # "Kind ns/name", or "" when the object itself is unreadable
+    field: str  # field path such as "spec.ingress[0].ports[0].endPort", or ""
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        parts = [where]
+        if self.obj:
+            parts.append(self.obj)
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class ManifestError(PodnetError):
+    """Invalid manifests: every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(PodnetError):
+    """A command-line value that cannot be used (unknown pod, bad port, ...)."""
