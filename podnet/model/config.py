@@ -1,0 +1,250 @@
+"""Cluster-wide settings that manifests do not carry: podnet's ClusterNetwork, or a kind config.
+
+Defaults are those of kubeadm, kind and Flannel (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, ip_network
+from typing import Any
+
+from podnet.model import validation as v
+from podnet.model.fields import Field
+from podnet.model.objects import IPAddress, IPNetwork, Taint
+
+BACKENDS = ("host-gw", "vxlan")
+PROXY_MODES = ("nftables", "iptables")
+DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "None")
+DNS_POD_MODES = ("insecure", "verified", "disabled")
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """A node declared by the configuration rather than by a Node object."""
+
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    ip: IPAddress | None = None
+    taints: tuple[Taint, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    name: str = "podnet"
+    pod_subnets: tuple[IPNetwork, ...] = (IPv4Network("10.244.0.0/16"),)
+    service_subnets: tuple[IPNetwork, ...] = (IPv4Network("10.96.0.0/12"),)
+    node_cidr_mask_size: int = 24
+    node_cidr_mask_size_v6: int = 64
+    node_subnet: IPNetwork = IPv4Network("172.18.0.0/16")
+    dns_domain: str = "cluster.local"
+    backend: str = "host-gw"
+    service_node_port_range: tuple[int, int] = (30000, 32767)
+    kube_proxy_mode: str = "nftables"
+    masquerade_all: bool = False
+    detect_local_mode: str = "ClusterCIDR"
+    node_port_addresses: tuple[IPNetwork, ...] = ()
+    load_balancer_pool: tuple[IPNetwork, ...] = ()
+    dns_pods: str = "insecure"
+    dns_ttl: int = 30
+    nodes: tuple[NodeSpec, ...] = ()
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        """IP versions of the pod network, primary first."""
+        return tuple(n.version for n in self.pod_subnets)
+
+    def node_mask(self, version: int) -> int:
+        return self.node_cidr_mask_size if version == 4 else self.node_cidr_mask_size_v6
+
+
+DEFAULT_NODES = (NodeSpec("node-1"), NodeSpec("node-2"))
+
+
+def parse_config(docs: list[Field]) -> ClusterConfig:
+    """The one configuration document, or the defaults. Problems go to the documents' contexts."""
+    if not docs:
+        return ClusterConfig(nodes=DEFAULT_NODES)
+    for extra in docs[1:]:
+        extra.error(
+            f"only one ClusterNetwork or kind Cluster document is allowed ({docs[0].ctx.obj})"
+        )
+    doc = docs[0]
+    if doc["kind"].value == "Cluster":
+        return _kind_cluster(doc)
+    return _cluster_network(doc)
+
+
+def _networks(f: Field, *, strict: bool = True, family_pair: bool = True) -> tuple[IPNetwork, ...]:
+    """A CIDR, a comma-separated pair (dual-stack, as kubeadm writes it) or a list.
+
+    With `family_pair`, at most one network of each IP family (a dual-stack setting).
+    """
+    texts = (
+        f.strings()
+        if isinstance(f.value, list)
+        else [t.strip() for t in f.str().split(",") if t.strip()]
+    )
+    nets = []
+    for t in texts:
+        net = v.parse_cidr(t, strict=strict)
+        if net is None:
+            f.error(
+                f"Invalid value: {t!r}: must be a valid CIDR without host bits (e.g. 10.0.0.0/16)"
+            )
+        else:
+            nets.append(net)
+    if family_pair and len({n.version for n in nets}) < len(nets):
+        f.error("Invalid value: a dual-stack value needs one IPv4 and one IPv6 CIDR")
+    return tuple(nets)
+
+
+def _choice(f: Field, allowed: tuple[str, ...], default: str) -> str:
+    value = f.str(default) or default
+    if value not in allowed:
+        f.error(
+            f'Unsupported value: "{value}": supported values: '
+            + ", ".join(f'"{a}"' for a in allowed)
+        )
+        return default
+    return value
+
+
+def _cluster_network(doc: Field) -> ClusterConfig:
+    spec = doc["spec"]
+    d = ClusterConfig()
+    values: dict[str, Any] = {"name": doc["metadata"]["name"].str(d.name) or d.name}
+    if doc["metadata"]["name"].present:
+        doc["metadata"]["name"].check(values["name"], v.dns1123_label)
+    for key, attr in (("podSubnet", "pod_subnets"), ("serviceSubnet", "service_subnets")):
+        if spec[key].present:
+            values[attr] = _networks(spec[key]) or getattr(d, attr)
+    if spec["nodeSubnet"].present:
+        nets = _networks(spec["nodeSubnet"])
+        if nets:
+            values["node_subnet"] = nets[0]
+    for key, attr, low, high in (
+        ("nodeCIDRMaskSize", "node_cidr_mask_size", 1, 32),
+        ("nodeCIDRMaskSizeIPv6", "node_cidr_mask_size_v6", 1, 128),
+    ):
+        if not spec[key].present:
+            continue
+        n = spec[key].int()
+        if n is not None and not low <= n <= high:
+            spec[key].error(f"Invalid value: {n}: must be between {low} and {high}")
+        elif n is not None:
+            values[attr] = n
+    values["dns_domain"] = spec["dnsDomain"].str(d.dns_domain) or d.dns_domain
+    if spec["dnsDomain"].present:
+        spec["dnsDomain"].check(values["dns_domain"], v.dns1123_subdomain)
+    values["backend"] = _choice(spec["backend"], BACKENDS, d.backend)
+    values["kube_proxy_mode"] = _choice(spec["kubeProxyMode"], PROXY_MODES, d.kube_proxy_mode)
+    values["detect_local_mode"] = _choice(
+        spec["detectLocalMode"], DETECT_LOCAL_MODES, d.detect_local_mode
+    )
+    values["masquerade_all"] = spec["masqueradeAll"].bool(False)
+    if spec["serviceNodePortRange"].present:
+        values["service_node_port_range"] = _port_range(spec["serviceNodePortRange"])
+    for key, attr in (
+        ("nodePortAddresses", "node_port_addresses"),
+        ("loadBalancerPool", "load_balancer_pool"),
+    ):
+        if spec[key].present:
+            values[attr] = _networks(spec[key], strict=False, family_pair=False)
+    dns = spec["dns"]
+    values["dns_pods"] = _choice(dns["pods"], DNS_POD_MODES, d.dns_pods)
+    ttl = dns["ttl"].int(d.dns_ttl)
+    if ttl is not None and not 0 <= ttl <= 3600:
+        dns["ttl"].error(f"Invalid value: {ttl}: must be between 0 and 3600")
+    else:
+        values["dns_ttl"] = ttl
+    nodes = []
+    for n in spec["nodes"].items():
+        name = n["name"].str(required=True)
+        if name:
+            n["name"].check(name, v.dns1123_subdomain)
+        ip = None
+        if n["ip"].present:
+            ip = v.parse_ip(n["ip"].str())
+            if ip is None:
+                n["ip"].error(f"Invalid value: {n['ip'].value!r}: must be a valid IP address")
+        nodes.append(NodeSpec(name, n["labels"].string_map(), ip))
+    values["nodes"] = tuple(nodes) if spec["nodes"].present else DEFAULT_NODES
+    return ClusterConfig(**values)
+
+
+def _port_range(f: Field) -> tuple[int, int]:
+    text = str(f.value)
+    low, _, high = text.partition("-")
+    try:
+        lo, hi = int(low), int(high or low)
+    except ValueError:
+        f.error(f"Invalid value: {text!r}: must be a port range such as 30000-32767")
+        return ClusterConfig.service_node_port_range
+    if not (1 <= lo <= hi <= 65535):
+        f.error(f"Invalid value: {text!r}: must be a port range such as 30000-32767")
+        return ClusterConfig.service_node_port_range
+    return (lo, hi)
+
+
+def _kind_cluster(doc: Field) -> ClusterConfig:
+    """A kind `Cluster` config: its networking and nodes mapped onto podnet's settings."""
+    net = doc["networking"]
+    family = _choice(net["ipFamily"], ("ipv4", "ipv6", "dual"), "ipv4")
+    pods = {
+        "ipv4": "10.244.0.0/16",
+        "ipv6": "fd00:10:244::/56",
+        "dual": "10.244.0.0/16,fd00:10:244::/56",
+    }
+    services = {
+        "ipv4": "10.96.0.0/16",
+        "ipv6": "fd00:10:96::/112",
+        "dual": "10.96.0.0/16,fd00:10:96::/112",
+    }
+    values: dict[str, Any] = {"name": doc["name"].str("kind") or "kind"}
+    values["pod_subnets"] = (
+        _networks(net["podSubnet"]) if net["podSubnet"].present else _defaults(pods[family])
+    )
+    values["service_subnets"] = (
+        _networks(net["serviceSubnet"])
+        if net["serviceSubnet"].present
+        else _defaults(services[family])
+    )
+    mode = net["kubeProxyMode"].str("iptables") or "iptables"
+    if mode == "ipvs":
+        net["kubeProxyMode"].error(
+            'Unsupported value: "ipvs": podnet models kube-proxy in nftables and iptables modes'
+            " (this kernel has no IPVS)"
+        )
+    elif mode not in (*PROXY_MODES, "none"):
+        net["kubeProxyMode"].error(f'Unsupported value: "{mode}"')
+    else:
+        values["kube_proxy_mode"] = mode if mode in PROXY_MODES else "nftables"
+    roles = [(n, n["role"].str("control-plane") or "control-plane") for n in doc["nodes"].items()]
+    if not roles:
+        roles = [(None, "control-plane")]
+    workers = sum(1 for _, r in roles if r == "worker")
+    nodes, counts = [], {"control-plane": 0, "worker": 0}
+    for f, role in roles:
+        if role not in counts:
+            if f is not None:
+                f["role"].error(
+                    f'Unsupported value: "{role}": supported values: "control-plane", "worker"'
+                )
+            continue
+        counts[role] += 1
+        suffix = "" if counts[role] == 1 else str(counts[role])
+        labels = f["labels"].string_map() if f is not None else {}
+        taints: tuple[Taint, ...] = ()
+        if role == "control-plane":
+            labels = {CONTROL_PLANE_LABEL: "", **labels}
+            if workers:
+                taints = (Taint(CONTROL_PLANE_LABEL, "", "NoSchedule"),)
+        nodes.append(NodeSpec(f"{values['name']}-{role}{suffix}", labels, None, taints))
+    values["nodes"] = tuple(nodes)
+    return ClusterConfig(**values)
+
+
+def _defaults(text: str) -> tuple[IPNetwork, ...]:
+    return tuple(ip_network(t) for t in text.split(","))

@@ -1,0 +1,237 @@
+"""The Kubernetes objects podnet understands, as immutable values.
+
+Pure: these are plain data. Loading, validation and resolution (scheduling, addresses) live in
+their own modules; a resolved `Cluster` holds these same types with addresses filled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from podnet.model.selectors import LabelSelector
+
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
+
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an object was read: file, document index, first line."""
+
+    file: str = "<built-in>"
+    document: int = 0
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return self.file if self.line is None else f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    labels: Mapping[str, str]
+    origin: Origin = Origin()
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    key: str
+    value: str
+    effect: str  # NoSchedule | PreferNoSchedule | NoExecute
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    labels: Mapping[str, str]
+    ips: tuple[IPAddress, ...] = ()  # InternalIP(s); resolved: one per family in use
+    pod_cidrs: tuple[IPNetwork, ...] = ()  # spec.podCIDRs; resolved: allocated when absent
+    taints: tuple[Taint, ...] = ()
+    origin: Origin = Origin()
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPort:
+    container_port: int
+    protocol: str = "TCP"
+    name: str = ""
+    host_port: int | None = None
+    container: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    key: str = ""
+    operator: str = "Equal"  # Equal | Exists
+    value: str = ""
+    effect: str = ""  # empty: every effect
+
+    def tolerates(self, taint: Taint) -> bool:
+        if self.effect and self.effect != taint.effect:
+            return False
+        if self.operator == "Exists":
+            return not self.key or self.key == taint.key
+        return self.key == taint.key and self.value == taint.value
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    ports: tuple[ContainerPort, ...] = ()
+    node_name: str = ""  # spec.nodeName; resolved: the node it is scheduled on
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    node_affinity: tuple[LabelSelector, ...] = ()  # required terms, ORed
+    tolerations: tuple[Toleration, ...] = ()
+    host_network: bool = False
+    ips: tuple[IPAddress, ...] = ()  # status.podIPs; resolved: allocated when absent
+    hostname: str = ""
+    subdomain: str = ""
+    phase: str = "Running"
+    ready: bool = True
+    deletion_timestamp: str = ""
+    owner: str = ""  # "Kind/name" of the workload that created it, if any
+    origin: Origin = Origin()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def named_port(self, name: str, protocol: str) -> int | None:
+        """The number a named port resolves to on this pod, or None when not declared."""
+        for p in self.ports:
+            if p.name == name and p.protocol == protocol:
+                return p.container_port
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+    target_port: int | str = 0  # number or a container port name; 0 means "same as port"
+    node_port: int | None = None
+    app_protocol: str = ""
+
+    @property
+    def target(self) -> int | str:
+        return self.target_port or self.port
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    selector: Mapping[str, str] | None  # None: no selector (EndpointSlices managed by hand)
+    ports: tuple[ServicePort, ...]
+    type: str = "ClusterIP"
+    cluster_ips: tuple[str, ...] = ()  # as given: addresses, or ("None",) when headless
+    external_name: str = ""
+    external_ips: tuple[str, ...] = ()
+    origin: Origin = Origin()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSlice:
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    address_type: str
+    endpoints: tuple[Mapping[str, object], ...]
+    ports: tuple[Mapping[str, object], ...]
+    origin: Origin = Origin()
+
+
+# NetworkPolicy -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPort:
+    """One entry of a rule's `ports`: a protocol and a port, a named port or a range."""
+
+    protocol: str = "TCP"
+    port: int | str | None = None  # None: every port of the protocol
+    end_port: int | None = None
+
+    def __str__(self) -> str:
+        if self.port is None:
+            return f"{self.protocol}/*"
+        if self.end_port is not None:
+            return f"{self.protocol}/{self.port}-{self.end_port}"
+        return f"{self.protocol}/{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class IPBlock:
+    cidr: IPNetwork
+    except_: tuple[IPNetwork, ...] = ()
+
+    def contains(self, address: IPAddress) -> bool:
+        return (
+            address.version == self.cidr.version
+            and address in self.cidr
+            and not any(address in e for e in self.except_)
+        )
+
+    def __str__(self) -> str:
+        if not self.except_:
+            return str(self.cidr)
+        return f"{self.cidr} except {', '.join(str(e) for e in self.except_)}"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPeer:
+    """One `from`/`to` item. Selectors inside one item are ANDed."""
+
+    pod_selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+    ip_block: IPBlock | None = None
+
+    def __str__(self) -> str:
+        if self.ip_block is not None:
+            return f"ipBlock {self.ip_block}"
+        parts = []
+        if self.namespace_selector is not None:
+            parts.append(f"namespaceSelector {self.namespace_selector}")
+        if self.pod_selector is not None:
+            parts.append(f"podSelector {self.pod_selector}")
+        return " AND ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRule:
+    """An ingress or egress rule. Empty `peers` matches every address; empty `ports` every port."""
+
+    peers: tuple[PolicyPeer, ...] = ()
+    ports: tuple[PolicyPort, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPolicy:
+    name: str
+    namespace: str
+    pod_selector: LabelSelector
+    policy_types: tuple[str, ...]  # after API defaulting
+    ingress: tuple[PolicyRule, ...] = ()
+    egress: tuple[PolicyRule, ...] = ()
+    origin: Origin = Origin()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def rules(self, direction: str) -> tuple[PolicyRule, ...]:
+        return self.ingress if direction == "Ingress" else self.egress

@@ -1,0 +1,593 @@
+"""Manifest documents to objects, validated as the API server would validate them.
+
+Every problem of every document is collected, then raised together as one ManifestError.
+Workloads are kept as templates here; `workloads` expands them into pods.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from podnet.errors import ManifestError, Problem
+from podnet.model import validation as v
+from podnet.model.config import ClusterConfig, parse_config
+from podnet.model.documents import Document
+from podnet.model.fields import Context, Field
+from podnet.model.objects import (
+    ContainerPort,
+    EndpointSlice,
+    IPBlock,
+    Namespace,
+    NetworkPolicy,
+    Node,
+    Origin,
+    Pod,
+    PolicyPeer,
+    PolicyPort,
+    PolicyRule,
+    Service,
+    ServicePort,
+    Taint,
+    Toleration,
+)
+from podnet.model.selectors import OPERATORS, LabelSelector, Requirement
+
+WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob")
+
+API_VERSIONS = {
+    "Namespace": ("v1",),
+    "Node": ("v1",),
+    "Pod": ("v1",),
+    "Service": ("v1",),
+    "Deployment": ("apps/v1",),
+    "ReplicaSet": ("apps/v1",),
+    "StatefulSet": ("apps/v1",),
+    "DaemonSet": ("apps/v1",),
+    "Job": ("batch/v1",),
+    "CronJob": ("batch/v1",),
+    "EndpointSlice": ("discovery.k8s.io/v1",),
+    "NetworkPolicy": ("networking.k8s.io/v1",),
+    "ClusterNetwork": ("podnet.io/v1alpha1",),
+    "Cluster": ("kind.x-k8s.io/v1alpha4",),
+}
+CLUSTER_SCOPED = ("Namespace", "Node", "ClusterNetwork", "Cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A controller and the pod template it stamps out."""
+
+    kind: str
+    name: str
+    namespace: str
+    template: Pod  # name empty; labels and spec from the template
+    raw_template: Any  # the template as written: the input of pod-template-hash
+    replicas: int
+    selector: LabelSelector | None
+    uid: str
+    origin: Origin
+    service_name: str = ""  # StatefulSet: the governing Service, the pods' subdomain
+
+
+@dataclass
+class Manifests:
+    """Everything the documents declared, before scheduling and addressing."""
+
+    namespaces: list[Namespace] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    pods: list[Pod] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    endpoint_slices: list[EndpointSlice] = field(default_factory=list)
+    policies: list[NetworkPolicy] = field(default_factory=list)
+    config: ClusterConfig = field(default_factory=ClusterConfig)
+    owned: set[tuple[str, str, str]] = field(default_factory=set)  # (kind, ns, name) with children
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def parse_documents(docs: list[Document]) -> Manifests:
+    out = Manifests()
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str, str], Origin] = {}
+    configs: list[Field] = []  # ClusterNetwork and kind Cluster documents
+    for doc in docs:
+        ctx = Context(doc)
+        _parse_one(Field(ctx, doc.data), out, seen, configs)
+        problems += ctx.problems
+    out.config = parse_config(configs)
+    problems += [p for c in configs for p in c.ctx.problems if p not in problems]
+    if problems:
+        raise ManifestError(problems)
+    return out
+
+
+def _parse_one(
+    obj: Field, out: Manifests, seen: dict[tuple[str, str, str], Origin], configs: list[Field]
+) -> None:
+    if not obj.is_map():
+        return
+    kind = obj["kind"].str(required=True)
+    api_version = obj["apiVersion"].str(required=True)
+    if not kind or not api_version:
+        return
+    if kind not in API_VERSIONS:
+        out.skipped[kind] += 1
+        return
+    if api_version not in API_VERSIONS[kind]:
+        obj["apiVersion"].error(
+            f'Unsupported value: "{api_version}": supported values: '
+            + ", ".join(f'"{a}"' for a in API_VERSIONS[kind])
+        )
+        return
+    meta = obj["metadata"]
+    name = meta["name"].str(required=kind not in ("Cluster",))
+    namespace = "" if kind in CLUSTER_SCOPED else meta["namespace"].str("default") or "default"
+    ctx = obj.ctx
+    ctx.obj = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+    origin = Origin(ctx.doc.file, ctx.doc.index, ctx.doc.line())
+    if kind in ("ClusterNetwork", "Cluster"):
+        configs.append(obj)
+        return
+    if name:
+        name_check = {"Namespace": v.dns1123_label, "Service": v.dns1035_label}.get(
+            kind, v.dns1123_subdomain
+        )
+        meta["name"].check(name, name_check)
+    if namespace and namespace != "default":
+        meta["namespace"].check(namespace, v.dns1123_label)
+    key = (kind, namespace, name)
+    if name and key in seen:
+        obj.error(f"{ctx.obj} is declared twice (first at {seen[key]})")
+        return
+    seen[key] = origin
+    labels = _labels(meta["labels"])
+    for owner in meta["ownerReferences"].items():
+        okind, oname = owner["kind"].str(), owner["name"].str()
+        if okind and oname:
+            out.owned.add((okind, namespace, oname))
+    if kind == "Namespace":
+        out.namespaces.append(Namespace(name, labels, origin))
+    elif kind == "Node":
+        out.nodes.append(_node(obj, name, labels, origin))
+    elif kind == "Pod":
+        pod = _pod(obj["spec"], name, namespace, labels, origin)
+        out.pods.append(_pod_status(obj, pod))
+    elif kind in WORKLOAD_KINDS:
+        workload = _workload(obj, kind, name, namespace, origin)
+        if workload is not None:
+            out.workloads.append(workload)
+    elif kind == "Service":
+        out.services.append(_service(obj, name, namespace, labels, origin))
+    elif kind == "EndpointSlice":
+        out.endpoint_slices.append(_endpoint_slice(obj, name, namespace, labels, origin))
+    elif kind == "NetworkPolicy":
+        out.policies.append(_network_policy(obj["spec"], name, namespace, origin))
+
+
+# metadata and selectors ---------------------------------------------------------------------------
+
+
+def _labels(f: Field) -> dict[str, str]:
+    labels = f.string_map()
+    for k, val in labels.items():
+        f[k].check(k, v.qualified_name)
+        f[k].check(val, v.label_value)
+    return labels
+
+
+def label_selector(f: Field) -> LabelSelector:
+    """metav1.LabelSelector, validated (an absent selector is the empty one)."""
+    if not f.present:
+        return LabelSelector()
+    if not f.is_map():
+        return LabelSelector()
+    match_labels = _labels(f["matchLabels"])
+    exprs = []
+    for e in f["matchExpressions"].items():
+        if not e.is_map():
+            continue
+        key = e["key"].str(required=True)
+        if key:
+            e["key"].check(key, v.qualified_name)
+        op = e["operator"].str(required=True)
+        values = e["values"].strings()
+        if op and op not in OPERATORS:
+            e["operator"].error(f'not a valid selector operator: "{op}"')
+        elif op in ("In", "NotIn") and not values:
+            e["values"].error(
+                "Required value: must be specified when `operator` is 'In' or 'NotIn'"
+            )
+        elif op in ("Exists", "DoesNotExist") and values:
+            e["values"].error(
+                "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+            )
+        for i, val in enumerate(values):
+            e["values"].items()[i].check(val, v.label_value)
+        exprs.append(Requirement(key, op, tuple(values)))
+    return LabelSelector.of(match_labels, *exprs)
+
+
+# nodes and pods -----------------------------------------------------------------------------------
+
+
+def _node(obj: Field, name: str, labels: dict[str, str], origin: Origin) -> Node:
+    spec = obj["spec"]
+    cidrs = []
+    given = spec["podCIDRs"].strings() or (
+        [spec["podCIDR"].str()] if spec["podCIDR"].present else []
+    )
+    for i, c in enumerate(given):
+        net = v.parse_cidr(c, strict=True)
+        if net is None:
+            spec["podCIDRs" if spec["podCIDRs"].present else "podCIDR"].error(
+                f"Invalid value: {c!r}: must be a valid CIDR" + (f" (index {i})" if i else "")
+            )
+        else:
+            cidrs.append(net)
+    taints = []
+    for t in spec["taints"].items():
+        effect = t["effect"].str(required=True)
+        if effect and effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            t["effect"].error(
+                f'Unsupported value: "{effect}": supported values: "NoExecute", "NoSchedule",'
+                ' "PreferNoSchedule"'
+            )
+        taints.append(Taint(t["key"].str(required=True), t["value"].str(), effect))
+    ips = []
+    for a in obj["status"]["addresses"].items():
+        if a["type"].str() == "InternalIP":
+            ip = v.parse_ip(a["address"].str())
+            if ip is None:
+                a["address"].error(f"Invalid value: {a['address'].value!r}: must be a valid IP")
+            elif all(ip.version != o.version for o in ips):
+                ips.append(ip)
+    return Node(name, labels, tuple(ips), tuple(cidrs), tuple(taints), origin)
+
+
+def pod_from_spec(
+    spec: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin, owner: str = ""
+) -> Pod:
+    """A pod from a PodSpec (of a Pod, or of a workload's template)."""
+    ports: list[ContainerPort] = []
+    names: set[str] = set()
+    host_network = spec["hostNetwork"].bool()
+    containers = spec["containers"].items()
+    if not containers and spec.present:
+        spec["containers"].error("Required value")
+    sidecars = [c for c in spec["initContainers"].items() if c["restartPolicy"].value == "Always"]
+    for c in containers + sidecars:
+        cname = c["name"].str(required=True)
+        for p in c["ports"].items():
+            number = p["containerPort"].int(required=True)
+            if number is not None:
+                p["containerPort"].check(number, v.port_number)
+            proto = p["protocol"].str("TCP") or "TCP"
+            p["protocol"].check(proto, v.protocol)
+            pname = p["name"].str()
+            if pname:
+                p["name"].check(pname, v.port_name)
+                if pname in names:
+                    p["name"].error(f'Duplicate value: "{pname}"')
+                names.add(pname)
+            host_port = p["hostPort"].int()
+            if host_port is not None:
+                p["hostPort"].check(host_port, v.port_number)
+                if host_network and number is not None and host_port != number:
+                    p["hostPort"].error(
+                        f"Invalid value: {host_port}: must match `containerPort` when"
+                        " `hostNetwork` is true"
+                    )
+            if number is not None:
+                ports.append(ContainerPort(number, proto, pname, host_port, cname))
+    tolerations = []
+    for t in spec["tolerations"].items():
+        op = t["operator"].str("Equal") or "Equal"
+        if op not in ("Equal", "Exists"):
+            t["operator"].error(f'Unsupported value: "{op}": supported values: "Equal", "Exists"')
+        tolerations.append(Toleration(t["key"].str(), op, t["value"].str(), t["effect"].str()))
+    affinity = []
+    required = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    for term in required["nodeSelectorTerms"].items():
+        exprs = []
+        for e in term["matchExpressions"].items():
+            op = e["operator"].str(required=True)
+            if op not in (*OPERATORS, "Gt", "Lt"):
+                e["operator"].error(f'Unsupported value: "{op}"')
+            exprs.append(Requirement(e["key"].str(required=True), op, tuple(e["values"].strings())))
+        affinity.append(LabelSelector.of({}, *exprs))
+    node_selector = spec["nodeSelector"].string_map()
+    hostname = spec["hostname"].str()
+    subdomain = spec["subdomain"].str()
+    for f, val in ((spec["hostname"], hostname), (spec["subdomain"], subdomain)):
+        if val:
+            f.check(val, v.dns1123_label)
+    return Pod(
+        name=name,
+        namespace=namespace,
+        labels=labels,
+        ports=tuple(ports),
+        node_name=spec["nodeName"].str(),
+        node_selector=node_selector,
+        node_affinity=tuple(affinity),
+        tolerations=tuple(tolerations),
+        host_network=host_network,
+        hostname=hostname,
+        subdomain=subdomain,
+        owner=owner,
+        origin=origin,
+    )
+
+
+def _pod(spec: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin) -> Pod:
+    if not spec.present:
+        spec.error("Required value")
+    return pod_from_spec(spec, name, namespace, labels, origin)
+
+
+def _pod_status(obj: Field, pod: Pod) -> Pod:
+    status = obj["status"]
+    given = [ip["ip"] for ip in status["podIPs"].items()] or (
+        [status["podIP"]] if status["podIP"].present else []
+    )
+    ips = []
+    for f in given:
+        text = f.str()
+        ip = v.parse_ip(text)
+        if ip is None:
+            f.error(f"Invalid value: {f.value!r}: must be a valid IP address")
+        elif all(ip.version != o.version for o in ips):
+            ips.append(ip)
+    ready = True
+    for c in status["conditions"].items():
+        if c["type"].str() == "Ready":
+            ready = c["status"].str() == "True"
+    phase = status["phase"].str("Running") or "Running"
+    deletion = obj["metadata"]["deletionTimestamp"].value
+    owners = [
+        f"{o['kind'].value}/{o['name'].value}"
+        for o in obj["metadata"]["ownerReferences"].items()
+        if o["controller"].value is True
+    ]
+    return replace(
+        pod,
+        ips=tuple(ips),
+        ready=ready and phase == "Running",
+        phase=phase,
+        deletion_timestamp="" if deletion is None else str(deletion),
+        owner=owners[0] if owners else "",
+    )
+
+
+# workloads ----------------------------------------------------------------------------------------
+
+
+def _workload(obj: Field, kind: str, name: str, namespace: str, origin: Origin) -> Workload | None:
+    spec = obj["spec"]
+    if kind == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    template = spec["template"]
+    if not template.present:
+        template.error("Required value")
+        return None
+    tmeta = template["metadata"]
+    labels = _labels(tmeta["labels"])
+    selector = None
+    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") or spec["selector"].present:
+        if not spec["selector"].present and kind != "Job":
+            spec["selector"].error("Required value")
+        selector = label_selector(spec["selector"])
+        if spec["selector"].present and selector.is_empty and kind != "Job":
+            spec["selector"].error("Invalid value: empty selector is invalid for deployment")
+        elif spec["selector"].present and not selector.matches(labels):
+            template["metadata"]["labels"].error(
+                "Invalid value: `selector` does not match template `labels`"
+            )
+    if kind in ("Job", "CronJob"):
+        replicas = spec["parallelism"].int(1)
+        completions = spec["completions"].int()
+        if replicas is not None and completions is not None:
+            replicas = min(replicas, completions)
+    elif kind == "DaemonSet":
+        replicas = 0  # one per eligible node, decided at scheduling
+    else:
+        replicas = spec["replicas"].int(1)
+    if replicas is not None and replicas < 0:
+        spec["replicas"].error(f"Invalid value: {replicas}: must be greater than or equal to 0")
+        replicas = 0
+    pod = pod_from_spec(template["spec"], "", namespace, labels, origin, owner=f"{kind}/{name}")
+    return Workload(
+        kind=kind,
+        name=name,
+        namespace=namespace,
+        template=pod,
+        raw_template=template.value,
+        replicas=replicas or 0,
+        selector=selector,
+        uid=obj["metadata"]["uid"].str(),
+        origin=origin,
+        service_name=spec["serviceName"].str() if kind == "StatefulSet" else "",
+    )
+
+
+# services -----------------------------------------------------------------------------------------
+
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+
+
+def _service(
+    obj: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin
+) -> Service:
+    spec = obj["spec"]
+    stype = spec["type"].str("ClusterIP") or "ClusterIP"
+    if stype not in SERVICE_TYPES:
+        spec["type"].error(
+            f'Unsupported value: "{stype}": supported values: '
+            + ", ".join(f'"{t}"' for t in SERVICE_TYPES)
+        )
+    ports: list[ServicePort] = []
+    items = spec["ports"].items()
+    if not items and stype != "ExternalName" and spec["clusterIP"].value != "None":
+        spec["ports"].error("Required value")
+    names: set[str] = set()
+    for p in items:
+        pname = p["name"].str()
+        if len(items) > 1 and not pname:
+            p["name"].error("Required value")
+        if pname:
+            p["name"].check(pname, v.dns1123_label)
+            if pname in names:
+                p["name"].error(f'Duplicate value: "{pname}"')
+            names.add(pname)
+        number = p["port"].int(required=True)
+        if number is not None:
+            p["port"].check(number, v.port_number)
+        proto = p["protocol"].str("TCP") or "TCP"
+        p["protocol"].check(proto, v.protocol)
+        target = p["targetPort"].int_or_str()
+        if isinstance(target, int):
+            p["targetPort"].check(target, v.port_number)
+        elif isinstance(target, str):
+            p["targetPort"].check(target, v.port_name)
+        node_port = p["nodePort"].int()
+        if node_port is not None:
+            p["nodePort"].check(node_port, v.port_number)
+        if number is not None:
+            ports.append(ServicePort(number, proto, pname, target or 0, node_port))
+    ips = spec["clusterIPs"].strings() or (
+        [spec["clusterIP"].str()] if spec["clusterIP"].value else []
+    )
+    for ip in ips:
+        if ip != "None" and v.parse_ip(ip) is None:
+            spec["clusterIP"].error(f"Invalid value: {ip!r}: must be a valid IP address or None")
+    selector = spec["selector"].string_map() if spec["selector"].present else None
+    return Service(
+        name=name,
+        namespace=namespace,
+        labels=labels,
+        selector=selector,
+        ports=tuple(ports),
+        type=stype,
+        cluster_ips=tuple(ips),
+        external_name=spec["externalName"].str(),
+        external_ips=tuple(spec["externalIPs"].strings()),
+        origin=origin,
+    )
+
+
+def _endpoint_slice(
+    obj: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin
+) -> EndpointSlice:
+    address_type = obj["addressType"].str(required=True)
+    if address_type and address_type not in ("IPv4", "IPv6", "FQDN"):
+        obj["addressType"].error(
+            f'Unsupported value: "{address_type}": supported values: "FQDN", "IPv4", "IPv6"'
+        )
+    endpoints = tuple(e.value for e in obj["endpoints"].items() if e.is_map())
+    ports = tuple(p.value for p in obj["ports"].items() if p.is_map())
+    return EndpointSlice(name, namespace, labels, address_type, endpoints, ports, origin)
+
+
+# NetworkPolicy ------------------------------------------------------------------------------------
+
+
+def _network_policy(spec: Field, name: str, namespace: str, origin: Origin) -> NetworkPolicy:
+    if not spec.present:
+        spec.error("Required value")
+    pod_selector = label_selector(spec["podSelector"])
+    ingress = tuple(_rule(r, "from") for r in spec["ingress"].items() if r.is_map())
+    egress = tuple(_rule(r, "to") for r in spec["egress"].items() if r.is_map())
+    types = spec["policyTypes"].strings()
+    if spec["policyTypes"].present:
+        if len(types) > 2:
+            spec["policyTypes"].error("Invalid value: may not specify more than two policyTypes")
+        for i, t in enumerate(types):
+            if t not in ("Ingress", "Egress"):
+                spec["policyTypes"].items()[i].error(
+                    f'Unsupported value: "{t}": supported values: "Egress", "Ingress"'
+                )
+    if not types:  # API defaulting
+        types = ["Ingress"] + (["Egress"] if spec["egress"].present else [])
+    policy_types = tuple(t for t in ("Ingress", "Egress") if t in types)
+    return NetworkPolicy(name, namespace, pod_selector, policy_types, ingress, egress, origin)
+
+
+def _rule(r: Field, peers_key: str) -> PolicyRule:
+    peers = tuple(p for p in (_peer(f) for f in r[peers_key].items()) if p is not None)
+    ports = tuple(p for p in (_policy_port(f) for f in r["ports"].items()) if p is not None)
+    return PolicyRule(peers, ports)
+
+
+def _peer(f: Field) -> PolicyPeer | None:
+    if not f.is_map():
+        return None
+    given = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if f[k].present]
+    if not given:
+        f.error("Required value: must specify a peer")
+        return None
+    if "ipBlock" in given and len(given) > 1:
+        f.error("Forbidden: may not specify more than 1 peer")
+        return None
+    if "ipBlock" in given:
+        block = _ip_block(f["ipBlock"])
+        return None if block is None else PolicyPeer(ip_block=block)
+    return PolicyPeer(
+        pod_selector=label_selector(f["podSelector"]) if f["podSelector"].present else None,
+        namespace_selector=(
+            label_selector(f["namespaceSelector"]) if f["namespaceSelector"].present else None
+        ),
+    )
+
+
+def _ip_block(f: Field) -> IPBlock | None:
+    if not f.is_map():
+        return None
+    text = f["cidr"].str(required=True)
+    if not text:
+        return None
+    cidr = v.parse_cidr(text)
+    if cidr is None:
+        f["cidr"].error(f'Invalid value: "{text}": must be a valid CIDR value, (e.g. 10.9.8.0/24)')
+        return None
+    excepts = []
+    for i, e in enumerate(f["except"].strings()):
+        ef = f["except"].items()[i]
+        net = v.parse_cidr(e)
+        if net is None:
+            ef.error(f'Invalid value: "{e}": must be a valid CIDR value, (e.g. 10.9.8.0/24)')
+        elif (
+            net.version != cidr.version
+            or not net.subnet_of(cidr)  # type: ignore[arg-type]
+            or net.prefixlen <= cidr.prefixlen
+        ):
+            ef.error(f'Invalid value: "{e}": must be a strict subset of `cidr`')
+        else:
+            excepts.append(net)
+    return IPBlock(cidr, tuple(excepts))
+
+
+def _policy_port(f: Field) -> PolicyPort | None:
+    if not f.is_map():
+        return None
+    proto = f["protocol"].str("TCP") or "TCP"
+    ok = f["protocol"].check(proto, v.protocol)
+    port = f["port"].int_or_str()
+    end_port = f["endPort"].int()
+    if isinstance(port, int):
+        ok &= f["port"].check(port, v.port_number)
+    elif isinstance(port, str):
+        ok &= f["port"].check(port, v.port_name)
+    if end_port is not None:
+        if port is None:
+            f["endPort"].error("Required value: may not be specified when `port` is not specified")
+            ok = False
+        elif isinstance(port, str):
+            f["endPort"].error("Invalid value: may not be specified when `port` is non-numeric")
+            ok = False
+        elif end_port < port:
+            f["endPort"].error(f"Invalid value: {end_port}: must be >= port ({port})")
+            ok = False
+        else:
+            ok &= f["endPort"].check(end_port, v.port_number)
+    return PolicyPort(proto, port, end_port) if ok else None

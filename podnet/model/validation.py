@@ -1,0 +1,140 @@
+"""The API server's value checks: names, labels, ports, addresses.
+
+Each check returns the list of messages for one value (empty when valid), worded after
+k8s.io/apimachinery's validation package.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from podnet.model.objects import PROTOCOLS, IPAddress, IPNetwork
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+def dns1123_label(value: str) -> list[str]:
+    errs = []
+    if len(value) > 63:
+        errs.append("must be no more than 63 characters")
+    if not _DNS1123_LABEL.match(value):
+        errs.append(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-',"
+            " and must start and end with an alphanumeric character"
+        )
+    return errs
+
+
+def dns1123_subdomain(value: str) -> list[str]:
+    errs = []
+    if len(value) > 253:
+        errs.append("must be no more than 253 characters")
+    if not _DNS1123_SUBDOMAIN.match(value):
+        errs.append(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
+            " '-' or '.', and must start and end with an alphanumeric character"
+        )
+    return errs
+
+
+def dns1035_label(value: str) -> list[str]:
+    errs = []
+    if len(value) > 63:
+        errs.append("must be no more than 63 characters")
+    if not _DNS1035_LABEL.match(value):
+        errs.append(
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-',"
+            " start with an alphabetic character, and end with an alphanumeric character"
+        )
+    return errs
+
+
+def qualified_name(value: str) -> list[str]:
+    """A label or annotation key: an optional DNS subdomain prefix, '/', and a name."""
+    prefix, slash, name = value.rpartition("/")
+    errs = []
+    if slash:
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs += [f"prefix part {m}" for m in dns1123_subdomain(prefix)]
+        if value.count("/") > 1:
+            errs.append("a qualified name must have at most one '/'")
+            return errs
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    elif not _QUALIFIED_NAME.match(name):
+        errs.append(
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start"
+            " and end with an alphanumeric character"
+        )
+    return errs
+
+
+def label_value(value: str) -> list[str]:
+    errs = []
+    if len(value) > 63:
+        errs.append("must be no more than 63 characters")
+    if not _LABEL_VALUE.match(value):
+        errs.append(
+            "a valid label must be an empty string or consist of alphanumeric characters, '-',"
+            " '_' or '.', and must start and end with an alphanumeric character"
+        )
+    return errs
+
+
+def port_name(value: str) -> list[str]:
+    """IANA_SVC_NAME: 1-15 characters, [a-z0-9-], a letter somewhere, no '--', no '-' at ends."""
+    errs = []
+    if len(value) > 15:
+        errs.append("must be no more than 15 characters")
+    if not _SVC_NAME.match(value):
+        errs.append(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-),"
+            " and must not start or end with a hyphen"
+        )
+    if "--" in value:
+        errs.append("must not contain consecutive hyphens")
+    if not any(c.isalpha() for c in value):
+        errs.append("must contain at least one letter (a-z)")
+    return errs
+
+
+def port_number(value: int) -> list[str]:
+    if not 1 <= value <= 65535:
+        return ["must be between 1 and 65535, inclusive"]
+    return []
+
+
+def protocol(value: str) -> list[str]:
+    if value not in PROTOCOLS:
+        return ['supported values: "SCTP", "TCP", "UDP"']
+    return []
+
+
+def parse_ip(value: str) -> IPAddress | None:
+    """An address as the API server reads it (no zone, no leading zeros), or None."""
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def parse_cidr(value: str, *, strict: bool = False) -> IPNetwork | None:
+    """A CIDR written as address/prefix. Host bits are masked off unless `strict`."""
+    if "/" not in value:
+        return None
+    try:
+        return ipaddress.ip_network(value, strict=strict)
+    except ValueError:
+        return None

@@ -1,0 +1,127 @@
+"""Workloads expanded into the pods their controllers would create, with deterministic names.
+
+- Deployment: a ReplicaSet `name-<pod-template-hash>`, pods `name-<hash>-<suffix>`;
+- ReplicaSet, DaemonSet (one pod per eligible node), Job: pods `name-<suffix>`;
+- StatefulSet: pods `name-0` .. `name-<N-1>`, hostname the pod name, subdomain its serviceName;
+- CronJob: the pods of one Job `name-<n>`.
+The hash is FNV-1a over the template, encoded like Kubernetes' SafeEncodeString; suffixes are
+derived from the owner's name and the pod's index, so they are stable across runs. Pure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from podnet.model.objects import Node, Pod
+from podnet.model.parse import Manifests, Workload
+from podnet.model.scheduling import eligible
+
+_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand
+
+
+def fnv32a(data: bytes) -> int:
+    h = 0x811C9DC5
+    for b in data:
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def safe_encode(text: str) -> str:
+    return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in text)
+
+
+def template_hash(template: object) -> str:
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), default=str)
+    return safe_encode(str(fnv32a(canonical.encode())))
+
+
+def suffix(owner: str, index: int) -> str:
+    """Five characters of the alphabet Kubernetes uses for generated names."""
+    h = fnv32a(f"{owner}#{index}".encode())
+    out = ""
+    for _ in range(5):
+        h, r = divmod(h, len(_ALPHANUMS))
+        out += _ALPHANUMS[r]
+    return out
+
+
+def expand(manifests: Manifests, nodes: list[Node]) -> list[Pod]:
+    """Pods of every workload that the manifests do not already show children of."""
+    pods: list[Pod] = []
+    for w in manifests.workloads:
+        if (w.kind, w.namespace, w.name) in manifests.owned:
+            continue  # a dump of a live cluster: its ReplicaSets, Jobs or Pods are there already
+        pods += _pods_of(w, nodes)
+    return pods
+
+
+def _pods_of(w: Workload, nodes: list[Node]) -> list[Pod]:
+    h = template_hash(w.raw_template)
+    uid = w.uid or f"{fnv32a(f'{w.kind}/{w.namespace}/{w.name}'.encode()):08x}"
+    owner = f"{w.kind}/{w.name}"
+    t = w.template
+    if w.kind == "Deployment":
+        rs = f"{w.name}-{h}"
+        labels = {**t.labels, "pod-template-hash": h}
+        return [
+            replace(t, name=f"{rs}-{suffix(rs, i)}", labels=labels, owner=f"ReplicaSet/{rs}")
+            for i in range(w.replicas)
+        ]
+    if w.kind == "ReplicaSet":
+        return [
+            replace(t, name=f"{w.name}-{suffix(w.name, i)}", owner=owner) for i in range(w.replicas)
+        ]
+    if w.kind == "StatefulSet":
+        out = []
+        for i in range(w.replicas):
+            name = f"{w.name}-{i}"
+            labels = {
+                **t.labels,
+                "controller-revision-hash": f"{w.name}-{h}",
+                "statefulset.kubernetes.io/pod-name": name,
+                "apps.kubernetes.io/pod-index": str(i),
+            }
+            out.append(
+                replace(
+                    t,
+                    name=name,
+                    labels=labels,
+                    hostname=name,
+                    subdomain=w.service_name or t.subdomain,
+                    owner=owner,
+                )
+            )
+        return out
+    if w.kind == "DaemonSet":
+        labels = {
+            **t.labels,
+            "controller-revision-hash": h,
+            "pod-template-generation": "1",
+        }
+        return [
+            replace(
+                t,
+                name=f"{w.name}-{suffix(w.name + '@' + n.name, 0)}",
+                labels=labels,
+                node_name=n.name,
+                owner=owner,
+            )
+            for n in nodes
+            if eligible(t, n, daemon=True)
+        ]
+    job = w.name
+    if w.kind == "CronJob":
+        job = f"{w.name}-{fnv32a(w.name.encode()) % 10**8:08d}"
+        owner = f"Job/{job}"
+    labels = {
+        **t.labels,
+        "batch.kubernetes.io/controller-uid": uid,
+        "batch.kubernetes.io/job-name": job,
+        "controller-uid": uid,
+        "job-name": job,
+    }
+    return [
+        replace(t, name=f"{job}-{suffix(job, i)}", labels=labels, owner=owner)
+        for i in range(w.replicas)
+    ]
