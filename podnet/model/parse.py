@@ -507,8 +507,8 @@ def _network_policy(spec: Field, name: str, namespace: str, origin: Origin) -> N
                 spec["policyTypes"].items()[i].error(
                     f'Unsupported value: "{t}": supported values: "Egress", "Ingress"'
                 )
-    if not types:  # API defaulting
-        types = ["Ingress"] + (["Egress"] if spec["egress"].present else [])
+    if not types:  # API defaulting: Egress only with a non-empty egress list
+        types = ["Ingress"] + (["Egress"] if egress else [])
     policy_types = tuple(t for t in ("Ingress", "Egress") if t in types)
     return NetworkPolicy(name, namespace, pod_selector, policy_types, ingress, egress, origin)
 
