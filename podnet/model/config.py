@@ -48,7 +48,7 @@ class ClusterConfig:
     load_balancer_pool: tuple[IPNetwork, ...] = ()
     dns_pods: str = "insecure"
     dns_ttl: int = 30
-    nodes: tuple[NodeSpec, ...] = ()
+    nodes: tuple[NodeSpec, ...] = (NodeSpec("node-1"), NodeSpec("node-2"))
 
     @property
     def families(self) -> tuple[int, ...]:
@@ -59,7 +59,7 @@ class ClusterConfig:
         return self.node_cidr_mask_size if version == 4 else self.node_cidr_mask_size_v6
 
 
-DEFAULT_NODES = (NodeSpec("node-1"), NodeSpec("node-2"))
+DEFAULT_NODES = ClusterConfig().nodes
 
 
 def parse_config(docs: list[Field]) -> ClusterConfig:
