@@ -168,7 +168,12 @@ class PolicyEngine:
             & self.pod_network
         )
 
-    def _peer_vector(self, policy: NetworkPolicy, peer: PolicyPeer) -> np.ndarray:
+    def subjects(self, index: int) -> np.ndarray:
+        """(K,) bool: the keys policy number `index` of the cluster selects."""
+        return self._subjects[index]
+
+    def peer_vector(self, policy: NetworkPolicy, peer: PolicyPeer) -> np.ndarray:
+        """(K,) bool: the keys one `from`/`to` item of `policy` matches."""
         if peer.ip_block is not None:
             return self._block_vector(peer.ip_block)
         if peer.namespace_selector is None:
@@ -195,7 +200,7 @@ class PolicyEngine:
                 if rule.peers:
                     v = np.zeros(self.keys, dtype=bool)
                     for peer in rule.peers:
-                        v |= self._peer_vector(pol, peer)
+                        v |= self.peer_vector(pol, peer)
                 else:
                     v = np.ones(self.keys, dtype=bool)
                 peers.append(v)

@@ -1,0 +1,198 @@
+"""Why one connection is allowed or denied: per direction, the policies that select the pod and
+the rule (with the peer and port entry) that allows it. Pure; built on `policy.semantics`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import ip_address
+
+from podnet.errors import UsageError
+from podnet.model.cluster import Cluster
+from podnet.model.objects import PROTOCOLS
+from podnet.policy.semantics import (
+    DIRECTIONS,
+    DirectionVerdict,
+    Endpoint,
+    direction_verdict,
+    exempt,
+    peer_matches,
+    pod_endpoint,
+    port_matches,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One rule that allows the connection, located by field path in its policy."""
+
+    policy: str  # ns/name
+    rule: str  # spec.ingress[0]
+    peer: str  # "from[1] namespaceSelector ...", or "every source" / "every destination"
+    port: str  # "ports[0] TCP/80", or "every port"
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    src: Endpoint
+    dst: Endpoint
+    port: int
+    protocol: str
+    exempt: str
+    directions: tuple[DirectionVerdict, ...]
+    reasons: dict[str, tuple[Reason, ...]]
+
+    @property
+    def allowed(self) -> bool:
+        return bool(self.exempt) or all(d.allowed for d in self.directions)
+
+
+def parse_endpoint(cluster: Cluster, text: str) -> tuple[Endpoint, int | None]:
+    """`ns/pod`, a node name, or an address with an optional port (`1.2.3.4:80`, `[::1]:80`)."""
+    if "/" in text:
+        pod = cluster.pod(text)
+        if pod is None:
+            raise UsageError(f"no pod {text!r} in the cluster")
+        if not pod.ips:
+            raise UsageError(f"pod {text} has no address (not scheduled, or finished)")
+        return pod_endpoint(pod), None
+    if any(n.name == text for n in cluster.nodes):
+        node = cluster.node(text)
+        return Endpoint(node.ips[0], None, node.name), None
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        ip = ip_address(host)
+    except ValueError:
+        raise UsageError(
+            f"{text!r} is neither a pod (namespace/name), a node nor an IP address"
+        ) from None
+    number = None
+    if port is not None:
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
+        number = int(port)
+    return endpoint_for_address(cluster, ip), number
+
+
+def endpoint_for_address(cluster: Cluster, ip) -> Endpoint:  # type: ignore[no-untyped-def]
+    """The pod that owns an address (not host-network), else the node, else outside."""
+    for pod in cluster.running_pods:
+        if ip in pod.ips and not pod.host_network:
+            return Endpoint(ip, pod, pod.node_name)
+    for node in cluster.nodes:
+        if ip in node.ips:
+            return Endpoint(ip, None, node.name)
+    return Endpoint(ip)
+
+
+def explain(
+    cluster: Cluster, src: Endpoint, dst: Endpoint, port: int, protocol: str
+) -> Explanation:
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"protocol {protocol!r}: must be one of {', '.join(PROTOCOLS)}")
+    # The source's egress first: the order a packet meets them.
+    verdicts = tuple(
+        direction_verdict(cluster, d, src, dst, port, protocol) for d in reversed(DIRECTIONS)
+    )
+    reasons = {v.direction: tuple(_reasons(cluster, v, src, dst, port, protocol)) for v in verdicts}
+    return Explanation(src, dst, port, protocol, exempt(src, dst), verdicts, reasons)
+
+
+def _reasons(
+    cluster: Cluster, v: DirectionVerdict, src: Endpoint, dst: Endpoint, port: int, protocol: str
+) -> list[Reason]:
+    other = dst if v.direction == "Egress" else src
+    peers_key = "to" if v.direction == "Egress" else "from"
+    out = []
+    for match in v.allowing:
+        rule = match.policy.rules(v.direction)[match.rule]
+        field = f"spec.{v.direction.lower()}[{match.rule}]"
+        if rule.peers:
+            i, peer = next(
+                (i, p)
+                for i, p in enumerate(rule.peers)
+                if peer_matches(cluster, match.policy, p, other)
+            )
+            peer_text = f"{peers_key}[{i}] {peer}"
+        else:
+            peer_text = "every source" if v.direction == "Ingress" else "every destination"
+        if rule.ports:
+            j, entry = next(
+                (j, e) for j, e in enumerate(rule.ports) if port_matches(e, port, protocol, dst)
+            )
+            port_text = f"ports[{j}] {entry}"
+        else:
+            port_text = "every port"
+        out.append(Reason(match.policy.key, field, peer_text, port_text))
+    return out
+
+
+def to_json(e: Explanation) -> dict:
+    def side(ep: Endpoint) -> dict:
+        return {
+            "name": str(ep),
+            "ip": str(ep.ip),
+            "pod": ep.pod.key if ep.pod else None,
+            "node": ep.node or None,
+        }
+
+    out = {
+        "from": side(e.src),
+        "to": side(e.dst),
+        "port": e.port,
+        "protocol": e.protocol,
+        "allowed": e.allowed,
+        "exempt": e.exempt or None,
+    }
+    for v in e.directions:
+        out[v.direction.lower()] = {
+            "subject": str(v.subject),
+            "applies": v.applies,
+            "isolated": v.isolated,
+            "allowed": v.allowed,
+            "policies": [p.key for p in v.selecting],
+            "allowed_by": [
+                {"policy": r.policy, "rule": r.rule, "peer": r.peer, "port": r.port}
+                for r in e.reasons[v.direction]
+            ],
+        }
+    return out
+
+
+def to_text(e: Explanation) -> str:
+    verdict = "ALLOWED" if e.allowed else "DENIED"
+    lines = [f"{_name(e.src)} -> {_name(e.dst)} {e.protocol}/{e.port}: {verdict}"]
+    if e.exempt:
+        lines.append(f"  {e.exempt}; policies are not consulted")
+        return "\n".join(lines)
+    for v in e.directions:
+        where = f"{v.direction.lower()} at {v.subject}"
+        if not v.applies:
+            why = "host network" if v.subject.pod is not None else "not a pod"
+            lines.append(f"  {where}: not subject to NetworkPolicy ({why})")
+        elif not v.isolated:
+            lines.append(
+                f"  {where}: allowed, not isolated (no policy selects it for {v.direction})"
+            )
+        else:
+            names = ", ".join(p.key for p in v.selecting)
+            lines.append(f"  {where}: isolated by {names}")
+            for r in e.reasons[v.direction]:
+                lines.append(f"    allowed by {r.policy} {r.rule}: {r.peer}; {r.port}")
+            if not v.allowing:
+                lines.append(
+                    f"    denied: no {v.direction.lower()} rule of these policies allows it"
+                )
+    return "\n".join(lines)
+
+
+def _name(ep: Endpoint) -> str:
+    if ep.pod is not None:
+        return f"{ep.pod.key} ({ep.ip})"
+    if ep.node:
+        return f"node {ep.node} ({ep.ip})"
+    return str(ep.ip)
