@@ -23,6 +23,7 @@ import numpy as np
 from podnet.model.cluster import Cluster
 from podnet.model.objects import PROTOCOLS, IPBlock, NetworkPolicy, Pod, PolicyPeer
 from podnet.model.selectors import LabelSelector
+from podnet.report.reach import Probe, Reach
 
 _PROTO = {p: i for i, p in enumerate(PROTOCOLS)}
 
@@ -310,3 +311,24 @@ class PolicyEngine:
             pod_net = np.array([not p.host_network for p in self.pods])
             allowed[host] |= (nodes[host][:, None] == nodes[None, :]) & pod_net[None, :]
         return allowed
+
+
+def reach(cluster: Cluster, ports: list[tuple[int, str]] | None = None) -> Reach:
+    """The model's reachability matrix: every pod to every pod, for each (port, protocol).
+
+    Without `ports`, every (port, protocol) some pod declares.
+    """
+    engine = PolicyEngine(cluster)
+    names = [p.key for p in engine.pods]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    wanted = ports if ports is not None else declared_ports(engine.pods)
+    probes = [
+        Probe(port, proto, engine.matrix(port, proto)[np.ix_(order, order)])
+        for port, proto in wanted
+    ]
+    return Reach(
+        pods=[names[i] for i in order],
+        ips={names[i]: str(engine.ips[i]) for i in order},
+        probes=probes,
+        declared={p.key: {(c.container_port, c.protocol) for c in p.ports} for p in engine.pods},
+    )

@@ -1,0 +1,179 @@
+"""`podnet reach`, `explain`, `lint` and `demo`: questions about a cluster's manifests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from podnet.cli import app
+from podnet.errors import UsageError
+from podnet.model.cluster import Cluster, load_cluster
+from podnet.policy import explain as explain_mod
+from podnet.policy.engine import declared_ports
+from podnet.policy.engine import reach as compute_reach
+from podnet.policy.lint import SEVERITIES
+from podnet.policy.lint import lint as run_lint
+from podnet.report.reach import render
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop"
+
+Paths = Annotated[list[str], typer.Argument(help="Manifest files or directories; - for stdin.")]
+Port = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Destination port.")]
+
+
+class Protocol(StrEnum):
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+
+class ReachFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    md = "md"
+    dot = "dot"
+
+
+class TextFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+ProtocolOpt = Annotated[
+    Protocol | None, typer.Option("--protocol", case_sensitive=False, help="TCP, UDP or SCTP.")
+]
+
+
+def load(paths: list[str]) -> Cluster:
+    """The cluster, with one summary line on stderr for the kinds podnet does not model."""
+    cluster = load_cluster(paths)
+    if cluster.skipped:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(cluster.skipped.items()))
+        total = sum(cluster.skipped.values())
+        print(f"skipped {total} object(s) of kinds podnet does not model: {kinds}", file=sys.stderr)
+    return cluster
+
+
+def probe_ports(
+    cluster: Cluster, port: int | None, protocol: Protocol | None
+) -> list[tuple[int, str]] | None:
+    """The (port, protocol) pairs asked for; None means every declared one."""
+    if port is not None:
+        return [(port, (protocol or Protocol.TCP).value)]
+    if protocol is not None:
+        return [pp for pp in declared_ports(cluster.running_pods) if pp[1] == protocol.value]
+    return None
+
+
+@app.command()
+def reach(
+    paths: Paths,
+    port: Port = None,
+    protocol: ProtocolOpt = None,
+    output: Annotated[ReachFormat, typer.Option("-o", "--output")] = ReachFormat.table,
+) -> None:
+    """The pod-to-pod reachability matrix NetworkPolicy allows."""
+    cluster = load(paths)
+    result = compute_reach(cluster, probe_ports(cluster, port, protocol))
+    sys.stdout.write(render(result, output.value))
+
+
+@app.command()
+def explain(
+    paths: Paths,
+    src: Annotated[str, typer.Option("--from", help="namespace/pod, a node, or an IP[:port].")],
+    dst: Annotated[str, typer.Option("--to", help="namespace/pod, a node, or an IP[:port].")],
+    port: Port = None,
+    protocol: ProtocolOpt = None,
+    output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
+) -> None:
+    """Why one connection is allowed or denied, policy by policy and rule by rule."""
+    cluster = load(paths)
+    source, _ = explain_mod.parse_endpoint(cluster, src)
+    target, target_port = explain_mod.parse_endpoint(cluster, dst)
+    proto = (protocol or Protocol.TCP).value
+    port = port or target_port
+    if port is None:
+        declared = [
+            pp
+            for pp in declared_ports([target.pod] if target.pod else [])
+            if protocol is None or pp[1] == proto
+        ]
+        if not declared:
+            raise UsageError(
+                f"{dst} declares no {proto if protocol else ''} port: give --port".replace(
+                    "  ", " "
+                )
+            )
+        port, proto = declared[0]
+    result = explain_mod.explain(cluster, source, target, port, proto)
+    if output is TextFormat.json:
+        print(json.dumps(explain_mod.to_json(result), indent=2))
+    else:
+        print(explain_mod.to_text(result))
+
+
+@app.command()
+def lint(
+    paths: Paths,
+    output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on", help="Exit 1 when a finding is at least this severe: warning or error."
+        ),
+    ] = "error",
+) -> None:
+    """NetworkPolicy mistakes: OR meant as AND, selectors that match nothing, missing DNS, ..."""
+    if fail_on not in ("warning", "error"):
+        raise UsageError(f"--fail-on {fail_on!r}: must be warning or error")
+    cluster = load(paths)
+    findings = run_lint(cluster)
+    if output is TextFormat.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "severity": f.severity,
+                        "code": f.code,
+                        "policy": f.policy,
+                        "field": f.field,
+                        "message": f.message,
+                        "file": f.file,
+                        "line": f.line,
+                    }
+                    for f in findings
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for f in findings:
+            print(f)
+        counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
+        print(
+            f"{len(findings)} finding(s): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+            if findings
+            else "no findings"
+        )
+    threshold = SEVERITIES.index(fail_on)
+    if any(SEVERITIES.index(f.severity) >= threshold for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Option(help="The example cluster to show.")] = EXAMPLE,
+) -> None:
+    """A tour of podnet on the bundled example: the cluster, its matrix, lint and one explanation."""
+    from podnet.cli.demo import run
+
+    shown = os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+    run(load([shown]))

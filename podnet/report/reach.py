@@ -1,0 +1,188 @@
+"""A reachability matrix, whoever computed it (the model or real probes), and its renderings:
+table, json (the contract in DESIGN.md), csv, md and dot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "json", "csv", "md", "dot")
+# Above this many pods the table is summarised by namespace.
+TABLE_PODS = 40
+
+
+@dataclass(frozen=True)
+class Probe:
+    port: int
+    protocol: str
+    allowed: np.ndarray  # (N, N) bool, rows sources, columns destinations, in `Reach.pods` order
+
+
+@dataclass(frozen=True)
+class Reach:
+    pods: list[str]  # namespace/name, sorted
+    ips: dict[str, str]
+    probes: list[Probe]
+    # (port, protocol) each pod declares: lets the table show, per pair, the open ports.
+    declared: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "pods": self.pods,
+            "ips": self.ips,
+            "probes": [
+                {
+                    "port": p.port,
+                    "protocol": p.protocol,
+                    "allowed": {
+                        src: {dst: bool(p.allowed[i, j]) for j, dst in enumerate(self.pods)}
+                        for i, src in enumerate(self.pods)
+                    },
+                }
+                for p in self.probes
+            ],
+        }
+
+
+def render(reach: Reach, fmt: str) -> str:
+    renderers: dict[str, Callable[[Reach], str]] = {
+        "table": render_table,
+        "json": lambda r: json.dumps(r.to_json(), indent=2),
+        "csv": render_csv,
+        "md": render_markdown,
+        "dot": render_dot,
+    }
+    return renderers[fmt](reach)
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    buf = io.StringIO()
+    return Console(file=buf, width=200, force_terminal=False, color_system=None), buf
+
+
+def render_table(reach: Reach) -> str:
+    console, buf = _console()
+    if not reach.pods:
+        return "no pods on the pod network\n"
+    if len(reach.probes) > 1 and len(reach.pods) <= TABLE_PODS:
+        console.print(_ports_table(reach))
+        return buf.getvalue()
+    for probe in reach.probes:
+        allowed = int(probe.allowed.sum())
+        total = probe.allowed.size
+        title = f"{probe.protocol}/{probe.port}: {allowed} of {total} connections allowed"
+        table = (
+            _pod_table(reach, probe, title)
+            if len(reach.pods) <= TABLE_PODS
+            else _namespace_table(reach, probe, title)
+        )
+        console.print(table)
+    return buf.getvalue()
+
+
+def _pod_table(reach: Reach, probe: Probe, title: str) -> Table:
+    table = Table(title=title, title_justify="left", caption="rows: from; columns: to (by number)")
+    table.add_column("#", justify="right")
+    table.add_column("from \\ to")
+    for i in range(len(reach.pods)):
+        table.add_column(str(i + 1), justify="center")
+    for i, pod in enumerate(reach.pods):
+        cells = ["✓" if probe.allowed[i, j] else "·" for j in range(len(reach.pods))]
+        table.add_row(str(i + 1), f"{pod} ({reach.ips.get(pod, '')})", *cells)
+    return table
+
+
+def _ports_table(reach: Reach) -> Table:
+    """One grid for many ports: each cell lists the destination's declared ports it may reach."""
+    table = Table(
+        title="allowed connections to each destination's declared ports",
+        title_justify="left",
+        caption="rows: from; columns: to (by number); · none allowed",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("from \\ to")
+    for i in range(len(reach.pods)):
+        table.add_column(str(i + 1), justify="center")
+    for i, pod in enumerate(reach.pods):
+        cells = []
+        for j, dst in enumerate(reach.pods):
+            ports = [
+                f"{p.port}" + ("" if p.protocol == "TCP" else f"/{p.protocol[0].lower()}")
+                for p in reach.probes
+                if (p.port, p.protocol) in reach.declared.get(dst, set()) and p.allowed[i, j]
+            ]
+            cells.append(",".join(ports) if ports else "·")
+        table.add_row(str(i + 1), f"{pod} ({reach.ips.get(pod, '')})", *cells)
+    return table
+
+
+def _namespace_table(reach: Reach, probe: Probe, title: str) -> Table:
+    namespaces = sorted({p.split("/")[0] for p in reach.pods})
+    ns_of = np.array([namespaces.index(p.split("/")[0]) for p in reach.pods])
+    table = Table(title=title + " (allowed / pairs, by namespace)", title_justify="left")
+    table.add_column("from \\ to")
+    for ns in namespaces:
+        table.add_column(ns, justify="right")
+    for a, src in enumerate(namespaces):
+        rows = probe.allowed[ns_of == a]
+        cells = []
+        for b in range(len(namespaces)):
+            block = rows[:, ns_of == b]
+            cells.append(f"{int(block.sum())}/{block.size}")
+        table.add_row(src, *cells)
+    return table
+
+
+def render_csv(reach: Reach) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["from", "to", "port", "protocol", "allowed"])
+    for probe in reach.probes:
+        for i, src in enumerate(reach.pods):
+            for j, dst in enumerate(reach.pods):
+                w.writerow(
+                    [src, dst, probe.port, probe.protocol, str(bool(probe.allowed[i, j])).lower()]
+                )
+    return buf.getvalue()
+
+
+def render_markdown(reach: Reach) -> str:
+    out = []
+    for probe in reach.probes:
+        out.append(f"### {probe.protocol}/{probe.port}\n")
+        out.append("| from \\ to | " + " | ".join(reach.pods) + " |")
+        out.append("|---|" + "---|" * len(reach.pods))
+        for i, src in enumerate(reach.pods):
+            cells = ["✓" if probe.allowed[i, j] else "✗" for j in range(len(reach.pods))]
+            out.append(f"| {src} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def render_dot(reach: Reach) -> str:
+    """Allowed connections between different pods as edges, labelled with their ports."""
+    out = ["digraph reach {", "  rankdir=LR;", "  node [shape=box];"]
+    by_ns: dict[str, list[str]] = {}
+    for pod in reach.pods:
+        by_ns.setdefault(pod.split("/")[0], []).append(pod)
+    for n, (ns, pods) in enumerate(sorted(by_ns.items())):
+        out.append(f'  subgraph cluster_{n} {{ label="{ns}";')
+        for pod in pods:
+            out.append(f'    "{pod}" [label="{pod.split("/", 1)[1]}\\n{reach.ips.get(pod, "")}"];')
+        out.append("  }")
+    edges: dict[tuple[int, int], list[str]] = {}
+    for probe in reach.probes:
+        for i, j in zip(*np.nonzero(probe.allowed), strict=True):
+            if i != j:
+                edges.setdefault((int(i), int(j)), []).append(f"{probe.protocol}/{probe.port}")
+    for (i, j), ports in sorted(edges.items()):
+        out.append(f'  "{reach.pods[i]}" -> "{reach.pods[j]}" [label="{", ".join(ports)}"];')
+    out.append("}")
+    return "\n".join(out) + "\n"
