@@ -25,7 +25,10 @@ def _register() -> None:
 def main() -> None:
     _register()
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns the code of typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except PodnetError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)

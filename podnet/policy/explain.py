@@ -47,14 +47,15 @@ class Explanation:
 
 
 def parse_endpoint(cluster: Cluster, text: str) -> tuple[Endpoint, int | None]:
-    """`ns/pod`, a node name, or an address with an optional port (`1.2.3.4:80`, `[::1]:80`)."""
+    """`ns/pod`, a node name or an address, each with an optional port (`x/a:80`, `[::1]:80`)."""
     if "/" in text:
+        text, _, port_text = text.partition(":")
         pod = cluster.pod(text)
         if pod is None:
             raise UsageError(f"no pod {text!r} in the cluster")
         if not pod.ips:
             raise UsageError(f"pod {text} has no address (not scheduled, or finished)")
-        return pod_endpoint(pod), None
+        return pod_endpoint(pod), _port_number(text, port_text) if port_text else None
     if any(n.name == text for n in cluster.nodes):
         node = cluster.node(text)
         return Endpoint(node.ips[0], None, node.name), None
@@ -70,12 +71,13 @@ def parse_endpoint(cluster: Cluster, text: str) -> tuple[Endpoint, int | None]:
         raise UsageError(
             f"{text!r} is neither a pod (namespace/name), a node nor an IP address"
         ) from None
-    number = None
-    if port is not None:
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
-        number = int(port)
-    return endpoint_for_address(cluster, ip), number
+    return endpoint_for_address(cluster, ip), None if port is None else _port_number(text, port)
+
+
+def _port_number(text: str, port: str) -> int:
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
+    return int(port)
 
 
 def endpoint_for_address(cluster: Cluster, ip) -> Endpoint:  # type: ignore[no-untyped-def]

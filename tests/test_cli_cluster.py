@@ -1,0 +1,214 @@
+"""`podnet reach`, `explain`, `lint` and `demo` as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from podnet.cli import main
+
+SHOP = str(Path(__file__).resolve().parents[1] / "examples" / "shop")
+
+
+def run(capsys, monkeypatch, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["podnet", *args])
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = 0
+    try:
+        main()
+    except SystemExit as ex:
+        code = ex.code if isinstance(ex.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+MODEL = """
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {pod: a}}
+spec:
+  containers: [{name: c, image: i, ports: [{name: http, containerPort: 80}, {containerPort: 53, protocol: UDP}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x, labels: {pod: b}}
+spec:
+  containers: [{name: c, image: i, ports: [{name: http, containerPort: 80}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: only-a, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: b}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {pod: a}}}]
+    ports: [{port: http}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm, namespace: x}
+"""
+
+
+def test_reach_json_contract(capsys, monkeypatch) -> None:
+    code, out, err = run(capsys, monkeypatch, "reach", "-", "-o", "json", stdin=MODEL)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["pods"] == ["x/a", "x/b"]
+    assert doc["ips"] == {"x/a": "10.244.0.2", "x/b": "10.244.1.2"}
+    # Without --port: every declared (port, protocol), sorted by protocol then port.
+    assert [(p["port"], p["protocol"]) for p in doc["probes"]] == [(80, "TCP"), (53, "UDP")]
+    tcp = doc["probes"][0]["allowed"]
+    assert tcp == {"x/a": {"x/a": True, "x/b": True}, "x/b": {"x/a": True, "x/b": True}}
+    udp = doc["probes"][1]["allowed"]
+    assert udp["x/a"]["x/b"] is False and udp["x/b"]["x/a"] is True
+    assert "skipped 1 object(s) of kinds podnet does not model: ConfigMap (1)" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--port", "80"], [(80, "TCP")]),
+        (["--port", "80", "--protocol", "udp"], [(80, "UDP")]),
+        (["--protocol", "UDP"], [(53, "UDP")]),
+    ],
+)
+def test_reach_port_selection(capsys, monkeypatch, args, expected) -> None:
+    code, out, _ = run(capsys, monkeypatch, "reach", "-", "-o", "json", *args, stdin=MODEL)
+    assert code == 0
+    assert [(p["port"], p["protocol"]) for p in json.loads(out)["probes"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("fmt", "needle"),
+    [
+        ("table", "x/a (10.244.0.2)"),
+        ("csv", "x/a,x/b,53,UDP,false"),
+        ("md", "| x/a | ✓ | ✗ |"),
+        ("dot", '"x/a" -> "x/b" [label="TCP/80"]'),
+    ],
+)
+def test_reach_formats(capsys, monkeypatch, fmt, needle) -> None:
+    code, out, _ = run(capsys, monkeypatch, "reach", "-", "-o", fmt, stdin=MODEL)
+    assert code == 0
+    assert needle in out
+
+
+def test_explain_text_and_json(capsys, monkeypatch) -> None:
+    code, out, _ = run(
+        capsys, monkeypatch, "explain", "-", "--from", "x/a", "--to", "x/b", stdin=MODEL
+    )
+    assert code == 0
+    assert "x/a (10.244.0.2) -> x/b (10.244.1.2) TCP/80: ALLOWED" in out
+    assert (
+        "allowed by x/only-a spec.ingress[0]: from[0] podSelector pod=a; ports[0] TCP/http" in out
+    )
+    code, out, _ = run(
+        capsys,
+        monkeypatch,
+        "explain",
+        "-",
+        "--from",
+        "x/a",
+        "--to",
+        "x/b",
+        "--port",
+        "81",
+        "-o",
+        "json",
+        stdin=MODEL,
+    )
+    doc = json.loads(out)
+    assert doc["allowed"] is False
+    assert doc["ingress"]["policies"] == ["x/only-a"] and doc["ingress"]["allowed_by"] == []
+    assert doc["egress"]["isolated"] is False
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "allowed"),
+    [
+        ("203.0.113.9", "x/b:80", False),  # outside the cluster: ingress from an ipBlock only
+        ("203.0.113.9", "x/a", True),  # x/a is not isolated
+        ("x/b", "198.51.100.1:443", True),  # egress not isolated
+        ("node-2", "x/b", True),  # a node reaches its own pods
+        ("node-1", "x/b", False),  # but not another node's isolated pods
+    ],
+)
+def test_explain_addresses_and_nodes(capsys, monkeypatch, src, dst, allowed) -> None:
+    code, out, err = run(
+        capsys,
+        monkeypatch,
+        "explain",
+        "-",
+        "--from",
+        src,
+        "--to",
+        dst,
+        "--port",
+        "80",
+        "-o",
+        "json",
+        stdin=MODEL,
+    )
+    assert code == 0, err
+    assert json.loads(out)["allowed"] is allowed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "x/nope", "--to", "x/b"], "no pod 'x/nope'"),
+        (["--from", "x/a", "--to", "not-an-address"], "neither a pod"),
+        (["--from", "x/a", "--to", "10.0.0.1:99999"], "port must be a number"),
+        (["--from", "x/a", "--to", "10.0.0.1"], "give --port"),
+    ],
+)
+def test_explain_usage_errors(capsys, monkeypatch, args, message) -> None:
+    code, _, err = run(capsys, monkeypatch, "explain", "-", *args, stdin=MODEL)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_lint_exit_status(capsys, monkeypatch) -> None:
+    code, out, _ = run(capsys, monkeypatch, "lint", SHOP)
+    assert code == 0  # warnings only; --fail-on error is the default
+    assert "[or-not-and]" in out
+    code, out, _ = run(capsys, monkeypatch, "lint", SHOP, "--fail-on", "warning", "-o", "json")
+    assert code == 1
+    codes = {f["code"] for f in json.loads(out)}
+    assert {"or-not-and", "peer-matches-nothing", "egress-without-dns"} <= codes
+
+
+def test_invalid_manifest_exits_2_without_traceback(tmp_path) -> None:
+    bad = tmp_path / "policies.yaml"
+    bad.write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-web, namespace: x}\n"
+        "spec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - port: 80\n      endPort: 70\n"
+        "    - protocol: ICMP\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "podnet", "reach", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert (
+        f"{bad}:9: NetworkPolicy x/allow-web: spec.ingress[0].ports[0].endPort: Invalid value: 70: must be >= port (80)"
+        in proc.stderr
+    )
+    assert "spec.ingress[0].ports[1].protocol" in proc.stderr  # every error, not only the first
+
+
+def test_demo_runs_on_the_example(capsys, monkeypatch) -> None:
+    code, out, err = run(capsys, monkeypatch, "demo")
+    assert code == 0, err
+    for needle in ("node-1", "shop/db-0", "reachability", "or-not-and", "DENIED"):
+        assert needle in out
