@@ -1,0 +1,238 @@
+"""Lint: each mistake of the semantics page found, and correct policies left alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from podnet.model.cluster import cluster_from_text
+from podnet.policy.lint import lint
+
+PODS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: c, image: i, ports: [{name: http, containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api, namespace: shop, labels: {app: api}}
+spec: {containers: [{name: c, image: i, ports: [{name: grpc, containerPort: 9000}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: agent, namespace: ops, labels: {app: agent}}
+spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ops, labels: {team: ops}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+"""
+
+DNS_OK = """
+  - to:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}
+      podSelector: {matchLabels: {k8s-app: kube-dns}}
+    ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]
+"""
+
+
+def policy(name: str, body: str, ns: str = "shop") -> str:
+    return (
+        f"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+        f"spec:\n{body}\n---\n"
+    )
+
+
+@dataclass
+class Case:
+    name: str
+    policies: str
+    present: tuple[tuple[str, str], ...]  # (code, field) expected
+    absent: tuple[str, ...] = ()  # codes that must not appear
+
+
+CASES = [
+    Case(
+        "OR where AND was meant",
+        policy(
+            "p",
+            "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n"
+            "    - namespaceSelector: {matchLabels: {team: ops}}\n"
+            "    - podSelector: {matchLabels: {app: agent}}",
+        ),
+        (
+            ("or-not-and", "spec.ingress[0].from"),
+            ("peer-matches-nothing", "spec.ingress[0].from[1]"),
+        ),
+    ),
+    Case(
+        "AND with a namespaceSelector of the own namespace",
+        policy(
+            "p",
+            "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n"
+            "    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}\n"
+            "      podSelector: {matchLabels: {app: api}}",
+        ),
+        (("and-not-or", "spec.ingress[0].from[0]"),),
+        ("or-not-and",),
+    ),
+    Case(
+        "AND across namespaces is fine",
+        policy(
+            "p",
+            "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from:\n"
+            "    - namespaceSelector: {matchLabels: {team: ops}}\n"
+            "      podSelector: {matchLabels: {app: agent}}",
+        ),
+        (),
+        ("and-not-or", "or-not-and", "peer-matches-nothing"),
+    ),
+    Case(
+        "podSelector that selects nothing",
+        policy("p", "  podSelector: {matchLabels: {app: nosuch}}\n  ingress: [{}]"),
+        (("no-subjects", "spec.podSelector"),),
+    ),
+    Case(
+        "named port no selected pod declares",
+        policy(
+            "p", "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - ports: [{port: grpc}]"
+        ),
+        (("unknown-named-port", "spec.ingress[0].ports[0].port"),),
+    ),
+    Case(
+        "named port declared by the selected pod",
+        policy(
+            "p", "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - ports: [{port: http}]"
+        ),
+        (),
+        ("unknown-named-port",),
+    ),
+    Case(
+        "egress named port checked against the destinations",
+        policy(
+            "p",
+            "  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n  egress:\n"
+            "  - to: [{podSelector: {matchLabels: {app: api}}}]\n    ports: [{port: http}, {port: grpc}]\n"
+            + DNS_OK,
+        ),
+        (("unknown-named-port", "spec.egress[0].ports[0].port"),),
+    ),
+    Case(
+        "Service port instead of the target port",
+        policy(
+            "p", "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - ports: [{port: 80}]"
+        ),
+        (("service-port", "spec.ingress[0].ports[0].port"),),
+    ),
+    Case(
+        "the target port is right",
+        policy(
+            "p", "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - ports: [{port: 8080}]"
+        ),
+        (),
+        ("service-port",),
+    ),
+    Case(
+        "default-deny egress without DNS",
+        policy("deny", "  podSelector: {}\n  policyTypes: [Egress]"),
+        (("egress-without-dns", "spec.policyTypes"),),
+    ),
+    Case(
+        "default-deny egress with a DNS allowance",
+        policy("deny", "  podSelector: {}\n  policyTypes: [Egress]")
+        + policy("dns", "  podSelector: {}\n  policyTypes: [Egress]\n  egress:" + DNS_OK),
+        (),
+        ("egress-without-dns",),
+    ),
+    Case(
+        "DNS allowed by port to any destination",
+        policy(
+            "p",
+            "  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n"
+            "  - ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]",
+        ),
+        (),
+        ("egress-without-dns",),
+    ),
+    Case(
+        "ipBlock covering the pod network",
+        policy(
+            "p",
+            "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.0.0/8}}]",
+        ),
+        (("ipblock-covers-pod-cidr", "spec.ingress[0].from[0].ipBlock"),),
+    ),
+    Case(
+        "ipBlock excepting the pod network",
+        policy(
+            "p",
+            "  podSelector: {matchLabels: {app: web}}\n  ingress:\n"
+            "  - from: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}]",
+        ),
+        (),
+        ("ipblock-covers-pod-cidr", "ipblock-covers-service-cidr"),
+    ),
+    Case(
+        "ipBlock inside the service network",
+        policy(
+            "p",
+            "  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n  egress:\n"
+            "  - to: [{ipBlock: {cidr: 10.96.0.0/16}}]\n" + DNS_OK,
+        ),
+        (("ipblock-covers-service-cidr", "spec.egress[0].to[0].ipBlock"),),
+    ),
+    Case(
+        "a rule repeated",
+        policy(
+            "p",
+            "  podSelector: {matchLabels: {app: web}}\n  ingress:\n"
+            "  - from: [{podSelector: {matchLabels: {app: api}}}]\n"
+            "  - from: [{podSelector: {matchLabels: {app: api}}}]",
+        ),
+        (("redundant-rule", "spec.ingress[1]"),),
+    ),
+    Case(
+        "a rule shadowed by a broader one of another policy",
+        policy(
+            "narrow",
+            "  podSelector: {matchLabels: {app: web}}\n  ingress:\n"
+            "  - from: [{podSelector: {matchLabels: {app: api}}}]\n    ports: [{port: 8080}]",
+        )
+        + policy("broad", "  podSelector: {}\n  ingress:\n  - from: [{podSelector: {}}]"),
+        (("redundant-rule", "spec.ingress[0]"),),
+    ),
+    Case(
+        "rules of different pods are not redundant",
+        policy(
+            "a",
+            "  podSelector: {matchLabels: {app: web}}\n  ingress:\n  - from: [{podSelector: {}}]",
+        )
+        + policy(
+            "b",
+            "  podSelector: {matchLabels: {app: api}}\n  ingress:\n  - from: [{podSelector: {}}]",
+        ),
+        (),
+        ("redundant-rule",),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_lint(case: Case) -> None:
+    findings = lint(cluster_from_text(PODS + case.policies, "p.yaml"))
+    found = {(f.code, f.field) for f in findings}
+    for want in case.present:
+        assert want in found, found
+    for code in case.absent:
+        assert code not in {f.code for f in findings}, findings
+    assert all(f.file == "p.yaml" and f.line for f in findings)
