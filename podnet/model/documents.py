@@ -47,6 +47,7 @@ class Document:
 def expand_paths(paths: Iterable[str]) -> list[str]:
     """Files named, and the manifest files below directories named, in a stable order."""
     out: list[str] = []
+    missing: list[Problem] = []
     for p in paths:
         if p == "-":
             out.append(p)
@@ -59,7 +60,9 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
         elif path.exists():
             out.append(p)
         else:
-            raise ManifestError([Problem(p, None, "", "", "no such file or directory")])
+            missing.append(Problem(p, None, "", "", "no such file or directory"))
+    if missing:
+        raise ManifestError(missing)
     return out
 
 
@@ -95,6 +98,7 @@ def parse_text(file: str, text: str) -> list[Document]:
 
 def _parse_text(file: str, text: str) -> list[Document]:
     out: list[Document] = []
+    problems: list[Problem] = []
     loader = _Loader(text)
     try:
         index = 0
@@ -102,14 +106,22 @@ def _parse_text(file: str, text: str) -> list[Document]:
             node = loader.get_node()
             if node is None:
                 continue
-            data = loader.construct_document(node)
+            line = node.start_mark.line + 1
+            unusable = _unusable(node)
+            if unusable:
+                problems.append(Problem(file, line, "", "", f"invalid YAML: {unusable}"))
+                index += 1
+                continue
+            try:
+                data = loader.construct_document(node)
+            except (ValueError, TypeError, OverflowError) as err:  # e.g. the date 2024-02-30
+                _reset_constructor(loader)
+                problems.append(Problem(file, line, "", "", f"invalid YAML: {err}"))
+                index += 1
+                continue
             lines: dict[FieldPath, int] = {}
             _record_lines(node, (), lines)
-            if (
-                isinstance(data, dict)
-                and data.get("kind") == "List"
-                and isinstance(data.get("items"), list)
-            ):
+            if _is_list(data):
                 for i, item in enumerate(data["items"]):
                     prefix: FieldPath = ("items", i)
                     sub = {p[2:]: ln for p, ln in lines.items() if p[:2] == prefix}
@@ -120,7 +132,70 @@ def _parse_text(file: str, text: str) -> list[Document]:
                 index += 1
     finally:
         loader.dispose()
+    if problems:
+        raise ManifestError(problems)
     return out
+
+
+def _is_list(data: Any) -> bool:
+    """`kind: List` as kubectl writes it, or a typed list such as `PodList`."""
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("kind"), str)
+        and data["kind"].endswith("List")
+        and isinstance(data.get("items"), list)
+    )
+
+
+def _reset_constructor(loader: Any) -> None:
+    loader.constructed_objects = {}
+    loader.recursive_objects = {}
+    loader.state_generators = []
+
+
+MAX_DEPTH = 512
+MAX_ALIAS_EXPANSION = 100_000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _unusable(root: yaml.Node) -> str:
+    """Why a document cannot be read as data: a recursive alias, nesting deeper than any object
+    needs, or aliases that expand beyond reason ("billion laughs"). Empty when it can be read."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            open_.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if depth[key] > MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} levels deep"
+            continue
+        if key in size:
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        for c in children:
+            if id(c) in open_:
+                return f"line {c.start_mark.line + 1}: an alias refers to a node that contains it"
+            if id(c) not in size:
+                stack.append((c, False))
+    total = size[id(root)]
+    if total > MAX_ALIAS_EXPANSION and total > 100 * len(size):
+        return f"aliases expand the document to {total} values (at most {MAX_ALIAS_EXPANSION})"
+    return ""
 
 
 def _record_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> None:
