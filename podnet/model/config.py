@@ -10,7 +10,7 @@ from ipaddress import IPv4Network, ip_network
 from typing import Any
 
 from podnet.model import validation as v
-from podnet.model.fields import Field
+from podnet.model.fields import Field, quote
 from podnet.model.objects import IPAddress, IPNetwork, Taint
 
 BACKENDS = ("host-gw", "vxlan")
@@ -91,7 +91,7 @@ def _networks(f: Field, *, strict: bool = True, family_pair: bool = True) -> tup
         net = v.parse_cidr(t, strict=strict)
         if net is None:
             f.error(
-                f"Invalid value: {t!r}: must be a valid CIDR without host bits (e.g. 10.0.0.0/16)"
+                f"Invalid value: {quote(t)}: must be a valid CIDR without host bits (e.g. 10.0.0.0/16)"
             )
         else:
             nets.append(net)
@@ -160,18 +160,42 @@ def _cluster_network(doc: Field) -> ClusterConfig:
     else:
         values["dns_ttl"] = ttl
     nodes = []
-    for n in spec["nodes"].items():
+    names: set[str] = set()
+    for n in spec["nodes"].objects():
         name = n["name"].str(required=True)
         if name:
             n["name"].check(name, v.dns1123_subdomain)
+            if name in names:
+                n["name"].error(f'Duplicate value: "{name}"')
+            names.add(name)
         ip = None
         if n["ip"].present:
             ip = v.parse_ip(n["ip"].str())
             if ip is None:
-                n["ip"].error(f"Invalid value: {n['ip'].value!r}: must be a valid IP address")
+                n["ip"].error(f"Invalid value: {quote(n['ip'].value)}: must be a valid IP address")
         nodes.append(NodeSpec(name, n["labels"].string_map(), ip))
     values["nodes"] = tuple(nodes) if spec["nodes"].present else DEFAULT_NODES
-    return ClusterConfig(**values)
+    config = ClusterConfig(**values)
+    for subnet in config.pod_subnets:
+        key = "nodeCIDRMaskSize" if subnet.version == 4 else "nodeCIDRMaskSizeIPv6"
+        _check_node_mask(spec[key] if spec[key].present else spec["podSubnet"], config, subnet)
+    return config
+
+
+def _check_node_mask(f: Field, config: ClusterConfig, subnet: IPNetwork) -> None:
+    """kube-controller-manager's range allocator: the node mask must fit in the pod subnet and,
+    for IPv6, be at most 16 bits longer than it."""
+    mask = config.node_mask(subnet.version)
+    if mask < subnet.prefixlen:
+        f.error(
+            f"Invalid value: node CIDR mask /{mask} is larger than the pod subnet {subnet}:"
+            " it cannot be carved from it"
+        )
+    elif subnet.version == 6 and mask - subnet.prefixlen > 16:
+        f.error(
+            f"Invalid value: node CIDR mask /{mask} is more than 16 bits longer than the pod"
+            f" subnet {subnet} (kube-controller-manager refuses it)"
+        )
 
 
 def _port_range(f: Field) -> tuple[int, int]:
@@ -180,10 +204,10 @@ def _port_range(f: Field) -> tuple[int, int]:
     try:
         lo, hi = int(low), int(high or low)
     except ValueError:
-        f.error(f"Invalid value: {text!r}: must be a port range such as 30000-32767")
+        f.error(f"Invalid value: {quote(text)}: must be a port range such as 30000-32767")
         return ClusterConfig.service_node_port_range
     if not (1 <= lo <= hi <= 65535):
-        f.error(f"Invalid value: {text!r}: must be a port range such as 30000-32767")
+        f.error(f"Invalid value: {quote(text)}: must be a port range such as 30000-32767")
         return ClusterConfig.service_node_port_range
     return (lo, hi)
 
@@ -221,7 +245,7 @@ def _kind_cluster(doc: Field) -> ClusterConfig:
         net["kubeProxyMode"].error(f'Unsupported value: "{mode}"')
     else:
         values["kube_proxy_mode"] = mode if mode in PROXY_MODES else "nftables"
-    roles = [(n, n["role"].str("control-plane") or "control-plane") for n in doc["nodes"].items()]
+    roles = [(n, n["role"].str("control-plane") or "control-plane") for n in doc["nodes"].objects()]
     if not roles:
         roles = [(None, "control-plane")]
     workers = sum(1 for _, r in roles if r == "worker")
@@ -243,7 +267,10 @@ def _kind_cluster(doc: Field) -> ClusterConfig:
                 taints = (Taint(CONTROL_PLANE_LABEL, "", "NoSchedule"),)
         nodes.append(NodeSpec(f"{values['name']}-{role}{suffix}", labels, None, taints))
     values["nodes"] = tuple(nodes)
-    return ClusterConfig(**values)
+    config = ClusterConfig(**values)
+    for subnet in config.pod_subnets:
+        _check_node_mask(net["podSubnet"], config, subnet)
+    return config
 
 
 def _defaults(text: str) -> tuple[IPNetwork, ...]:

@@ -6,6 +6,7 @@ object, field path) instead of raising, so that every error of a file is reporte
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +22,9 @@ class Context:
     problems: list[Problem] = field(default_factory=list)
 
     def error(self, path: FieldPath, message: str) -> None:
-        self.problems.append(
-            Problem(self.doc.file, self.doc.line(path), self.obj, format_path(path), message)
-        )
+        problem = Problem(self.doc.file, self.doc.line(path), self.obj, format_path(path), message)
+        if problem not in self.problems:  # a field read twice reports its problem once
+            self.problems.append(problem)
 
 
 def format_path(path: FieldPath) -> str:
@@ -42,8 +43,12 @@ class Field:
         self.path = path
 
     def __getitem__(self, key: str) -> Field:
-        v = self.value.get(key) if isinstance(self.value, dict) else None
-        return Field(self.ctx, v, (*self.path, key))
+        """The field `key` of a map; reading into a value that is not a map is an error."""
+        if isinstance(self.value, dict):
+            return Field(self.ctx, self.value.get(key), (*self.path, key))
+        if self.value is not None:
+            self.error(f"must be an object, not {type_name(self.value)}")
+        return Field(self.ctx, None, (*self.path, key))
 
     @property
     def present(self) -> bool:
@@ -56,7 +61,7 @@ class Field:
         """Record every message `check` gives for `value`; True when there is none."""
         messages = check(value)
         for m in messages:
-            self.error(f"Invalid value: {value!r}: {m}")
+            self.error(f"Invalid value: {quote(value)}: {m}")
         return not messages
 
     def _typed(self, kind: type | tuple[type, ...], what: str) -> bool:
@@ -101,7 +106,18 @@ class Field:
         return self._typed(dict, "an object")
 
     def keys(self) -> list[str]:
-        return [str(k) for k in self.value] if self.is_map() else []
+        """The keys of a map; a key that is not a string (`1:`, `true:`, `~:`) is an error."""
+        if not self.is_map():
+            return []
+        out = []
+        for k in self.value:
+            if isinstance(k, str):
+                out.append(k)
+            else:
+                Field(self.ctx, None, (*self.path, str(k))).error(
+                    f"key must be a string, not {type_name(k)}"
+                )
+        return out
 
     def string_map(self) -> dict[str, str]:
         """A map of strings to strings (labels, nodeSelector, matchLabels)."""
@@ -114,14 +130,36 @@ class Field:
             out[k] = v
         return out
 
-    def strings(self) -> list[str]:
+    def objects(self) -> list[Field]:
+        """The elements of a list of objects. A null element is the empty object, as JSON null
+        decodes into a struct's zero value; an element of another type is an error, skipped."""
+        out = []
+        for item in self.items():
+            if item.value is None:
+                out.append(Field(self.ctx, {}, item.path))
+            elif item.is_map():
+                out.append(item)
+        return out
+
+    def string_items(self) -> list[tuple[Field, str]]:
+        """The string elements of a list with their fields; other elements are errors."""
         out = []
         for item in self.items():
             if isinstance(item.value, str):
-                out.append(item.value)
+                out.append((item, item.value))
             else:
                 item.error(f"must be a string, not {type_name(item.value)}")
         return out
+
+    def strings(self) -> list[str]:
+        return [s for _, s in self.string_items()]
+
+
+def quote(value: Any) -> str:
+    """A value as the API server quotes it in messages: strings in double quotes."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
 
 
 def type_name(value: Any) -> str:

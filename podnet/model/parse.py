@@ -14,11 +14,12 @@ from podnet.errors import ManifestError, Problem
 from podnet.model import validation as v
 from podnet.model.config import ClusterConfig, parse_config
 from podnet.model.documents import Document
-from podnet.model.fields import Context, Field
+from podnet.model.fields import Context, Field, quote, type_name
 from podnet.model.objects import (
     ContainerPort,
     EndpointSlice,
     IPBlock,
+    IPNetwork,
     Namespace,
     NetworkPolicy,
     Node,
@@ -53,6 +54,10 @@ API_VERSIONS = {
     "Cluster": ("kind.x-k8s.io/v1alpha4",),
 }
 CLUSTER_SCOPED = ("Namespace", "Node", "ClusterNetwork", "Cluster")
+# API groups of the kinds above, as served now or in the past. A known kind name in another group
+# is another resource (Cluster API's `Cluster`, a CRD named `Node`): skipped like unknown kinds.
+KNOWN_GROUPS = ("", "apps", "batch", "extensions", "networking.k8s.io", "discovery.k8s.io")
+MAX_REPLICAS = 100_000  # far beyond any real workload; keeps expansion bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +117,13 @@ def _parse_one(
     api_version = obj["apiVersion"].str(required=True)
     if not kind or not api_version:
         return
-    if kind not in API_VERSIONS:
-        out.skipped[kind] += 1
+    if kind.endswith("List") and obj["items"].present:
+        obj["items"].error(f"must be a list, not {type_name(obj['items'].value)}")
+        return
+    group = api_version.rpartition("/")[0]
+    own_groups = {a.rpartition("/")[0] for a in API_VERSIONS.get(kind, ())}
+    if kind not in API_VERSIONS or group not in (*KNOWN_GROUPS, *own_groups):
+        out.skipped[f"{kind} ({api_version})" if kind in API_VERSIONS else kind] += 1
         return
     if api_version not in API_VERSIONS[kind]:
         obj["apiVersion"].error(
@@ -185,16 +195,15 @@ def label_selector(f: Field) -> LabelSelector:
         return LabelSelector()
     match_labels = _labels(f["matchLabels"])
     exprs = []
-    for e in f["matchExpressions"].items():
-        if not e.is_map():
-            continue
+    for e in f["matchExpressions"].objects():
         key = e["key"].str(required=True)
         if key:
             e["key"].check(key, v.qualified_name)
         op = e["operator"].str(required=True)
-        values = e["values"].strings()
+        value_items = e["values"].string_items()
+        values = [val for _, val in value_items]
         if op and op not in OPERATORS:
-            e["operator"].error(f'not a valid selector operator: "{op}"')
+            e["operator"].error(f'Invalid value: "{op}": not a valid selector operator')
         elif op in ("In", "NotIn") and not values:
             e["values"].error(
                 "Required value: must be specified when `operator` is 'In' or 'NotIn'"
@@ -203,8 +212,8 @@ def label_selector(f: Field) -> LabelSelector:
             e["values"].error(
                 "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
             )
-        for i, val in enumerate(values):
-            e["values"].items()[i].check(val, v.label_value)
+        for item, val in value_items:
+            item.check(val, v.label_value)
         exprs.append(Requirement(key, op, tuple(values)))
     return LabelSelector.of(match_labels, *exprs)
 
@@ -214,20 +223,22 @@ def label_selector(f: Field) -> LabelSelector:
 
 def _node(obj: Field, name: str, labels: dict[str, str], origin: Origin) -> Node:
     spec = obj["spec"]
-    cidrs = []
-    given = spec["podCIDRs"].strings() or (
-        [spec["podCIDR"].str()] if spec["podCIDR"].present else []
+    cidrs: list[IPNetwork] = []
+    given = spec["podCIDRs"].string_items() or (
+        [(spec["podCIDR"], spec["podCIDR"].str())] if spec["podCIDR"].present else []
     )
-    for i, c in enumerate(given):
-        net = v.parse_cidr(c, strict=True)
+    for f, c in given:
+        net = v.parse_cidr(c)
         if net is None:
-            spec["podCIDRs" if spec["podCIDRs"].present else "podCIDR"].error(
-                f"Invalid value: {c!r}: must be a valid CIDR" + (f" (index {i})" if i else "")
-            )
+            f.error(f"Invalid value: {quote(c)}: must be a valid CIDR (e.g. 10.244.1.0/24)")
         else:
             cidrs.append(net)
+    if len(cidrs) > 2 or len({c.version for c in cidrs}) < len(cidrs):
+        spec["podCIDRs"].error(
+            "Invalid value: may specify no more than one CIDR for each IP family"
+        )
     taints = []
-    for t in spec["taints"].items():
+    for t in spec["taints"].objects():
         effect = t["effect"].str(required=True)
         if effect and effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
             t["effect"].error(
@@ -236,11 +247,13 @@ def _node(obj: Field, name: str, labels: dict[str, str], origin: Origin) -> Node
             )
         taints.append(Taint(t["key"].str(required=True), t["value"].str(), effect))
     ips = []
-    for a in obj["status"]["addresses"].items():
+    for a in obj["status"]["addresses"].objects():
         if a["type"].str() == "InternalIP":
             ip = v.parse_ip(a["address"].str())
             if ip is None:
-                a["address"].error(f"Invalid value: {a['address'].value!r}: must be a valid IP")
+                a["address"].error(
+                    f"Invalid value: {quote(a['address'].value)}: must be a valid IP"
+                )
             elif all(ip.version != o.version for o in ips):
                 ips.append(ip)
     return Node(name, labels, tuple(ips), tuple(cidrs), tuple(taints), origin)
@@ -251,27 +264,26 @@ def pod_from_spec(
 ) -> Pod:
     """A pod from a PodSpec (of a Pod, or of a workload's template)."""
     ports: list[ContainerPort] = []
-    names: set[str] = set()
     host_network = spec["hostNetwork"].bool()
-    containers = spec["containers"].items()
+    containers = spec["containers"].objects()
     if not containers and spec.present:
         spec["containers"].error("Required value")
-    sidecars = [c for c in spec["initContainers"].items() if c["restartPolicy"].value == "Always"]
+    sidecars = [c for c in spec["initContainers"].objects() if c["restartPolicy"].value == "Always"]
     for c in containers + sidecars:
         cname = c["name"].str(required=True)
-        for p in c["ports"].items():
+        names: set[str] = set()  # port names are unique within a container
+        for p in c["ports"].objects():
             number = p["containerPort"].int(required=True)
             if number is not None:
                 p["containerPort"].check(number, v.port_number)
             proto = p["protocol"].str("TCP") or "TCP"
             p["protocol"].check(proto, v.protocol)
             pname = p["name"].str()
-            if pname:
-                p["name"].check(pname, v.port_name)
+            if pname and p["name"].check(pname, v.port_name):
                 if pname in names:
                     p["name"].error(f'Duplicate value: "{pname}"')
                 names.add(pname)
-            host_port = p["hostPort"].int()
+            host_port = p["hostPort"].int() or None  # 0 is unset
             if host_port is not None:
                 p["hostPort"].check(host_port, v.port_number)
                 if host_network and number is not None and host_port != number:
@@ -282,16 +294,16 @@ def pod_from_spec(
             if number is not None:
                 ports.append(ContainerPort(number, proto, pname, host_port, cname))
     tolerations = []
-    for t in spec["tolerations"].items():
+    for t in spec["tolerations"].objects():
         op = t["operator"].str("Equal") or "Equal"
         if op not in ("Equal", "Exists"):
             t["operator"].error(f'Unsupported value: "{op}": supported values: "Equal", "Exists"')
         tolerations.append(Toleration(t["key"].str(), op, t["value"].str(), t["effect"].str()))
     affinity = []
     required = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    for term in required["nodeSelectorTerms"].items():
+    for term in required["nodeSelectorTerms"].objects():
         exprs = []
-        for e in term["matchExpressions"].items():
+        for e in term["matchExpressions"].objects():
             op = e["operator"].str(required=True)
             if op not in (*OPERATORS, "Gt", "Lt"):
                 e["operator"].error(f'Unsupported value: "{op}"')
@@ -328,15 +340,17 @@ def _pod(spec: Field, name: str, namespace: str, labels: dict[str, str], origin:
 
 def _pod_status(obj: Field, pod: Pod) -> Pod:
     status = obj["status"]
-    given = [ip["ip"] for ip in status["podIPs"].items()] or (
+    given = [ip["ip"] for ip in status["podIPs"].objects()] or (
         [status["podIP"]] if status["podIP"].present else []
     )
     ips = []
     for f in given:
+        if not f.present:
+            continue
         text = f.str()
         ip = v.parse_ip(text)
         if ip is None:
-            f.error(f"Invalid value: {f.value!r}: must be a valid IP address")
+            f.error(f"Invalid value: {quote(f.value)}: must be a valid IP address")
         elif all(ip.version != o.version for o in ips):
             ips.append(ip)
     ready = True
@@ -379,7 +393,7 @@ def _workload(obj: Field, kind: str, name: str, namespace: str, origin: Origin) 
             spec["selector"].error("Required value")
         selector = label_selector(spec["selector"])
         if spec["selector"].present and selector.is_empty and kind != "Job":
-            spec["selector"].error("Invalid value: empty selector is invalid for deployment")
+            spec["selector"].error(f"Invalid value: empty selector is invalid for {kind.lower()}")
         elif spec["selector"].present and not selector.matches(labels):
             template["metadata"]["labels"].error(
                 "Invalid value: `selector` does not match template `labels`"
@@ -393,8 +407,12 @@ def _workload(obj: Field, kind: str, name: str, namespace: str, origin: Origin) 
         replicas = 0  # one per eligible node, decided at scheduling
     else:
         replicas = spec["replicas"].int(1)
+    count = spec["parallelism" if kind in ("Job", "CronJob") else "replicas"]
     if replicas is not None and replicas < 0:
-        spec["replicas"].error(f"Invalid value: {replicas}: must be greater than or equal to 0")
+        count.error(f"Invalid value: {replicas}: must be greater than or equal to 0")
+        replicas = 0
+    elif replicas is not None and replicas > MAX_REPLICAS:
+        count.error(f"Invalid value: {replicas}: podnet models at most {MAX_REPLICAS} pods")
         replicas = 0
     pod = pod_from_spec(template["spec"], "", namespace, labels, origin, owner=f"{kind}/{name}")
     return Workload(
@@ -460,7 +478,9 @@ def _service(
     )
     for ip in ips:
         if ip != "None" and v.parse_ip(ip) is None:
-            spec["clusterIP"].error(f"Invalid value: {ip!r}: must be a valid IP address or None")
+            spec["clusterIP"].error(
+                f"Invalid value: {quote(ip)}: must be a valid IP address or None"
+            )
     selector = spec["selector"].string_map() if spec["selector"].present else None
     return Service(
         name=name,
@@ -496,48 +516,42 @@ def _network_policy(spec: Field, name: str, namespace: str, origin: Origin) -> N
     if not spec.present:
         spec.error("Required value")
     pod_selector = label_selector(spec["podSelector"])
-    ingress = tuple(_rule(r, "from") for r in spec["ingress"].items() if r.is_map())
-    egress = tuple(_rule(r, "to") for r in spec["egress"].items() if r.is_map())
-    types = spec["policyTypes"].strings()
-    if spec["policyTypes"].present:
-        if len(types) > 2:
-            spec["policyTypes"].error("Invalid value: may not specify more than two policyTypes")
-        for i, t in enumerate(types):
+    ingress = tuple(_rule(r, "from") for r in spec["ingress"].objects())
+    egress = tuple(_rule(r, "to") for r in spec["egress"].objects())
+    type_items = spec["policyTypes"].string_items()
+    types = [t for _, t in type_items]
+    if len(spec["policyTypes"].items()) > 2:
+        spec["policyTypes"].error("Invalid value: may not specify more than two policyTypes")
+    else:
+        for f, t in type_items:
             if t not in ("Ingress", "Egress"):
-                spec["policyTypes"].items()[i].error(
-                    f'Unsupported value: "{t}": supported values: "Egress", "Ingress"'
-                )
-    if not types:  # API defaulting: Egress only with a non-empty egress list
+                f.error(f'Unsupported value: "{t}": supported values: "Egress", "Ingress"')
+    if not spec["policyTypes"].items():  # API defaulting: Egress only with a non-empty egress list
         types = ["Ingress"] + (["Egress"] if egress else [])
     policy_types = tuple(t for t in ("Ingress", "Egress") if t in types)
     return NetworkPolicy(name, namespace, pod_selector, policy_types, ingress, egress, origin)
 
 
 def _rule(r: Field, peers_key: str) -> PolicyRule:
-    peers = tuple(p for p in (_peer(f) for f in r[peers_key].items()) if p is not None)
-    ports = tuple(p for p in (_policy_port(f) for f in r["ports"].items()) if p is not None)
+    peers = tuple(p for p in (_peer(f) for f in r[peers_key].objects()) if p is not None)
+    ports = tuple(p for p in (_policy_port(f) for f in r["ports"].objects()) if p is not None)
     return PolicyRule(peers, ports)
 
 
 def _peer(f: Field) -> PolicyPeer | None:
-    if not f.is_map():
-        return None
+    pods = label_selector(f["podSelector"]) if f["podSelector"].present else None
+    namespaces = label_selector(f["namespaceSelector"]) if f["namespaceSelector"].present else None
+    block = _ip_block(f["ipBlock"]) if f["ipBlock"].present else None
     given = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if f[k].present]
     if not given:
         f.error("Required value: must specify a peer")
         return None
     if "ipBlock" in given and len(given) > 1:
-        f.error("Forbidden: may not specify more than 1 peer")
+        f.error("Forbidden: may not specify both ipBlock and another peer")
         return None
     if "ipBlock" in given:
-        block = _ip_block(f["ipBlock"])
         return None if block is None else PolicyPeer(ip_block=block)
-    return PolicyPeer(
-        pod_selector=label_selector(f["podSelector"]) if f["podSelector"].present else None,
-        namespace_selector=(
-            label_selector(f["namespaceSelector"]) if f["namespaceSelector"].present else None
-        ),
-    )
+    return PolicyPeer(pod_selector=pods, namespace_selector=namespaces)
 
 
 def _ip_block(f: Field) -> IPBlock | None:
@@ -551,8 +565,7 @@ def _ip_block(f: Field) -> IPBlock | None:
         f["cidr"].error(f'Invalid value: "{text}": must be a valid CIDR value, (e.g. 10.9.8.0/24)')
         return None
     excepts = []
-    for i, e in enumerate(f["except"].strings()):
-        ef = f["except"].items()[i]
+    for ef, e in f["except"].string_items():
         net = v.parse_cidr(e)
         if net is None:
             ef.error(f'Invalid value: "{e}": must be a valid CIDR value, (e.g. 10.9.8.0/24)')
@@ -568,9 +581,8 @@ def _ip_block(f: Field) -> IPBlock | None:
 
 
 def _policy_port(f: Field) -> PolicyPort | None:
-    if not f.is_map():
-        return None
-    proto = f["protocol"].str("TCP") or "TCP"
+    # protocol is a pointer upstream: absent defaults to TCP, an empty string is invalid
+    proto = f["protocol"].str("TCP") if f["protocol"].present else "TCP"
     ok = f["protocol"].check(proto, v.protocol)
     port = f["port"].int_or_str()
     end_port = f["endPort"].int()
