@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from podnet.errors import ManifestError, Problem
-from podnet.ipam.allocate import AddressExhausted, host_addresses, node_pod_cidrs
+from podnet.errors import ManifestError, PodnetError, Problem
+from podnet.ipam.allocate import host_addresses, node_pod_cidrs
 from podnet.model.config import ClusterConfig
 from podnet.model.documents import parse_text, read_documents
 from podnet.model.objects import (
@@ -76,10 +76,12 @@ def cluster_from_text(text: str, file: str = "<text>") -> Cluster:
 def resolve(m: Manifests) -> Cluster:
     config = m.config
     problems: list[Problem] = []
-    nodes = _nodes(m, config)
+    # Nodes are complete (implicit ones, hostname labels) before DaemonSets are expanded on them.
+    templates = [*m.pods, *(w.template for w in m.workloads)]
+    nodes = _implicit_nodes(_nodes(m, config), templates, bool(m.nodes))
+    nodes = [replace(n, labels={"kubernetes.io/hostname": n.name, **n.labels}) for n in nodes]
     pods = sorted(m.pods + expand(m, nodes), key=lambda p: (p.namespace, p.name))
     _check_unique(pods, problems)
-    nodes = _implicit_nodes(nodes, pods, bool(m.nodes))
     nodes = _address_nodes(nodes, config, problems)
     if problems:
         raise ManifestError(problems)
@@ -145,9 +147,16 @@ def _problem(obj: Pod | Node, path: str, message: str) -> Problem:
 
 def _address_nodes(nodes: list[Node], config: ClusterConfig, problems: list[Problem]) -> list[Node]:
     """Node IPs from the underlay, podCIDRs from the pod subnets, one per family."""
-    out = [replace(n, labels={"kubernetes.io/hostname": n.name, **n.labels}) for n in nodes]
-    used = {ip for n in nodes for ip in n.ips}
-    free = host_addresses(config.node_subnet, 2, used)
+    out = list(nodes)
+    used: dict[IPAddress, str] = {}
+    for n in nodes:
+        for ip in n.ips:
+            if ip in used:
+                problems.append(
+                    _problem(n, "status.addresses", f"{ip} is also the IP of node {used[ip]}")
+                )
+            used.setdefault(ip, n.name)
+    free = host_addresses(config.node_subnet, 2, set(used))
     for i, n in enumerate(out):
         if not any(ip.version == config.node_subnet.version for ip in n.ips):
             ip = next(free, None)
@@ -160,6 +169,11 @@ def _address_nodes(nodes: list[Node], config: ClusterConfig, problems: list[Prob
         given: list[tuple[str, IPNetwork | None]] = []
         for n in out:
             mine = [c for c in n.pod_cidrs if c.version == subnet.version]
+            other = next((o for o, c in given if c and mine and c.overlaps(mine[0])), None)  # type: ignore[arg-type]
+            if other is not None:
+                problems.append(
+                    _problem(n, "spec.podCIDRs", f"{mine[0]} overlaps the podCIDR of node {other}")
+                )
             if mine and not mine[0].subnet_of(subnet):  # type: ignore[arg-type]
                 problems.append(
                     _problem(
@@ -175,7 +189,7 @@ def _address_nodes(nodes: list[Node], config: ClusterConfig, problems: list[Prob
                 subnet, config.node_mask(subnet.version), given
             ).items():
                 cidrs[name].append(cidr)
-        except AddressExhausted as err:
+        except PodnetError as err:  # AddressExhausted, or a mask the subnet cannot hold
             problems.append(Problem("ClusterNetwork", None, "", "spec.podSubnet", str(err)))
     return [replace(n, pod_cidrs=tuple(cidrs[n.name])) for n in out]
 
