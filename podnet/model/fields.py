@@ -20,11 +20,15 @@ class Context:
     doc: Document
     obj: str = ""  # "Kind ns/name" once known
     problems: list[Problem] = field(default_factory=list)
+    reported: set[tuple[FieldPath, str]] = field(default_factory=set)
 
     def error(self, path: FieldPath, message: str) -> None:
-        problem = Problem(self.doc.file, self.doc.line(path), self.obj, format_path(path), message)
-        if problem not in self.problems:  # a field read twice reports its problem once
-            self.problems.append(problem)
+        if (path, message) in self.reported:  # a field read twice reports its problem once
+            return
+        self.reported.add((path, message))
+        self.problems.append(
+            Problem(self.doc.file, self.doc.line(path), self.obj, format_path(path), message)
+        )
 
 
 def format_path(path: FieldPath) -> str:

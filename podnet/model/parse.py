@@ -391,10 +391,13 @@ def _workload(obj: Field, kind: str, name: str, namespace: str, origin: Origin) 
     if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") or spec["selector"].present:
         if not spec["selector"].present and kind != "Job":
             spec["selector"].error("Required value")
+        before = len(obj.ctx.problems)
         selector = label_selector(spec["selector"])
-        if spec["selector"].present and selector.is_empty and kind != "Job":
+        # as upstream, an invalid selector is not compared with the template's labels
+        checked = spec["selector"].present and len(obj.ctx.problems) == before
+        if checked and selector.is_empty and kind != "Job":
             spec["selector"].error(f"Invalid value: empty selector is invalid for {kind.lower()}")
-        elif spec["selector"].present and not selector.matches(labels):
+        elif checked and not selector.matches(labels):
             template["metadata"]["labels"].error(
                 "Invalid value: `selector` does not match template `labels`"
             )

@@ -18,7 +18,7 @@ _DNS1123_SUBDOMAIN = re.compile(
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_SVC_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
 
 
 def dns1123_label(value: str) -> list[str]:
@@ -59,21 +59,26 @@ def dns1035_label(value: str) -> list[str]:
 
 def qualified_name(value: str) -> list[str]:
     """A label or annotation key: an optional DNS subdomain prefix, '/', and a name."""
-    prefix, slash, name = value.rpartition("/")
+    parts = value.split("/")
+    if len(parts) > 2:
+        return [
+            "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must"
+            " start and end with an alphanumeric character, with an optional DNS subdomain prefix"
+            " and '/' (e.g. 'example.com/MyName')"
+        ]
     errs = []
-    if slash:
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
         if not prefix:
             errs.append("prefix part must be non-empty")
         else:
             errs += [f"prefix part {m}" for m in dns1123_subdomain(prefix)]
-        if value.count("/") > 1:
-            errs.append("a qualified name must have at most one '/'")
-            return errs
     if not name:
         errs.append("name part must be non-empty")
     elif len(name) > 63:
         errs.append("name part must be no more than 63 characters")
-    elif not _QUALIFIED_NAME.match(name):
+    if not _QUALIFIED_NAME.match(name):
         errs.append(
             "name part must consist of alphanumeric characters, '-', '_' or '.', and must start"
             " and end with an alphanumeric character"
@@ -98,15 +103,14 @@ def port_name(value: str) -> list[str]:
     errs = []
     if len(value) > 15:
         errs.append("must be no more than 15 characters")
-    if not _SVC_NAME.match(value):
-        errs.append(
-            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-),"
-            " and must not start or end with a hyphen"
-        )
-    if "--" in value:
-        errs.append("must not contain consecutive hyphens")
-    if not any(c.isalpha() for c in value):
+    if not _SVC_NAME_CHARS.match(value):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not any("a" <= c <= "z" for c in value):
         errs.append("must contain at least one letter (a-z)")
+    if "--" in value:
+        errs.append("must not contain consecutive hyphens (-)")
+    if value.startswith("-") or value.endswith("-"):
+        errs.append("must not begin or end with a hyphen (-)")
     return errs
 
 
