@@ -22,7 +22,6 @@ from podnet.model.objects import (
     Namespace,
     NetworkPolicy,
     Node,
-    Origin,
     Pod,
     Service,
 )
@@ -116,7 +115,7 @@ def _nodes(m: Manifests, config: ClusterConfig) -> list[Node]:
     if m.nodes:
         return list(m.nodes)
     return [
-        Node(s.name, s.labels, (s.ip,) if s.ip else (), (), s.taints, Origin("ClusterNetwork"))
+        Node(s.name, s.labels, (s.ip,) if s.ip else (), (), s.taints, config.origin)
         for s in config.nodes
     ]
 
@@ -190,7 +189,16 @@ def _address_nodes(nodes: list[Node], config: ClusterConfig, problems: list[Prob
             ).items():
                 cidrs[name].append(cidr)
         except PodnetError as err:  # AddressExhausted, or a mask the subnet cannot hold
-            problems.append(Problem("ClusterNetwork", None, "", "spec.podSubnet", str(err)))
+            where = "networking" if config.document.startswith("Cluster ") else "spec"
+            problems.append(
+                Problem(
+                    config.origin.file,
+                    config.origin.line,
+                    config.document,
+                    f"{where}.podSubnet",
+                    str(err),
+                )
+            )
     return [replace(n, pod_cidrs=tuple(cidrs[n.name])) for n in out]
 
 

@@ -5,13 +5,13 @@ Defaults are those of kubeadm, kind and Flannel (see DESIGN.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, ip_network
 from typing import Any
 
 from podnet.model import validation as v
 from podnet.model.fields import Field, quote
-from podnet.model.objects import IPAddress, IPNetwork, Taint
+from podnet.model.objects import IPAddress, IPNetwork, Origin, Taint
 
 BACKENDS = ("host-gw", "vxlan")
 PROXY_MODES = ("nftables", "iptables")
@@ -48,6 +48,8 @@ class ClusterConfig:
     load_balancer_pool: tuple[IPNetwork, ...] = ()
     dns_pods: str = "insecure"
     dns_ttl: int = 30
+    origin: Origin = Origin()  # the configuration document, when there is one
+    document: str = ""  # "ClusterNetwork demo" or "Cluster kind", for messages
     nodes: tuple[NodeSpec, ...] = (NodeSpec("node-1"), NodeSpec("node-2"))
 
     @property
@@ -71,9 +73,9 @@ def parse_config(docs: list[Field]) -> ClusterConfig:
             f"only one ClusterNetwork or kind Cluster document is allowed ({docs[0].ctx.obj})"
         )
     doc = docs[0]
-    if doc["kind"].value == "Cluster":
-        return _kind_cluster(doc)
-    return _cluster_network(doc)
+    config = _kind_cluster(doc) if doc["kind"].value == "Cluster" else _cluster_network(doc)
+    d = doc.ctx.doc
+    return replace(config, origin=Origin(d.file, d.index, d.line()), document=doc.ctx.obj)
 
 
 def _networks(f: Field, *, strict: bool = True, family_pair: bool = True) -> tuple[IPNetwork, ...]:
