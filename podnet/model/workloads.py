@@ -36,9 +36,9 @@ def template_hash(template: object) -> str:
     return safe_encode(str(fnv32a(canonical.encode())))
 
 
-def suffix(owner: str, index: int) -> str:
+def suffix(owner: str, index: int, attempt: int = 0) -> str:
     """Five characters of the alphabet Kubernetes uses for generated names."""
-    h = fnv32a(f"{owner}#{index}".encode())
+    h = fnv32a((f"{owner}#{index}" + (f"#{attempt}" if attempt else "")).encode())
     out = ""
     for _ in range(5):
         h, r = divmod(h, len(_ALPHANUMS))
@@ -49,14 +49,27 @@ def suffix(owner: str, index: int) -> str:
 def expand(manifests: Manifests, nodes: list[Node]) -> list[Pod]:
     """Pods of every workload that the manifests do not already show children of."""
     pods: list[Pod] = []
+    taken = {p.key for p in manifests.pods}
     for w in manifests.workloads:
         if (w.kind, w.namespace, w.name) in manifests.owned:
             continue  # a dump of a live cluster: its ReplicaSets, Jobs or Pods are there already
-        pods += _pods_of(w, nodes)
+        pods += _pods_of(w, nodes, taken)
     return pods
 
 
-def _pods_of(w: Workload, nodes: list[Node]) -> list[Pod]:
+def _generate_name(base: str, seed: str, index: int, namespace: str, taken: set[str]) -> str:
+    """`base-<suffix>`, unique in its namespace. Five characters collide among a few thousand
+    pods; like the API server's generateName, a taken name is drawn again (here, deterministically)."""
+    attempt = 0
+    while True:
+        name = f"{base}-{suffix(seed, index, attempt)}"
+        if f"{namespace}/{name}" not in taken:
+            taken.add(f"{namespace}/{name}")
+            return name
+        attempt += 1
+
+
+def _pods_of(w: Workload, nodes: list[Node], taken: set[str]) -> list[Pod]:
     h = template_hash(w.raw_template)
     uid = w.uid or f"{fnv32a(f'{w.kind}/{w.namespace}/{w.name}'.encode()):08x}"
     owner = f"{w.kind}/{w.name}"
@@ -65,12 +78,18 @@ def _pods_of(w: Workload, nodes: list[Node]) -> list[Pod]:
         rs = f"{w.name}-{h}"
         labels = {**t.labels, "pod-template-hash": h}
         return [
-            replace(t, name=f"{rs}-{suffix(rs, i)}", labels=labels, owner=f"ReplicaSet/{rs}")
+            replace(
+                t,
+                name=_generate_name(rs, rs, i, w.namespace, taken),
+                labels=labels,
+                owner=f"ReplicaSet/{rs}",
+            )
             for i in range(w.replicas)
         ]
     if w.kind == "ReplicaSet":
         return [
-            replace(t, name=f"{w.name}-{suffix(w.name, i)}", owner=owner) for i in range(w.replicas)
+            replace(t, name=_generate_name(w.name, w.name, i, w.namespace, taken), owner=owner)
+            for i in range(w.replicas)
         ]
     if w.kind == "StatefulSet":
         out = []
@@ -102,7 +121,7 @@ def _pods_of(w: Workload, nodes: list[Node]) -> list[Pod]:
         return [
             replace(
                 t,
-                name=f"{w.name}-{suffix(w.name + '@' + n.name, 0)}",
+                name=_generate_name(w.name, f"{w.name}@{n.name}", 0, w.namespace, taken),
                 labels=labels,
                 node_name=n.name,
                 owner=owner,
@@ -122,6 +141,6 @@ def _pods_of(w: Workload, nodes: list[Node]) -> list[Pod]:
         "job-name": job,
     }
     return [
-        replace(t, name=f"{job}-{suffix(job, i)}", labels=labels, owner=owner)
+        replace(t, name=_generate_name(job, job, i, w.namespace, taken), labels=labels, owner=owner)
         for i in range(w.replicas)
     ]
