@@ -233,6 +233,7 @@ def _address_pods(pods: list[Pod], nodes: list[Node], problems: list[Problem]) -
                 used[cidr].add(ip)
                 owner[ip] = p.key
     free = {c: host_addresses(c, 2, used[c]) for c in used}
+    left_out: dict[tuple[str, IPNetwork], list[Pod]] = {}
     out = []
     for p in pods:
         node = by_node.get(p.node_name)
@@ -247,10 +248,13 @@ def _address_pods(pods: list[Pod], nodes: list[Node], problems: list[Problem]) -
             for cidr in node.pod_cidrs:
                 ip = next(free[cidr], None)
                 if ip is None:
-                    problems.append(
-                        _problem(p, "status.podIPs", f"node {node.name}'s podCIDR {cidr} is full")
-                    )
+                    left_out.setdefault((node.name, cidr), []).append(p)
                     continue
                 ips.append(ip)
             out.append(replace(p, ips=tuple(ips)))
+    for (name, cidr), missed in left_out.items():  # one problem per range, not one per pod
+        more = f" ({len(missed) - 1} more pods after it)" if len(missed) > 1 else ""
+        problems.append(
+            _problem(missed[0], "status.podIPs", f"node {name}'s podCIDR {cidr} is full{more}")
+        )
     return out
