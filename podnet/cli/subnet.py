@@ -15,6 +15,7 @@ from rich.table import Table
 
 from podnet.cli import app
 from podnet.errors import UsageError
+from podnet.ipam import plan as plan_mod
 from podnet.ipam import subnet as sn
 
 subnet_app = typer.Typer(help="Subnet calculator and address planning.", no_args_is_help=True)
@@ -501,3 +502,76 @@ def range_(
                 str(n), str(n.network_address), str(n.broadcast_address), count(n.num_addresses)
             )
         console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# podnet ipam
+
+ipam_app = typer.Typer(help="The cluster's address plan.", no_args_is_help=True)
+app.add_typer(ipam_app, name="ipam")
+
+_STATE_STYLE = {"ok": "green", "tight": "yellow", "full": "red", "broken": "red"}
+
+
+@ipam_app.command()
+def check(
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Manifest files or directories, with the ClusterNetwork; - for stdin. "
+             "None: the default plan.", show_default=False)] = None,
+    existing: Annotated[list[str] | None, typer.Option(
+        "--existing", "-e",
+        help="Networks around the cluster: CIDR or NAME=CIDR, comma-separated; '-' stdin, "
+             "'@FILE'; repeatable.")] = None,
+    host: Annotated[bool, typer.Option(
+        "--host", help="Also check against this host's routes (Linux).")] = False,
+    nodes: Annotated[int | None, typer.Option(
+        "--nodes", help="Nodes the plan must grow to.")] = None,
+    pods_per_node: Annotated[int | None, typer.Option(
+        "--pods-per-node", help="Pods each node must hold.")] = None,
+    max_pods: Annotated[int, typer.Option(
+        "--max-pods", help="kubelet's maxPods.")] = plan_mod.DEFAULT_MAX_PODS,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Capacity, head-room and conflicts of the pod, service and node ranges; exit 1 when the
+    plan is broken."""
+    from podnet.model.cluster import load_cluster
+
+    around = plan_mod.parse_existing(list_option(existing))
+    if host:
+        around += plan_mod.read_host_routes()
+    cluster = load_cluster(paths or [])
+    growth = None
+    if nodes is not None or pods_per_node is not None:
+        growth = plan_mod.Growth(nodes=nodes if nodes is not None else max(len(cluster.nodes), 1),
+                                 pods_per_node=pods_per_node or max_pods)
+    report = plan_mod.check(plan_mod.plan_from_cluster(cluster), around, max_pods=max_pods,
+                            growth=growth)
+    if output is Output.json:
+        _print_json(report.to_json())
+    else:
+        _print_report(report)
+    if report.status == "broken":
+        raise typer.Exit(1)
+
+
+def _print_report(report: plan_mod.Report) -> None:
+    console = _console()
+    style = _STATE_STYLE[report.status]
+    console.print(f"address plan of cluster {report.name}: [{style}]{report.status}[/{style}]")
+    table = Table(title_justify="left")
+    for col in ("capacity of", "range", "holds", "used", "free", "use", ""):
+        table.add_column(col, justify="right" if col in ("holds", "used", "free") else "left")
+    for u in report.usages:
+        s = _STATE_STYLE[u.state]
+        table.add_row(u.what, u.network, count(u.capacity), str(u.used), str(u.free),
+                      f"[{s}]{plan_mod.bar(u.share)}[/{s}]", f"{u.share:.0%}")
+    console.print(table)
+    sections = (("conflicts", [str(c) for c in report.conflicts], "red"),
+                ("problems", list(report.problems), "red"),
+                ("notes", list(report.notes), "yellow"),
+                ("advice", list(report.advice), "cyan"))
+    for title, lines, colour in sections:
+        if lines:
+            console.print(f"[{colour}]{title}:[/{colour}]")
+            for line in lines:
+                console.print(f"  - {line}", markup=False)
