@@ -559,7 +559,7 @@ def _print_report(report: plan_mod.Report) -> None:
     style = _STATE_STYLE[report.status]
     console.print(f"address plan of cluster {report.name}: [{style}]{report.status}[/{style}]")
     table = Table(title_justify="left")
-    for col in ("capacity of", "range", "holds", "used", "free", "use", ""):
+    for col in ("capacity of", "range", "holds", "used", "free", "use", "%"):
         table.add_column(col, justify="right" if col in ("holds", "used", "free") else "left")
     for u in report.usages:
         s = _STATE_STYLE[u.state]

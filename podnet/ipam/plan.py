@@ -197,8 +197,11 @@ class Report:
 
 def pods_per_node_cidr(fam: sn.Family, mask: int) -> int:
     """Pod IPs a node range of length `mask` gives: its usable hosts less the bridge gateway
-    (the first usable address), as podnet's host-local IPAM allocates them."""
-    return max(sn.hosts_in_prefix(fam, mask) - 1, 0)
+    (the first usable address), as podnet's host-local IPAM allocates them; a point-to-point
+    range (/31, /32, /127, /128) has no room for pods beside the gateway."""
+    if fam.is_point_to_point(mask):
+        return 0
+    return sn.hosts_in_prefix(fam, mask) - 1
 
 
 def node_ranges(pod_subnet: sn.Network, mask: int) -> int:
@@ -354,11 +357,14 @@ def _advice(plan: AddressPlan, growth: Growth, around: Sequence[Named],
             out.append(f"{growth.nodes} nodes of {growth.pods_per_node} pods are more than "
                        f"IPv{fam.version} can address")
             continue
-        out.append(
-            f"node mask: /{mask} is the smallest range holding {growth.pods_per_node} pods "
-            f"({pods_per_node_cidr(fam, mask)} pod IPs); the current /{current_mask} holds "
-            f"{current_pods}"
-        )
+        if fam.version == 6 and mask == current_mask:
+            out.append(f"node mask: the configured /{mask} holds {growth.pods_per_node} pods")
+        else:
+            out.append(
+                f"node mask: /{mask} is the smallest range holding {growth.pods_per_node} pods "
+                f"({pods_per_node_cidr(fam, mask)} pod IPs); the current /{current_mask} holds "
+                f"{current_pods}"
+            )
         grows = current_nodes >= growth.nodes and current_pods >= growth.pods_per_node
         if not grows:
             fits = False
@@ -487,7 +493,7 @@ def plan_from_cluster(cluster: Cluster) -> AddressPlan:
                 ports_of.setdefault(p.node_port, []).append(key)
                 if not low <= p.node_port <= high:
                     outside_ports.append(f"{key}:{p.node_port}")
-    duplicates = tuple(f"{port} is claimed by {', '.join(keys)}"
+    duplicates = tuple(f"{port} is claimed by {', '.join(sorted(set(keys)))}"
                        for port, keys in sorted(ports_of.items()) if len(set(keys)) > 1)
     return AddressPlan(
         name=config.name,
@@ -519,8 +525,10 @@ def parse_existing(tokens: Iterable[str]) -> list[Named]:
     return out
 
 
-# Routes that claim no address space a cluster could use.
-_IGNORED_ROUTE_TYPES = {"broadcast", "multicast", "anycast", "throw", "nat"}
+# Routes that claim no address space a cluster could use; `local` routes are the host's own
+# addresses, already inside the routes of their subnets (a kind host's bridge address lies in
+# the node subnet, as it should).
+_IGNORED_ROUTE_TYPES = {"local", "broadcast", "multicast", "anycast", "throw", "nat"}
 _IGNORED_SCOPES = {"loopback", "link-local", "multicast"}
 
 
