@@ -9,7 +9,6 @@ table from text, and `read_host_routes` is the one function here that looks at t
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -291,7 +290,8 @@ def smallest_node_mask(fam: sn.Family, pods_per_node: int) -> int:
 
 def pod_prefix_for(nodes: int, node_mask: int) -> int:
     """The longest pod subnet prefix holding `nodes` node ranges of `node_mask`."""
-    return node_mask - max(math.ceil(math.log2(nodes)), 0) if nodes > 0 else node_mask
+    # (nodes - 1).bit_length() is ceil(log2(nodes)), exact for any count (no float rounding).
+    return node_mask - (nodes - 1).bit_length() if nodes > 0 else node_mask
 
 
 def choose_free(prefixlen: int, version: int, avoid: Iterable[sn.Network],
