@@ -212,3 +212,19 @@ def test_demo_runs_on_the_example(capsys, monkeypatch) -> None:
     assert code == 0, err
     for needle in ("node-1", "shop/db-0", "reachability", "or-not-and", "DENIED"):
         assert needle in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reach", SHOP, "-o", "xml"], "Invalid value for '-o'"),
+        (["reach"], "Missing argument"),
+        (["reach", SHOP, "--bogus"], "No such option"),
+        (["lint", SHOP, "--fail-on", "info"], "--fail-on 'info'"),
+        (["reach", "/no/such/dir"], "no such file or directory"),
+    ],
+)
+def test_usage_errors_exit_2(capsys, monkeypatch, args, message) -> None:
+    code, _, err = run(capsys, monkeypatch, *args)
+    assert code == 2
+    assert message in err and "Traceback" not in err

@@ -37,10 +37,9 @@ def main() -> None:
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(130)
-    except Exception as err:  # click's usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(2)
-        raise
+    except typer.TyperException as err:  # usage errors: unknown option, bad value, ...
+        show = getattr(err, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(2)
