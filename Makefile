@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the kernel tests and tools need (installed only when missing, and only as root).
-DEBS   := iproute2 nftables
+DEBS   := iproute2 nftables containernetworking-plugins dnsutils
 
 .PHONY: demo test lint bench clean debs
 
