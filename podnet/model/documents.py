@@ -100,6 +100,7 @@ def _parse_text(file: str, text: str) -> list[Document]:
     out: list[Document] = []
     problems: list[Problem] = []
     loader = _Loader(text)
+    may_alias = "&" in text
     try:
         index = 0
         while loader.check_node():
@@ -107,20 +108,27 @@ def _parse_text(file: str, text: str) -> list[Document]:
             if node is None:
                 continue
             line = node.start_mark.line + 1
-            unusable = _unusable(node)
+            # Without an anchor there can be no alias: the walk that records lines also
+            # measures the depth, and the full alias check is needed only with anchors.
+            lines: dict[FieldPath, int] = {}
+            depth = 0 if may_alias else _record_lines(node, (), lines)
+            unusable = _unusable(node) if may_alias else ""
+            if depth > MAX_DEPTH:
+                unusable = f"nested more than {MAX_DEPTH} levels deep"
             if unusable:
                 problems.append(Problem(file, line, "", "", f"invalid YAML: {unusable}"))
                 index += 1
                 continue
             try:
                 data = loader.construct_document(node)
-            except (ValueError, TypeError, OverflowError) as err:  # e.g. the date 2024-02-30
+            except (ValueError, TypeError, OverflowError, RecursionError) as err:
+                # e.g. the date 2024-02-30
                 _reset_constructor(loader)
                 problems.append(Problem(file, line, "", "", f"invalid YAML: {err}"))
                 index += 1
                 continue
-            lines: dict[FieldPath, int] = {}
-            _record_lines(node, (), lines)
+            if may_alias:
+                _record_lines(node, (), lines)
             if _is_list(data):
                 for i, item in enumerate(data["items"]):
                     prefix: FieldPath = ("items", i)
@@ -198,11 +206,14 @@ def _unusable(root: yaml.Node) -> str:
     return ""
 
 
-def _record_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> None:
+def _record_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> int:
+    """Record the line of every field path below `node`; return the deepest path's length."""
     stack: list[tuple[yaml.Node, FieldPath]] = [(node, path)]
     seen: set[int] = set()
+    depth = 0
     while stack:
         n, p = stack.pop()
+        depth = max(depth, len(p))
         lines.setdefault(p, n.start_mark.line + 1)
         if id(n) in seen:  # an alias: same node again
             continue
@@ -215,3 +226,4 @@ def _record_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int])
         elif isinstance(n, yaml.SequenceNode):
             for i, v in enumerate(n.value):
                 stack.append((v, (*p, i)))
+    return depth

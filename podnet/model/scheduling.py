@@ -45,10 +45,19 @@ def schedule(pods: list[Pod], nodes: list[Node]) -> dict[str, str]:
         if pod.node_name:
             placed[pod.key] = pod.node_name
             load[pod.node_name] = load.get(pod.node_name, 0) + 1
+    eligible_nodes: dict[tuple, list[str]] = {}  # pods with the same constraints share them
     for pod in pods:
         if pod.node_name:
             continue
-        candidates = [n.name for n in nodes if eligible(pod, n)]
+        constraints = (
+            tuple(sorted(pod.node_selector.items())),
+            pod.node_affinity,
+            pod.tolerations,
+        )
+        candidates = eligible_nodes.get(constraints)
+        if candidates is None:
+            candidates = [n.name for n in nodes if eligible(pod, n)]
+            eligible_nodes[constraints] = candidates
         if candidates:
             best = min(candidates, key=lambda name: load[name])  # min keeps node order on ties
             placed[pod.key] = best
