@@ -81,6 +81,15 @@ class Toleration:
 
 
 @dataclass(frozen=True, slots=True)
+class PodDNSConfig:
+    """spec.dnsConfig: merged on top of what dnsPolicy gives."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()  # (name, value or None)
+
+
+@dataclass(frozen=True, slots=True)
 class Pod:
     name: str
     namespace: str
@@ -94,6 +103,8 @@ class Pod:
     ips: tuple[IPAddress, ...] = ()  # status.podIPs; resolved: allocated when absent
     hostname: str = ""
     subdomain: str = ""
+    dns_policy: str = "ClusterFirst"  # ClusterFirst | ClusterFirstWithHostNet | Default | None
+    dns_config: PodDNSConfig | None = None
     phase: str = "Running"
     ready: bool = True
     deletion_timestamp: str = ""
@@ -118,12 +129,19 @@ class ServicePort:
     protocol: str = "TCP"
     name: str = ""
     target_port: int | str = 0  # number or a container port name; 0 means "same as port"
-    node_port: int | None = None
+    node_port: int | None = None  # resolved: allocated for NodePort and LoadBalancer Services
     app_protocol: str = ""
 
     @property
     def target(self) -> int | str:
         return self.target_port or self.port
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBalancerIngress:
+    ip: IPAddress | None = None
+    hostname: str = ""
+    ip_mode: str = ""  # VIP (or empty) | Proxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,26 +151,83 @@ class Service:
     labels: Mapping[str, str]
     selector: Mapping[str, str] | None  # None: no selector (EndpointSlices managed by hand)
     ports: tuple[ServicePort, ...]
-    type: str = "ClusterIP"
-    cluster_ips: tuple[str, ...] = ()  # as given: addresses, or ("None",) when headless
+    type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    # As given, then resolved: allocated addresses; empty for ExternalName and headless.
+    cluster_ips: tuple[IPAddress, ...] = ()
+    headless: bool = False  # clusterIP: None
+    ip_families: tuple[int, ...] = ()  # resolved: the families of cluster_ips
+    ip_family_policy: str = ""  # SingleStack | PreferDualStack | RequireDualStack
     external_name: str = ""
-    external_ips: tuple[str, ...] = ()
+    external_ips: tuple[IPAddress, ...] = ()
+    load_balancer: tuple[LoadBalancerIngress, ...] = ()  # status.loadBalancer.ingress / the pool
+    load_balancer_source_ranges: tuple[IPNetwork, ...] = ()
+    session_affinity: str = "None"  # None | ClientIP
+    session_affinity_timeout: int = 10800
+    external_traffic_policy: str = ""  # Cluster | Local; set for NodePort and LoadBalancer
+    internal_traffic_policy: str = "Cluster"  # Cluster | Local
+    health_check_node_port: int | None = None
+    traffic_distribution: str = ""  # PreferClose | PreferSameZone | PreferSameNode
+    publish_not_ready_addresses: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)
     origin: Origin = Origin()
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def externally_reachable(self) -> bool:
+        return self.type in ("NodePort", "LoadBalancer") or bool(self.external_ips)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One endpoint of an EndpointSlice (discovery.k8s.io/v1)."""
+
+    addresses: tuple[str, ...]
+    ready: bool | None = None  # None means true (EndpointSlice API defaulting semantics)
+    serving: bool | None = None
+    terminating: bool | None = None
+    hostname: str = ""
+    node_name: str = ""
+    zone: str = ""
+    target: str = ""  # "ns/pod" of a Pod targetRef
+    hints_zones: tuple[str, ...] = ()
+    hints_nodes: tuple[str, ...] = ()
+
+    @property
+    def is_ready(self) -> bool:
+        return self.ready is None or self.ready
+
+    @property
+    def is_serving(self) -> bool:
+        return self.serving is None or self.serving
+
+    @property
+    def is_terminating(self) -> bool:
+        return bool(self.terminating)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointPort:
+    port: int | None
+    protocol: str = "TCP"
+    name: str | None = ""  # None: absent (kube-proxy ignores such ports)
+
 
 @dataclass(frozen=True, slots=True)
 class EndpointSlice:
     name: str
     namespace: str
-    labels: Mapping[str, str]
-    address_type: str
-    endpoints: tuple[Mapping[str, object], ...]
-    ports: tuple[Mapping[str, object], ...]
+    labels: Mapping[str, str]  # kubernetes.io/service-name links it to its Service
+    address_type: str  # IPv4 | IPv6 | FQDN
+    endpoints: tuple[Endpoint, ...]
+    ports: tuple[EndpointPort, ...]
     origin: Origin = Origin()
+
+    @property
+    def service_name(self) -> str:
+        return self.labels.get("kubernetes.io/service-name", "")
 
 
 # NetworkPolicy -----------------------------------------------------------------------------------
