@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -474,8 +474,8 @@ def plan_from_cluster(cluster: Cluster) -> AddressPlan:
     load_balancers = 0
     for s in cluster.services:
         key = f"{s.namespace}/{s.name}"
-        if s.type != "ExternalName" and s.cluster_ips != ("None",):
-            ips = [ip_address(ip) for ip in s.cluster_ips if ip and ip != "None"]
+        if s.type != "ExternalName" and not s.headless:
+            ips = list(s.cluster_ips)
             for ip in ips:
                 services[ip.version] += 1
                 if not any(ip in net for net in config.service_subnets):

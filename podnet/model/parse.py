@@ -25,14 +25,15 @@ from podnet.model.objects import (
     Node,
     Origin,
     Pod,
+    PodDNSConfig,
     PolicyPeer,
     PolicyPort,
     PolicyRule,
     Service,
-    ServicePort,
     Taint,
     Toleration,
 )
+from podnet.model.parse_services import parse_endpoint_slice, parse_service
 from podnet.model.selectors import OPERATORS, LabelSelector, Requirement
 
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob")
@@ -169,9 +170,9 @@ def _parse_one(
         if workload is not None:
             out.workloads.append(workload)
     elif kind == "Service":
-        out.services.append(_service(obj, name, namespace, labels, origin))
+        out.services.append(parse_service(obj, name, namespace, labels, origin))
     elif kind == "EndpointSlice":
-        out.endpoint_slices.append(_endpoint_slice(obj, name, namespace, labels, origin))
+        out.endpoint_slices.append(parse_endpoint_slice(obj, name, namespace, labels, origin))
     elif kind == "NetworkPolicy":
         out.policies.append(_network_policy(obj["spec"], name, namespace, origin))
 
@@ -327,9 +328,51 @@ def pod_from_spec(
         host_network=host_network,
         hostname=hostname,
         subdomain=subdomain,
+        dns_policy=_dns_policy(spec),
+        dns_config=_dns_config(spec["dnsConfig"]),
         owner=owner,
         origin=origin,
     )
+
+
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+
+
+def _dns_policy(spec: Field) -> str:
+    policy = spec["dnsPolicy"].str("ClusterFirst") or "ClusterFirst"
+    if policy not in DNS_POLICIES:
+        spec["dnsPolicy"].error(
+            f'Unsupported value: "{policy}": supported values: '
+            + ", ".join(f'"{p}"' for p in DNS_POLICIES)
+        )
+        return "ClusterFirst"
+    if policy == "None" and not spec["dnsConfig"].present:
+        spec["dnsConfig"].error("Required value: must provide `dnsConfig` when `dnsPolicy` is None")
+    return policy
+
+
+def _dns_config(f: Field) -> PodDNSConfig | None:
+    """spec.dnsConfig, with the API server's limits (3 nameservers, 32 search domains)."""
+    if not f.present or not f.is_map():
+        return None
+    servers = f["nameservers"].strings()
+    if len(servers) > 3:
+        f["nameservers"].error("Invalid value: must not have more than 3 nameservers")
+    for i, ns in enumerate(servers):
+        if v.parse_ip(ns) is None:
+            f["nameservers"].items()[i].error(f"Invalid value: {ns!r}: must be valid IP address")
+    searches = f["searches"].strings()
+    if len(searches) > 32:
+        f["searches"].error("Invalid value: must not have more than 32 search paths")
+    for i, domain in enumerate(searches):
+        if domain != "." and v.dns1123_subdomain(domain.rstrip(".")):
+            f["searches"].items()[i].error(f"Invalid value: {domain!r}: must be a DNS subdomain")
+    options = []
+    for o in f["options"].items():
+        name = o["name"].str(required=True)
+        value = o["value"].str() if o["value"].present else None
+        options.append((name, value))
+    return PodDNSConfig(tuple(servers), tuple(searches), tuple(options))
 
 
 def _pod(spec: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin) -> Pod:
@@ -433,84 +476,6 @@ def _workload(obj: Field, kind: str, name: str, namespace: str, origin: Origin) 
 
 
 # services -----------------------------------------------------------------------------------------
-
-SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-
-
-def _service(
-    obj: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin
-) -> Service:
-    spec = obj["spec"]
-    stype = spec["type"].str("ClusterIP") or "ClusterIP"
-    if stype not in SERVICE_TYPES:
-        spec["type"].error(
-            f'Unsupported value: "{stype}": supported values: '
-            + ", ".join(f'"{t}"' for t in SERVICE_TYPES)
-        )
-    ports: list[ServicePort] = []
-    items = spec["ports"].items()
-    if not items and stype != "ExternalName" and spec["clusterIP"].value != "None":
-        spec["ports"].error("Required value")
-    names: set[str] = set()
-    for p in items:
-        pname = p["name"].str()
-        if len(items) > 1 and not pname:
-            p["name"].error("Required value")
-        if pname:
-            p["name"].check(pname, v.dns1123_label)
-            if pname in names:
-                p["name"].error(f'Duplicate value: "{pname}"')
-            names.add(pname)
-        number = p["port"].int(required=True)
-        if number is not None:
-            p["port"].check(number, v.port_number)
-        proto = p["protocol"].str("TCP") or "TCP"
-        p["protocol"].check(proto, v.protocol)
-        target = p["targetPort"].int_or_str()
-        if isinstance(target, int):
-            p["targetPort"].check(target, v.port_number)
-        elif isinstance(target, str):
-            p["targetPort"].check(target, v.port_name)
-        node_port = p["nodePort"].int()
-        if node_port is not None:
-            p["nodePort"].check(node_port, v.port_number)
-        if number is not None:
-            ports.append(ServicePort(number, proto, pname, target or 0, node_port))
-    ips = spec["clusterIPs"].strings() or (
-        [spec["clusterIP"].str()] if spec["clusterIP"].value else []
-    )
-    for ip in ips:
-        if ip != "None" and v.parse_ip(ip) is None:
-            spec["clusterIP"].error(
-                f"Invalid value: {quote(ip)}: must be a valid IP address or None"
-            )
-    selector = spec["selector"].string_map() if spec["selector"].present else None
-    return Service(
-        name=name,
-        namespace=namespace,
-        labels=labels,
-        selector=selector,
-        ports=tuple(ports),
-        type=stype,
-        cluster_ips=tuple(ips),
-        external_name=spec["externalName"].str(),
-        external_ips=tuple(spec["externalIPs"].strings()),
-        origin=origin,
-    )
-
-
-def _endpoint_slice(
-    obj: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin
-) -> EndpointSlice:
-    address_type = obj["addressType"].str(required=True)
-    if address_type and address_type not in ("IPv4", "IPv6", "FQDN"):
-        obj["addressType"].error(
-            f'Unsupported value: "{address_type}": supported values: "FQDN", "IPv4", "IPv6"'
-        )
-    endpoints = tuple(e.value for e in obj["endpoints"].items() if e.is_map())
-    ports = tuple(p.value for p in obj["ports"].items() if p.is_map())
-    return EndpointSlice(name, namespace, labels, address_type, endpoints, ports, origin)
-
 
 # NetworkPolicy ------------------------------------------------------------------------------------
 
