@@ -1,0 +1,485 @@
+"""A small rtnetlink client: links, addresses and routes, in the namespace a socket was opened in.
+
+The plugin's whole run must fit in a few tens of milliseconds, and importing pyroute2 alone takes
+longer than the reference plugin's complete ADD, so the few messages the plugin needs are encoded
+here. The encoders and the parser are pure (`encode_*`, `parse_messages`); `Rtnl` is the socket.
+The verbs are shaped like ip(8) and pyroute2's IPRoute: `link_add`, `addr_add`, `route_add`, ...
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+NETLINK_ROUTE = 0
+
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
+NLM_F_DUMP = 0x300
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
+NLA_F_NESTED = 0x8000
+
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
+IFLA_PROTINFO, IFLA_TXQLEN, IFLA_LINKINFO, IFLA_NET_NS_FD = 12, 13, 18, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+VETH_INFO_PEER = 1
+IFLA_BRPORT_MODE = 4  # hairpin
+IFF_UP, IFF_PROMISC = 0x1, 0x100
+
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
+RTA_METRICS = 8
+RTAX_MTU, RTAX_ADVMSS = 2, 8
+RT_TABLE_MAIN = 254
+RTPROT_BOOT = 3
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_HOST = 0, 253, 254
+RTN_UNICAST = 1
+
+AF_BRIDGE = 7
+CLONE_NEWNET = 0x40000000
+
+_NLMSGHDR = struct.Struct("=IHHII")
+_IFINFOMSG = struct.Struct("=BxHiII")
+_IFADDRMSG = struct.Struct("=BBBBI")
+_RTMSG = struct.Struct("=BBBBBBBBI")
+_NLATTR = struct.Struct("=HH")
+
+
+class NetlinkError(OSError):
+    """A request the kernel refused; `errno` as in OSError."""
+
+
+# --------------------------------------------------------------------------- codec (pure)
+
+
+def attr(kind: int, payload: bytes) -> bytes:
+    length = _NLATTR.size + len(payload)
+    return _NLATTR.pack(length, kind) + payload + b"\0" * (-length % 4)
+
+
+def attr_str(kind: int, text: str) -> bytes:
+    return attr(kind, text.encode() + b"\0")
+
+
+def attr_u32(kind: int, value: int) -> bytes:
+    return attr(kind, struct.pack("=I", value))
+
+
+def attr_u8(kind: int, value: int) -> bytes:
+    return attr(kind, struct.pack("=B", value))
+
+
+def attrs_of(data: bytes, offset: int = 0) -> dict[int, bytes]:
+    """The attributes of a message body from `offset` (the last one of a kind wins)."""
+    out: dict[int, bytes] = {}
+    while offset + _NLATTR.size <= len(data):
+        length, kind = _NLATTR.unpack_from(data, offset)
+        if length < _NLATTR.size:
+            break
+        out[kind & 0x3FFF] = data[offset + _NLATTR.size : offset + length]
+        offset += (length + 3) & ~3
+    return out
+
+
+def message(kind: int, flags: int, seq: int, body: bytes) -> bytes:
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
+
+
+def parse_messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
+    """(type, flags, seq, body) of each message in a datagram."""
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, kind, flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size:
+            break
+        yield kind, flags, seq, data[offset + _NLMSGHDR.size : offset + length]
+        offset += (length + 3) & ~3
+
+
+def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0, family: int = 0) -> bytes:
+    return _IFINFOMSG.pack(family, 0, index, flags, change)
+
+
+def mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def mac_bytes(text: str) -> bytes:
+    return bytes(int(p, 16) for p in text.split(":"))
+
+
+@dataclass(slots=True)
+class Link:
+    index: int
+    name: str
+    flags: int
+    mac: str
+    mtu: int
+    master: int
+    kind: str
+
+    @property
+    def up(self) -> bool:
+        return bool(self.flags & IFF_UP)
+
+
+@dataclass(slots=True)
+class Addr:
+    index: int
+    interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+@dataclass(slots=True)
+class RouteEntry:
+    dst: ipaddress.IPv4Network | ipaddress.IPv6Network
+    gw: str
+    oif: int
+    table: int
+    scope: int
+    protocol: int
+    priority: int = 0
+    metrics: dict[int, int] = field(default_factory=dict)
+
+
+def parse_link(body: bytes) -> Link:
+    _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(body)
+    a = attrs_of(body, _IFINFOMSG.size)
+    kind = ""
+    if IFLA_LINKINFO in a:
+        info = attrs_of(a[IFLA_LINKINFO])
+        kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
+    return Link(
+        index=index,
+        name=a.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(),
+        flags=flags,
+        mac=mac_text(a.get(IFLA_ADDRESS, b"")),
+        mtu=struct.unpack("=I", a[IFLA_MTU])[0] if IFLA_MTU in a else 0,
+        master=struct.unpack("=I", a[IFLA_MASTER])[0] if IFLA_MASTER in a else 0,
+        kind=kind,
+    )
+
+
+def _ip_bytes(family: int, raw: bytes) -> str:
+    return socket.inet_ntop(family, raw)
+
+
+def parse_addr(body: bytes) -> Addr:
+    family, prefixlen, _flags, _scope, index = _IFADDRMSG.unpack_from(body)
+    a = attrs_of(body, _IFADDRMSG.size)
+    raw = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS) or b""
+    return Addr(index, ipaddress.ip_interface(f"{_ip_bytes(family, raw)}/{prefixlen}"))
+
+
+def parse_route(body: bytes) -> RouteEntry:
+    family, dst_len, _src_len, _tos, table, protocol, scope, _type, _flags = _RTMSG.unpack_from(
+        body
+    )
+    a = attrs_of(body, _RTMSG.size)
+    zero = "0.0.0.0" if family == socket.AF_INET else "::"
+    dst = _ip_bytes(family, a[RTA_DST]) if RTA_DST in a else zero
+    if RTA_TABLE in a:
+        table = struct.unpack("=I", a[RTA_TABLE])[0]
+    metrics = {}
+    if RTA_METRICS in a:
+        metrics = {k: struct.unpack("=I", v)[0] for k, v in attrs_of(a[RTA_METRICS]).items()}
+    return RouteEntry(
+        dst=ipaddress.ip_network(f"{dst}/{dst_len}", strict=False),
+        gw=_ip_bytes(family, a[RTA_GATEWAY]) if RTA_GATEWAY in a else "",
+        oif=struct.unpack("=I", a[RTA_OIF])[0] if RTA_OIF in a else 0,
+        table=table,
+        scope=scope,
+        protocol=protocol,
+        priority=struct.unpack("=I", a[RTA_PRIORITY])[0] if RTA_PRIORITY in a else 0,
+        metrics=metrics,
+    )
+
+
+def _family(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
+    return socket.AF_INET if ip.version == 4 else socket.AF_INET6
+
+
+def encode_addr(index: int, iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> bytes:
+    family = _family(iface.ip)
+    raw = iface.ip.packed
+    body = _IFADDRMSG.pack(family, iface.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+    body += attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw)
+    if iface.version == 4 and iface.network.prefixlen < 31:
+        body += attr(
+            4, iface.network.broadcast_address.packed
+        )  # IFA_BROADCAST, as `ip addr add ... brd +`
+    return body
+
+
+def encode_route(
+    dst: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    gw: str = "",
+    oif: int = 0,
+    scope: int = RT_SCOPE_UNIVERSE,
+    table: int = 0,
+    priority: int = 0,
+    mtu: int = 0,
+    advmss: int = 0,
+    protocol: int = RTPROT_BOOT,
+) -> bytes:
+    family = _family(dst.network_address)
+    table = table or RT_TABLE_MAIN
+    body = _RTMSG.pack(
+        family, dst.prefixlen, 0, 0, table if table < 256 else 0, protocol, scope, RTN_UNICAST, 0
+    )
+    if dst.prefixlen:
+        body += attr(RTA_DST, dst.network_address.packed)
+    if gw:
+        body += attr(RTA_GATEWAY, ipaddress.ip_address(gw).packed)
+    if oif:
+        body += attr_u32(RTA_OIF, oif)
+    if priority:
+        body += attr_u32(RTA_PRIORITY, priority)
+    if table >= 256:
+        body += attr_u32(RTA_TABLE, table)
+    metrics = b""
+    if mtu:
+        metrics += attr_u32(RTAX_MTU, mtu)
+    if advmss:
+        metrics += attr_u32(RTAX_ADVMSS, advmss)
+    if metrics:
+        body += attr(RTA_METRICS | NLA_F_NESTED, metrics)
+    return body
+
+
+def encode_veth(
+    name: str, peer: str, mtu: int = 0, peer_netns_fd: int = -1, mac: str = "", peer_mac: str = ""
+) -> bytes:
+    peer_body = ifinfomsg() + attr_str(IFLA_IFNAME, peer)
+    if mtu:
+        peer_body += attr_u32(IFLA_MTU, mtu)
+    if peer_mac:
+        peer_body += attr(IFLA_ADDRESS, mac_bytes(peer_mac))
+    if peer_netns_fd >= 0:
+        peer_body += attr_u32(IFLA_NET_NS_FD, peer_netns_fd)
+    data = attr(VETH_INFO_PEER, peer_body)
+    body = ifinfomsg() + attr_str(IFLA_IFNAME, name)
+    if mtu:
+        body += attr_u32(IFLA_MTU, mtu)
+    if mac:
+        body += attr(IFLA_ADDRESS, mac_bytes(mac))
+    body += attr(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, data))
+    return body
+
+
+# --------------------------------------------------------------------------- socket
+
+
+class Rtnl:
+    """A NETLINK_ROUTE socket; it stays in the network namespace it was opened in."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Rtnl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, kind: int, flags: int, body: bytes) -> list[tuple[int, bytes]]:
+        """Send one request; (type, body) of every reply, raising NetlinkError on a refusal."""
+        self.seq += 1
+        seq = self.seq
+        self.sock.send(message(kind, flags | NLM_F_REQUEST | NLM_F_ACK, seq, body))
+        out: list[tuple[int, bytes]] = []
+        while True:
+            data = self.sock.recv(65536)
+            for mtype, _mflags, mseq, mbody in parse_messages(data):
+                if mseq != seq:
+                    continue
+                if mtype == NLMSG_ERROR:
+                    (code,) = struct.unpack_from("=i", mbody)
+                    if code:
+                        raise NetlinkError(-code, os.strerror(-code))
+                    return out
+                if mtype == NLMSG_DONE:
+                    return out
+                out.append((mtype, mbody))
+
+    # links
+
+    def links(self) -> list[Link]:
+        return [
+            parse_link(b)
+            for t, b in self.request(RTM_GETLINK, NLM_F_DUMP, ifinfomsg())
+            if t == RTM_NEWLINK
+        ]
+
+    def link_get(self, name: str) -> Link | None:
+        try:
+            replies = self.request(RTM_GETLINK, 0, ifinfomsg() + attr_str(IFLA_IFNAME, name))
+        except NetlinkError as err:
+            if err.errno in (19, 2):  # ENODEV, ENOENT
+                return None
+            raise
+        return next((parse_link(b) for t, b in replies if t == RTM_NEWLINK), None)
+
+    def link_by_index(self, index: int) -> Link | None:
+        try:
+            replies = self.request(RTM_GETLINK, 0, ifinfomsg(index))
+        except NetlinkError as err:
+            if err.errno in (19, 2):
+                return None
+            raise
+        return next((parse_link(b) for t, b in replies if t == RTM_NEWLINK), None)
+
+    def bridge_add(self, name: str, mtu: int = 0) -> None:
+        body = ifinfomsg() + attr_str(IFLA_IFNAME, name)
+        if mtu:
+            body += attr_u32(IFLA_MTU, mtu)
+        body += attr(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "bridge"))
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
+
+    def veth_add(
+        self,
+        name: str,
+        peer: str,
+        mtu: int = 0,
+        peer_netns_fd: int = -1,
+        mac: str = "",
+        peer_mac: str = "",
+    ) -> None:
+        self.request(
+            RTM_NEWLINK,
+            NLM_F_CREATE | NLM_F_EXCL,
+            encode_veth(name, peer, mtu, peer_netns_fd, mac, peer_mac),
+        )
+
+    def link_set(
+        self,
+        index: int,
+        up: bool | None = None,
+        promisc: bool | None = None,
+        master: int | None = None,
+        mtu: int = 0,
+        mac: str = "",
+    ) -> None:
+        flags = change = 0
+        if up is not None:
+            change |= IFF_UP
+            flags |= IFF_UP if up else 0
+        if promisc is not None:
+            change |= IFF_PROMISC
+            flags |= IFF_PROMISC if promisc else 0
+        body = ifinfomsg(index, flags, change)
+        if master is not None:
+            body += attr_u32(IFLA_MASTER, master)
+        if mtu:
+            body += attr_u32(IFLA_MTU, mtu)
+        if mac:
+            body += attr(IFLA_ADDRESS, mac_bytes(mac))
+        self.request(RTM_NEWLINK, 0, body)
+
+    def link_del(self, index: int) -> None:
+        self.request(RTM_DELLINK, 0, ifinfomsg(index))
+
+    def brport_set(self, index: int, hairpin: bool) -> None:
+        """`bridge link set dev X hairpin on|off`."""
+        protinfo = attr(IFLA_PROTINFO | NLA_F_NESTED, attr_u8(IFLA_BRPORT_MODE, int(hairpin)))
+        self.request(RTM_SETLINK, 0, ifinfomsg(index, family=AF_BRIDGE) + protinfo)
+
+    # addresses and routes
+
+    def addrs(self, index: int = 0) -> list[Addr]:
+        body = _IFADDRMSG.pack(0, 0, 0, 0, 0)
+        found = [
+            parse_addr(b)
+            for t, b in self.request(RTM_GETADDR, NLM_F_DUMP, body)
+            if t == RTM_NEWADDR
+        ]
+        return [a for a in found if not index or a.index == index]
+
+    def addr_add(
+        self,
+        index: int,
+        iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface,
+        replace: bool = False,
+    ) -> None:
+        flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
+        self.request(RTM_NEWADDR, flags, encode_addr(index, iface))
+
+    def addr_del(
+        self, index: int, iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    ) -> None:
+        self.request(RTM_DELADDR, 0, encode_addr(index, iface))
+
+    def routes(self, family: int = 0) -> list[RouteEntry]:
+        body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+        return [
+            parse_route(b)
+            for t, b in self.request(RTM_GETROUTE, NLM_F_DUMP, body)
+            if t == RTM_NEWROUTE
+        ]
+
+    def route_add(
+        self,
+        dst: ipaddress.IPv4Network | ipaddress.IPv6Network,
+        replace: bool = False,
+        **kw: object,
+    ) -> None:
+        flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
+        self.request(RTM_NEWROUTE, flags, encode_route(dst, **kw))  # type: ignore[arg-type]
+
+    def route_del(self, dst: ipaddress.IPv4Network | ipaddress.IPv6Network, **kw: object) -> None:
+        self.request(RTM_DELROUTE, 0, encode_route(dst, **kw))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+def _setns(fd: int) -> None:
+    setns = getattr(os, "setns", None)  # Python >= 3.12
+    if setns is not None:
+        setns(fd, CLONE_NEWNET)
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+@contextmanager
+def entered(netns_fd: int) -> Iterator[None]:
+    """Run the block with this thread in the namespace of `netns_fd`, then come back."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _setns(netns_fd)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)
+
+
+def open_in(netns_fd: int) -> Rtnl:
+    """A route socket bound to the namespace of `netns_fd` (the caller stays where it is)."""
+    with entered(netns_fd):
+        return Rtnl()
+
+
+def write_sysctl(path: str, value: str) -> None:
+    """Set a sysctl (`net/ipv4/conf/eth0/proxy_arp`) of the current thread's network namespace."""
+    with open("/proc/sys/" + path, "w") as f:
+        f.write(value)

@@ -1,0 +1,109 @@
+"""nftables for ipMasq and portmap: one table per attachment, so DEL is one `delete table`.
+
+The rulesets are text built by pure functions (`masq_table`, ...); `apply` feeds a script to
+`nft -f -` in the caller's network namespace (the node's). A table's comment records the
+network, container and interface, which is what GC reads back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import subprocess
+
+from podnet.cni import spec
+from podnet.cni.spec import CniError
+
+NFT = "nft"
+
+
+def table_name(prefix: str, network: str, container_id: str, ifname: str) -> str:
+    digest = hashlib.sha256(f"{network}\0{container_id}\0{ifname}".encode()).hexdigest()[:16]
+    return f"{prefix}-{digest}"
+
+
+def comment(network: str, container_id: str, ifname: str) -> str:
+    return f"podnet-cni {network} {container_id} {ifname}"
+
+
+def family_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return "ip" if ip.version == 4 else "ip6"
+
+
+def masq_table(
+    name: str, note: str, ips: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]
+) -> str:
+    """The bridge's ipMasq: traffic from the pod to outside its subnet and multicast is masqueraded."""
+    lines = [
+        f"table inet {name} {{",
+        f'  comment "{note}"',
+        "  chain postrouting {",
+        "    type nat hook postrouting priority srcnat; policy accept;",
+    ]
+    for iface in ips:
+        fam = family_of(iface.ip)
+        multicast = "224.0.0.0/4" if iface.version == 4 else "ff00::/8"
+        lines.append(
+            f"    {fam} saddr {iface.ip} {fam} daddr != {iface.network} {fam} daddr != {multicast} masquerade"
+        )
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def replace_table(family: str, name: str, body: str) -> str:
+    """A script that replaces the table atomically (add + delete makes the delete never fail)."""
+    return f"add table {family} {name}\ndelete table {family} {name}\n{body}"
+
+
+def delete_table(family: str, name: str) -> str:
+    return f"add table {family} {name}\ndelete table {family} {name}\n"
+
+
+def apply(script: str) -> None:
+    try:
+        proc = subprocess.run(
+            [NFT, "-f", "-"], input=script.encode(), capture_output=True, check=False
+        )
+    except FileNotFoundError:
+        raise CniError(
+            spec.INTERNAL, "nft not found: nftables is needed for ipMasq and portmap"
+        ) from None
+    if proc.returncode != 0:
+        raise CniError(spec.INTERNAL, "nft failed", proc.stderr.decode(errors="replace").strip())
+
+
+_TABLE = re.compile(r'^table (\S+) (\S+) \{\n(?:\s+comment "([^"]*)")?', re.M)
+
+
+def tables_in(ruleset: str, prefix: str) -> list[tuple[str, str, str]]:
+    """(family, name, comment) of every table of `nft list ruleset` text named `prefix`*.
+
+    Text, because nft 1.0's JSON output leaves table comments out.
+    """
+    return [(m[1], m[2], m[3] or "") for m in _TABLE.finditer(ruleset) if m[2].startswith(prefix)]
+
+
+def tables_with_prefix(prefix: str) -> list[tuple[str, str, str]]:
+    proc = subprocess.run([NFT, "list", "ruleset"], capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise CniError(spec.INTERNAL, "nft failed", proc.stderr.decode(errors="replace").strip())
+    return tables_in(proc.stdout.decode(), prefix)
+
+
+def attachment_of(note: str) -> tuple[str, str, str] | None:
+    """(network, containerID, ifname) of a table comment written by `comment`."""
+    parts = note.split(" ")
+    if len(parts) == 4 and parts[0] == "podnet-cni":
+        return parts[1], parts[2], parts[3]
+    return None
+
+
+def gc_tables(prefix: str, network: str, valid: set[tuple[str, str]]) -> None:
+    script = ""
+    for family, name, note in tables_with_prefix(prefix):
+        owner = attachment_of(note)
+        if owner is not None and owner[0] == network and (owner[1], owner[2]) not in valid:
+            script += f"delete table {family} {name}\n"
+    if script:
+        apply(script)
