@@ -1,0 +1,8 @@
+"""kube-proxy: which endpoints a Service port uses on a node, what happens to a packet, and the
+rules kube-proxy writes (nftables and iptables), with a tracer that walks the rendered rules.
+
+Pure: nothing here touches the kernel. `endpoints` and `serviceport` are the inputs as kube-proxy
+sees them, `node` puts them together for one node and IP family; `verdict` states the semantics
+directly, `nftables` and `iptables` render them, and `tracer` replays a packet over the nftables
+text so that the rules can be checked against `verdict`.
+"""

@@ -1,0 +1,170 @@
+"""kube-proxy on one node, for one IP family: its settings and every service port's endpoints.
+
+Both the verdicts and the renderers start here, so they agree on what the node has: which source
+addresses count as "local pods" (the local-traffic detector), which addresses accept NodePorts,
+and, per service port, the endpoints CategorizeEndpoints chose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
+
+from podnet.errors import UsageError
+from podnet.model.cluster import Cluster
+from podnet.model.objects import IPAddress, IPNetwork, Node
+from podnet.proxy.endpoints import ZONE_LABEL, Categorized, categorize, endpoints_by_service_port
+from podnet.proxy.serviceport import ServicePortInfo, service_ports
+
+MASQUERADE_MARK = 0x4000  # --masquerade-bit 14
+LOOPBACK = {4: IPv4Network("127.0.0.0/8"), 6: IPv6Network("::1/128")}
+
+
+@dataclass(frozen=True, slots=True)
+class PortState:
+    """A service port and the endpoints this node uses for it."""
+
+    info: ServicePortInfo
+    endpoints: Categorized
+
+    @property
+    def has_internal_endpoints(self) -> bool:
+        if self.info.internal_policy_local:
+            return bool(self.endpoints.local)
+        return self.endpoints.has_any
+
+    @property
+    def has_external_endpoints(self) -> bool:
+        if self.info.external_policy_local:
+            return bool(self.endpoints.local)
+        return self.endpoints.has_any
+
+    @property
+    def internal_endpoints(self) -> tuple:
+        e = self.endpoints
+        return e.local if self.info.internal_policy_local else e.cluster
+
+    @property
+    def external_endpoints(self) -> tuple:
+        e = self.endpoints
+        return e.local if self.info.external_policy_local else e.cluster
+
+
+@dataclass(frozen=True)
+class NodeProxy:
+    """What kube-proxy knows and decides on `node` for IP `family`."""
+
+    cluster: Cluster
+    node: Node
+    family: int
+    mode: str  # nftables | iptables
+    node_ips: tuple[IPAddress, ...]
+    local_cidr: IPNetwork | None  # the local-traffic detector; None: no detector
+    node_port_ips: tuple[IPAddress, ...] | None  # None: every local address but loopback
+    service_cidrs: tuple[IPNetwork, ...]
+    masquerade_all: bool
+    ports: tuple[PortState, ...]
+    # (destination IP, protocol, port) -> (port, "cluster" | "external" | "load-balancer")
+    service_ips: dict[tuple[IPAddress, str, int], tuple[PortState, str]]
+    node_ports: dict[tuple[str, int], PortState]  # (protocol, nodePort) -> port
+
+    @property
+    def primary_ip(self) -> IPAddress | None:
+        return self.node_ips[0] if self.node_ips else None
+
+    def is_local_address(self, ip: IPAddress) -> bool:
+        """`fib ... type local`: one of the node's own addresses."""
+        return ip in self.node_ips or ip in LOOPBACK[ip.version]
+
+    def is_local_traffic(self, ip: IPAddress) -> bool:
+        """The detector's "pod traffic" test (`ip saddr <cidr>`)."""
+        return self.local_cidr is not None and ip in self.local_cidr
+
+    def accepts_node_port(self, ip: IPAddress) -> bool:
+        if self.node_port_ips is None:
+            return self.is_local_address(ip) and ip not in LOOPBACK[ip.version]
+        return ip in self.node_port_ips
+
+
+def families(cluster: Cluster) -> tuple[int, ...]:
+    """The IP families kube-proxy runs a proxier for, primary first."""
+    return tuple(dict.fromkeys(cluster.config.families or (4,)))
+
+
+def find_node(cluster: Cluster, name: str) -> Node:
+    for n in cluster.nodes:
+        if n.name == name:
+            return n
+    known = ", ".join(n.name for n in cluster.nodes) or "none"
+    raise UsageError(f"no node {name!r} in the cluster (nodes: {known})")
+
+
+def node_proxy(cluster: Cluster, node_name: str, family: int, mode: str | None = None) -> NodeProxy:
+    node = find_node(cluster, node_name)
+    config = cluster.config
+    mode = mode or config.kube_proxy_mode
+    node_ips = tuple(ip for ip in node.ips if ip.version == family)
+    zone = node.labels.get(ZONE_LABEL, "")
+    endpoints = endpoints_by_service_port(cluster.endpoint_slices, node.name, family)
+    states = tuple(
+        PortState(info, categorize(endpoints.get(info.name, ()), info, node.name, zone))
+        for info in service_ports(cluster, family)
+    )
+    service_ips: dict[tuple[IPAddress, str, int], tuple[PortState, str]] = {}
+    node_ports: dict[tuple[str, int], PortState] = {}
+    # One service port per key: the first in name order (a conflict is a broken cluster anyway).
+    for st in states:
+        i = st.info
+        service_ips.setdefault((i.cluster_ip, i.name.protocol, i.port.port), (st, "cluster"))
+    for st in states:
+        i = st.info
+        for ip in i.external_ips:
+            service_ips.setdefault((ip, i.name.protocol, i.port.port), (st, "external"))
+        for ip in i.load_balancer_vips:
+            service_ips.setdefault((ip, i.name.protocol, i.port.port), (st, "load-balancer"))
+        if i.node_port:
+            node_ports.setdefault((i.name.protocol, i.node_port), st)
+    return NodeProxy(
+        cluster=cluster,
+        node=node,
+        family=family,
+        mode=mode,
+        node_ips=node_ips,
+        local_cidr=_local_cidr(cluster, node, family),
+        node_port_ips=_node_port_ips(cluster, node_ips, family, mode),
+        service_cidrs=tuple(n for n in config.service_subnets if n.version == family),
+        masquerade_all=config.masquerade_all,
+        ports=states,
+        service_ips=service_ips,
+        node_ports=node_ports,
+    )
+
+
+def _local_cidr(cluster: Cluster, node: Node, family: int) -> IPNetwork | None:
+    mode = cluster.config.detect_local_mode
+    if mode == "ClusterCIDR":
+        nets = cluster.config.pod_subnets
+    elif mode == "NodeCIDR":
+        nets = node.pod_cidrs
+    else:
+        return None
+    return next((n for n in nets if n.version == family), None)
+
+
+def _node_port_ips(
+    cluster: Cluster, node_ips: tuple[IPAddress, ...], family: int, mode: str
+) -> tuple[IPAddress, ...] | None:
+    """--nodeport-addresses for this family; None means every local address ("match all").
+
+    Unset, the nftables mode serves NodePorts on the node's primary IP only (KEP-3866), the
+    iptables mode on every local address. CIDRs of the other family only: match all.
+    """
+    given = cluster.config.node_port_addresses
+    if not given:
+        if mode == "nftables" and node_ips:
+            return node_ips[:1]
+        return None
+    cidrs = [c for c in given if c.version == family]
+    if not cidrs or any(c.prefixlen == 0 for c in cidrs):
+        return None
+    return tuple(ip for ip in node_ips if any(ip in c for c in cidrs))

@@ -1,0 +1,137 @@
+"""What kube-proxy does to one packet on one node: the semantics stated directly.
+
+The packet is (source IP, destination IP, destination port, protocol) arriving at, or leaving
+from, a node. The answer is the set of endpoints it may be DNATed to, or DROP, REJECT or NONE
+(no kube-proxy rule applies), and whether it is marked for masquerading. This is the statement
+the rendered rules are checked against (`tracer` replays them; the tests compare the two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from podnet.errors import UsageError
+from podnet.model.cluster import Cluster
+from podnet.model.objects import PROTOCOLS, IPAddress
+from podnet.proxy.endpoints import ProxyEndpoint
+from podnet.proxy.node import NodeProxy, PortState, node_proxy
+
+VERDICTS = ("ACCEPT", "DROP", "REJECT", "NONE")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    verdict: str  # ACCEPT (DNAT to one of `endpoints`) | DROP | REJECT | NONE
+    endpoints: tuple[str, ...] = ()  # "IP:port", sorted
+    masquerade: bool = False
+    service: str = ""  # the service port that matched, "ns/name:port"
+    reason: str = ""
+
+
+def decide(
+    cluster: Cluster,
+    node: str,
+    src: IPAddress,
+    dst: IPAddress,
+    port: int,
+    protocol: str = "TCP",
+    mode: str | None = None,
+) -> Verdict:
+    """The verdict for a packet on `node`, in the cluster's kube-proxy mode unless `mode`."""
+    if src.version != dst.version:
+        raise UsageError(f"source {src} and destination {dst} are of different IP families")
+    return decide_on(node_proxy(cluster, node, dst.version, mode), src, dst, port, protocol)
+
+
+def decide_on(np: NodeProxy, src: IPAddress, dst: IPAddress, port: int, protocol: str) -> Verdict:
+    proto = protocol.upper()
+    if proto not in PROTOCOLS:
+        raise UsageError(f"protocol {protocol!r}: must be one of {', '.join(PROTOCOLS)}")
+    hit = np.service_ips.get((dst, proto, port))
+    if hit is not None:
+        st, kind = hit
+        if kind == "load-balancer" and not firewall_allows(np, st, src):
+            return Verdict(
+                "DROP",
+                service=str(st.info.name),
+                reason=f"{src} is outside the loadBalancerSourceRanges",
+            )
+        if kind == "cluster":
+            return _internal(np, st, src)
+        return _external(np, st, src, kind)
+    st = np.node_ports.get((proto, port))
+    if st is not None and np.accepts_node_port(dst):
+        return _external(np, st, src, "node-port")
+    if np.mode == "nftables":
+        # cluster-ips-check: only the nftables proxier guards the service CIDR.
+        if any(s.info.cluster_ip == dst for s in np.ports):
+            return Verdict("REJECT", reason=f"{dst} is a ClusterIP without a {proto} port {port}")
+        if any(dst in net for net in np.service_cidrs):
+            return Verdict("DROP", reason=f"{dst} is not an allocated ClusterIP")
+    return Verdict("NONE", reason="no Service has this destination")
+
+
+def firewall_allows(np: NodeProxy, st: PortState, src: IPAddress) -> bool:
+    """loadBalancerSourceRanges, checked before DNAT, for LoadBalancer IPs only."""
+    ranges = st.info.load_balancer_source_ranges
+    if not ranges or any(src in r for r in ranges):
+        return True
+    # A node inside the ranges may reach the VIP looped back with the VIP as source.
+    node_ip = np.primary_ip
+    return (
+        node_ip is not None
+        and any(node_ip in r for r in ranges)
+        and src in st.info.load_balancer_vips
+    )
+
+
+def _internal(np: NodeProxy, st: PortState, src: IPAddress) -> Verdict:
+    name = str(st.info.name)
+    if not st.endpoints.has_any:
+        return Verdict("REJECT", service=name, reason="the service port has no endpoints")
+    if not st.has_internal_endpoints:
+        return Verdict(
+            "DROP", service=name, reason="internalTrafficPolicy Local: no endpoint on this node"
+        )
+    masq = np.masquerade_all or (np.local_cidr is not None and not np.is_local_traffic(src))
+    policy = "Local" if st.info.internal_policy_local else "Cluster"
+    return _accept(
+        st, st.internal_endpoints, src, masq, f"ClusterIP, internalTrafficPolicy {policy}"
+    )
+
+
+def _external(np: NodeProxy, st: PortState, src: IPAddress, kind: str) -> Verdict:
+    name = str(st.info.name)
+    if not st.endpoints.has_any:
+        return Verdict("REJECT", service=name, reason="the service port has no endpoints")
+    cluster = st.endpoints.cluster
+    if not st.info.external_policy_local:
+        return _accept(st, cluster, src, True, f"{kind}, externalTrafficPolicy Cluster")
+    if np.is_local_traffic(src):
+        return _accept(
+            st, cluster, src, False, f"{kind}, pod traffic short-circuited to the cluster endpoints"
+        )
+    if np.is_local_address(src):
+        return _accept(
+            st, cluster, src, True, f"{kind}, node traffic short-circuited to the cluster endpoints"
+        )
+    if st.endpoints.local:
+        return _accept(st, st.endpoints.local, src, False, f"{kind}, externalTrafficPolicy Local")
+    return Verdict(
+        "DROP", service=name, reason="externalTrafficPolicy Local: no endpoint on this node"
+    )
+
+
+def _accept(
+    st: PortState, eps: Iterable[ProxyEndpoint], src: IPAddress, masq: bool, reason: str
+) -> Verdict:
+    eps = tuple(eps)
+    hairpin = any(e.ip == src for e in eps)  # the endpoint chain masquerades its own traffic
+    return Verdict(
+        "ACCEPT",
+        tuple(sorted(str(e) for e in eps)),
+        masq or hairpin,
+        str(st.info.name),
+        reason + (" (hairpin)" if hairpin and not masq else ""),
+    )
