@@ -10,28 +10,36 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
 from podnet.cni import delegate, netlink, nft, spec, wiring
 from podnet.cni.spec import CniError
 
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any
+
 MASQ_PREFIX = "podnet-masq"
 
 
-@dataclass(frozen=True, slots=True)
-class BridgeConfig:
-    network: str
-    bridge: str
-    is_gateway: bool
-    is_default_gateway: bool
-    force_address: bool
-    ip_masq: bool
-    mtu: int
-    hairpin_mode: bool
-    promisc_mode: bool
-    ipam: bool
-    dns: spec.DNS
+class BridgeConfig(
+    namedtuple(
+        "BridgeConfig",
+        "network bridge is_gateway is_default_gateway force_address ip_masq mtu hairpin_mode promisc_mode ipam dns",
+    )
+):
+    # network: str
+    # bridge: str
+    # is_gateway: bool
+    # is_default_gateway: bool
+    # force_address: bool
+    # ip_masq: bool
+    # mtu: int
+    # hairpin_mode: bool
+    # promisc_mode: bool
+    # ipam: bool
+    # dns: spec.DNS
+    __slots__ = ()
 
 
 def parse_config(conf: dict[str, Any]) -> BridgeConfig:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from typing import Any
 
 from podnet.cni import spec
 from podnet.cni.spec import CniError
+
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any
 
 _MARKER = b"podnet.cni.main"
 
@@ -86,6 +88,8 @@ def exec_plugin(
             "CNI_PATH": ":".join(env.path),
         }
     )
+    import subprocess
+
     proc = subprocess.run(
         [executable],
         input=json.dumps(conf).encode(),

@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+from collections import namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from podnet.cni import spec
 from podnet.cni.spec import CniError
+
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -24,12 +27,12 @@ DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 LINE_BREAK = "\r\n"
 
 
-@dataclass(frozen=True, slots=True)
-class Range:
-    subnet: IPNetwork
-    range_start: IPAddress
-    range_end: IPAddress
-    gateway: IPAddress | None
+class Range(namedtuple("Range", "subnet range_start range_end gateway")):
+    # subnet: IPNetwork
+    # range_start: IPAddress
+    # range_end: IPAddress
+    # gateway: IPAddress | None
+    __slots__ = ()
 
     def __contains__(self, ip: IPAddress) -> bool:
         return ip.version == self.subnet.version and self.range_start <= ip <= self.range_end
@@ -41,14 +44,14 @@ class Range:
 RangeSet = tuple[Range, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class IPAMConfig:
-    network: str
-    data_dir: str
-    range_sets: tuple[RangeSet, ...]
-    routes: tuple[spec.Route, ...]
-    dns: spec.DNS
-    requested: tuple[IPAddress, ...]
+class IPAMConfig(namedtuple("IPAMConfig", "network data_dir range_sets routes dns requested")):
+    # network: str
+    # data_dir: str
+    # range_sets: tuple[RangeSet, ...]
+    # routes: tuple[spec.Route, ...]
+    # dns: spec.DNS
+    # requested: tuple[IPAddress, ...]
+    __slots__ = ()
 
 
 # --------------------------------------------------------------------------- configuration
@@ -215,13 +218,15 @@ def _read_text(path: str) -> str:
 # --------------------------------------------------------------------------- allocator
 
 
-class Store(Protocol):
-    """Reservations of one network; every call is made with the store locked."""
+if TYPE_CHECKING:
 
-    def reserve(self, container_id: str, ifname: str, ip: IPAddress, range_id: int) -> bool: ...
-    def last_reserved(self, range_id: int) -> IPAddress | None: ...
-    def reservations(self) -> list[tuple[IPAddress, str, str]]: ...
-    def release(self, ip: IPAddress) -> None: ...
+    class Store(Protocol):
+        """Reservations of one network; every call is made with the store locked."""
+
+        def reserve(self, container_id: str, ifname: str, ip: IPAddress, range_id: int) -> bool: ...
+        def last_reserved(self, range_id: int) -> IPAddress | None: ...
+        def reservations(self) -> list[tuple[IPAddress, str, str]]: ...
+        def release(self, ip: IPAddress) -> None: ...
 
 
 def range_iter(range_set: RangeSet, last: IPAddress | None) -> Iterator[tuple[Range, IPAddress]]:

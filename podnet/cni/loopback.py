@@ -7,10 +7,13 @@ is passed through unchanged.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from podnet.cni import netlink, spec, wiring
 from podnet.cni.spec import CniError
+
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.Result:

@@ -12,10 +12,13 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, BinaryIO
 
 from podnet.cni import spec
 from podnet.cni.spec import CniError
+
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 # type -> module; imported only when that plugin runs, to keep start-up short.
 PLUGINS = {

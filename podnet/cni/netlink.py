@@ -8,13 +8,12 @@ The verbs are shaped like ip(8) and pyroute2's IPRoute: `link_add`, `addr_add`, 
 
 from __future__ import annotations
 
+import _socket as socket  # `socket` pulls in enum and selectors; the C module is all we need
 import ipaddress
 import os
-import socket
 import struct
+from collections import namedtuple
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 NETLINK_ROUTE = 0
 
@@ -117,37 +116,39 @@ def mac_bytes(text: str) -> bytes:
     return bytes(int(p, 16) for p in text.split(":"))
 
 
-@dataclass(slots=True)
-class Link:
-    index: int
-    name: str
-    flags: int
-    mac: str
-    mtu: int
-    master: int
-    kind: str
+class Link(namedtuple("Link", "index name flags mac mtu master kind")):
+    # index: int; name: str; flags: int; mac: str; mtu: int; master: int; kind: str
+    __slots__ = ()
 
     @property
     def up(self) -> bool:
         return bool(self.flags & IFF_UP)
 
 
-@dataclass(slots=True)
-class Addr:
-    index: int
-    interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+class Addr(namedtuple("Addr", "index interface")):
+    # index: int; interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    __slots__ = ()
 
 
-@dataclass(slots=True)
-class RouteEntry:
-    dst: ipaddress.IPv4Network | ipaddress.IPv6Network
-    gw: str
-    oif: int
-    table: int
-    scope: int
-    protocol: int
-    priority: int = 0
-    metrics: dict[int, int] = field(default_factory=dict)
+class RouteEntry(
+    namedtuple(
+        "RouteEntry",
+        "dst gw oif table scope protocol priority metrics",
+        defaults=(
+            0,
+            None,
+        ),
+    )
+):
+    # dst: ipaddress.IPv4Network | ipaddress.IPv6Network
+    # gw: str
+    # oif: int
+    # table: int
+    # scope: int
+    # protocol: int
+    # priority: int = 0
+    # metrics: dict[int, int] = field(default_factory=dict)
+    __slots__ = ()
 
 
 def parse_link(body: bytes) -> Link:
@@ -459,18 +460,26 @@ def _setns(fd: int) -> None:
         raise OSError(errno, os.strerror(errno))
 
 
-@contextmanager
-def entered(netns_fd: int) -> Iterator[None]:
+class entered:  # noqa: N801 - used like a function: `with entered(fd): ...`
     """Run the block with this thread in the namespace of `netns_fd`, then come back."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        _setns(netns_fd)
+
+    def __init__(self, netns_fd: int):
+        self.netns_fd = netns_fd
+        self.home = -1
+
+    def __enter__(self) -> None:
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         try:
-            yield
+            _setns(self.netns_fd)
+        except BaseException:
+            os.close(self.home)
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            _setns(self.home)
         finally:
-            _setns(home)
-    finally:
-        os.close(home)
+            os.close(self.home)
 
 
 def open_in(netns_fd: int) -> Rtnl:

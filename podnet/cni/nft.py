@@ -7,10 +7,8 @@ network, container and interface, which is what GC reads back.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
-import subprocess
 
 from podnet.cni import spec
 from podnet.cni.spec import CniError
@@ -19,6 +17,8 @@ NFT = "nft"
 
 
 def table_name(prefix: str, network: str, container_id: str, ifname: str) -> str:
+    import hashlib
+
     digest = hashlib.sha256(f"{network}\0{container_id}\0{ifname}".encode()).hexdigest()[:16]
     return f"{prefix}-{digest}"
 
@@ -62,6 +62,8 @@ def delete_table(family: str, name: str) -> str:
 
 def apply(script: str) -> None:
     try:
+        import subprocess
+
         proc = subprocess.run(
             [NFT, "-f", "-"], input=script.encode(), capture_output=True, check=False
         )
@@ -85,6 +87,8 @@ def tables_in(ruleset: str, prefix: str) -> list[tuple[str, str, str]]:
 
 
 def tables_with_prefix(prefix: str) -> list[tuple[str, str, str]]:
+    import subprocess
+
     proc = subprocess.run([NFT, "list", "ruleset"], capture_output=True, check=False)
     if proc.returncode != 0:
         raise CniError(spec.INTERNAL, "nft failed", proc.stderr.decode(errors="replace").strip())

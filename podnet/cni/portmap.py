@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import subprocess
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
 from podnet.cni import netlink, nft, spec
 from podnet.cni.spec import CniError
+
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any
 
 PREFIX = "podnet-portmap"
 PROTOCOLS = ("tcp", "udp", "sctp")
 
 
-@dataclass(frozen=True, slots=True)
-class PortMapping:
-    host_port: int
-    container_port: int
-    protocol: str
-    host_ip: str = ""
+class PortMapping(
+    namedtuple("PortMapping", "host_port container_port protocol host_ip", defaults=("",))
+):
+    # host_port: int; container_port: int; protocol: str; host_ip: str = ""
+    __slots__ = ()
 
 
 def parse_mappings(conf: dict[str, Any]) -> list[PortMapping]:
@@ -165,6 +166,8 @@ def cmd_check(conf: dict[str, Any], env: spec.Environment) -> None:
     if not parse_mappings(conf):
         return
     name, _ = _name(conf, env)
+    import subprocess
+
     proc = subprocess.run(
         [nft.NFT, "list", "table", "inet", name], capture_output=True, check=False
     )

@@ -11,10 +11,13 @@ import contextlib
 import hashlib
 import ipaddress
 import os
-from typing import Any
 
 from podnet.cni import delegate, netlink, spec, wiring
 from podnet.cni.spec import CniError
+
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any
 
 GATEWAY_V4 = "169.254.1.1"
 GATEWAY_V6 = "fe80::ecee:eeff:feee:eeee"  # the link-local address of the host end's MAC

@@ -9,8 +9,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from collections import namedtuple
+
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any
 
 SUPPORTED_VERSIONS = ("0.4.0", "1.0.0", "1.1.0")
 LATEST = "1.1.0"
@@ -58,16 +61,14 @@ def version_key(version: str) -> tuple[int, ...]:
 # --------------------------------------------------------------------------- environment
 
 
-@dataclass(frozen=True, slots=True)
-class Environment:
-    """The CNI_* variables of one invocation."""
+class Environment(
+    namedtuple(
+        "Environment", "command container_id netns ifname args path", defaults=("", "", "", (), ())
+    )
+):
+    """The CNI_* variables of one invocation: command, container_id, netns, ifname, args (pairs), path."""
 
-    command: str
-    container_id: str = ""
-    netns: str = ""
-    ifname: str = ""
-    args: tuple[tuple[str, str], ...] = ()
-    path: tuple[str, ...] = ()
+    __slots__ = ()
 
     def arg(self, key: str) -> str | None:
         for k, v in self.args:
@@ -263,57 +264,101 @@ def with_prev_result(conf: dict[str, Any], result: dict[str, Any] | None) -> byt
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(slots=True)
-class Interface:
-    name: str
-    mac: str = ""
-    mtu: int = 0
-    sandbox: str = ""
-    socket_path: str = ""
-    pci_id: str = ""
+class _Record:
+    """Equality and repr from __slots__ (dataclasses cost milliseconds to import)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
 
 
-@dataclass(slots=True)
-class IPConfig:
-    address: str  # CIDR: the address with its subnet's prefix length
-    gateway: str = ""
-    interface: int | None = None
+class Interface(_Record):
+    __slots__ = ("name", "mac", "mtu", "sandbox", "socket_path", "pci_id")
+
+    def __init__(
+        self,
+        name: str,
+        mac: str = "",
+        mtu: int = 0,
+        sandbox: str = "",
+        socket_path: str = "",
+        pci_id: str = "",
+    ):
+        self.name, self.mac, self.mtu, self.sandbox = name, mac, mtu, sandbox
+        self.socket_path, self.pci_id = socket_path, pci_id
+
+
+class IPConfig(_Record):
+    __slots__ = ("address", "gateway", "interface")
+
+    def __init__(self, address: str, gateway: str = "", interface: int | None = None):
+        self.address = address  # CIDR: the address with its subnet's prefix length
+        self.gateway = gateway
+        self.interface = interface
 
     @property
     def interface_address(self) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
         return ipaddress.ip_interface(self.address)
 
 
-@dataclass(slots=True)
-class Route:
-    dst: str
-    gw: str = ""
-    mtu: int = 0
-    advmss: int = 0
-    priority: int = 0
-    table: int = 0
-    scope: int | None = None
+class Route(_Record):
+    __slots__ = ("dst", "gw", "mtu", "advmss", "priority", "table", "scope")
+
+    def __init__(
+        self,
+        dst: str,
+        gw: str = "",
+        mtu: int = 0,
+        advmss: int = 0,
+        priority: int = 0,
+        table: int = 0,
+        scope: int | None = None,
+    ):
+        self.dst, self.gw, self.mtu, self.advmss = dst, gw, mtu, advmss
+        self.priority, self.table, self.scope = priority, table, scope
 
 
-@dataclass(slots=True)
-class DNS:
-    nameservers: list[str] = field(default_factory=list)
-    domain: str = ""
-    search: list[str] = field(default_factory=list)
-    options: list[str] = field(default_factory=list)
+class DNS(_Record):
+    __slots__ = ("nameservers", "domain", "search", "options")
+
+    def __init__(
+        self,
+        nameservers: list[str] | None = None,
+        domain: str = "",
+        search: list[str] | None = None,
+        options: list[str] | None = None,
+    ):
+        self.nameservers = nameservers or []
+        self.domain = domain
+        self.search = search or []
+        self.options = options or []
 
     def is_empty(self) -> bool:
         return not (self.nameservers or self.domain or self.search or self.options)
 
 
-@dataclass(slots=True)
-class Result:
+class Result(_Record):
     """An ADD result in the current (1.x) shape; `to_json` writes any supported version."""
 
-    interfaces: list[Interface] = field(default_factory=list)
-    ips: list[IPConfig] = field(default_factory=list)
-    routes: list[Route] = field(default_factory=list)
-    dns: DNS = field(default_factory=DNS)
+    __slots__ = ("interfaces", "ips", "routes", "dns")
+
+    def __init__(
+        self,
+        interfaces: list[Interface] | None = None,
+        ips: list[IPConfig] | None = None,
+        routes: list[Route] | None = None,
+        dns: DNS | None = None,
+    ):
+        self.interfaces = interfaces or []
+        self.ips = ips or []
+        self.routes = routes or []
+        self.dns = dns or DNS()
 
     def to_json(self, version: str) -> dict[str, Any]:
         v11 = version_key(version) >= (1, 1, 0)

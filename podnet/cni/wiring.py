@@ -9,10 +9,13 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
-from typing import Any
 
 from podnet.cni import netlink, spec
 from podnet.cni.spec import CniError
+
+TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def open_netns(path: str) -> int:
