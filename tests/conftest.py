@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 
 from podnet.errors import ManifestError, Problem
 from podnet.model.cluster import Cluster, cluster_from_text
+from podnet.model.services import BUILT_IN
 
 
 def manifests(*objects: dict[str, Any]) -> str:
@@ -17,9 +19,14 @@ def manifests(*objects: dict[str, Any]) -> str:
 
 
 def load(*objects: dict[str, Any] | str) -> Cluster:
-    """The cluster of the objects (dicts, or YAML texts appended as they are)."""
+    """The cluster of the objects (dicts, or YAML texts appended as they are), without the pods
+    every cluster has (CoreDNS): those are tested on their own."""
     text = "\n---\n".join(o if isinstance(o, str) else manifests(o) for o in objects)
-    return cluster_from_text(text, "test.yaml")
+    return declared_only(cluster_from_text(text, "test.yaml"))
+
+
+def declared_only(cluster: Cluster) -> Cluster:
+    return replace(cluster, pods=tuple(p for p in cluster.pods if p.origin is not BUILT_IN))
 
 
 def problems_of(*objects: dict[str, Any] | str) -> list[Problem]:

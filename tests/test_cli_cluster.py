@@ -60,13 +60,17 @@ def test_reach_json_contract(capsys, monkeypatch) -> None:
     code, out, err = run(capsys, monkeypatch, "reach", "-", "-o", "json", stdin=MODEL)
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["pods"] == ["x/a", "x/b"]
-    assert doc["ips"] == {"x/a": "10.244.0.2", "x/b": "10.244.1.2"}
+    dns = [p for p in doc["pods"] if p.startswith("kube-system/coredns-")]
+    assert len(dns) == 2  # the cluster's own DNS pods are pods like any other
+    assert doc["pods"] == sorted(doc["pods"]) == [*dns, "x/a", "x/b"]
+    assert {k: doc["ips"][k] for k in ("x/a", "x/b")} == {"x/a": "10.244.0.2", "x/b": "10.244.1.2"}
     # Without --port: every declared (port, protocol), sorted by protocol then port.
-    assert [(p["port"], p["protocol"]) for p in doc["probes"]] == [(80, "TCP"), (53, "UDP")]
-    tcp = doc["probes"][0]["allowed"]
-    assert tcp == {"x/a": {"x/a": True, "x/b": True}, "x/b": {"x/a": True, "x/b": True}}
-    udp = doc["probes"][1]["allowed"]
+    probes = {(p["port"], p["protocol"]): p["allowed"] for p in doc["probes"]}
+    assert list(probes) == [(53, "TCP"), (80, "TCP"), (9153, "TCP"), (53, "UDP")]
+    tcp = probes[(80, "TCP")]
+    assert set(tcp) == set(doc["pods"]) and all(set(row) == set(doc["pods"]) for row in tcp.values())
+    assert tcp["x/a"]["x/b"] and tcp["x/b"]["x/a"] and not tcp[dns[0]]["x/b"]
+    udp = probes[(53, "UDP")]
     assert udp["x/a"]["x/b"] is False and udp["x/b"]["x/a"] is True
     assert "skipped 1 object(s) of kinds podnet does not model: ConfigMap (1)" in err
 
@@ -77,6 +81,7 @@ def test_reach_json_contract(capsys, monkeypatch) -> None:
         (["--port", "80"], [(80, "TCP")]),
         (["--port", "80", "--protocol", "udp"], [(80, "UDP")]),
         (["--protocol", "UDP"], [(53, "UDP")]),
+        (["--protocol", "TCP"], [(53, "TCP"), (80, "TCP"), (9153, "TCP")]),
     ],
 )
 def test_reach_port_selection(capsys, monkeypatch, args, expected) -> None:
@@ -90,7 +95,7 @@ def test_reach_port_selection(capsys, monkeypatch, args, expected) -> None:
     [
         ("table", "x/a (10.244.0.2)"),
         ("csv", "x/a,x/b,53,UDP,false"),
-        ("md", "| x/a | ✓ | ✗ |"),
+        ("md", "| x/a | ✓ | ✓ | ✓ | ✗ |"),
         ("dot", '"x/a" -> "x/b" [label="TCP/80"]'),
     ],
 )

@@ -504,7 +504,7 @@ ERRORS = [
             (
                 "Pod default/p2",
                 "status.podIPs",
-                "node a's podCIDR 10.244.0.0/30 is full (1 more pods after it)",
+                "node a's podCIDR 10.244.0.0/30 is full (3 more pods after it)",
             ),
         ],
     ),

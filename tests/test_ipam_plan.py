@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import podnet.cli
-from podnet.errors import UsageError
+from podnet.errors import ManifestError, UsageError
 from podnet.ipam import plan as pl
 from podnet.ipam import subnet as sn
 from podnet.ipam.allocate import host_addresses
@@ -301,7 +301,7 @@ spec:
 def test_plan_from_cluster():
     plan = pl.plan_from_cluster(cluster_from_text(MANIFESTS))
     assert plan.name == "tiny"
-    assert plan.nodes == 3 and plan.pods == 5
+    assert plan.nodes == 3 and plan.pods == 7  # five declared, two CoreDNS
     assert sorted(plan.pods_by_node) == ["a", "b", "c"]
     # web, plus kubernetes and kube-dns; the headless db takes no ClusterIP
     assert plan.services_by_family == {4: 3}
@@ -311,7 +311,7 @@ def test_plan_from_cluster():
     assert usage(report, "Services").capacity == 14
 
 
-def test_plan_from_cluster_finds_bad_node_ports_and_cluster_ips():
+def test_bad_node_ports_and_cluster_ips_are_model_errors():
     extra = """\
 ---
 apiVersion: v1
@@ -323,13 +323,12 @@ spec:
   selector: {app: web}
   ports: [{name: a, port: 80, nodePort: 30080}, {name: b, port: 81, nodePort: 40000}]
 """
-    report = pl.check(pl.plan_from_cluster(cluster_from_text(MANIFESTS + extra)))
-    assert report.problems == (
-        "NodePort default/other:40000 is outside the range 30000-32767",
-        "NodePort 30080 is claimed by default/other, default/web",
-        "ClusterIP default/other: 10.96.1.5 is outside the service subnet 10.96.0.0/28",
-    )
-    assert report.status == "broken"
+    with pytest.raises(ManifestError) as err:
+        cluster_from_text(MANIFESTS + extra)
+    messages = [p.message for p in err.value.problems]
+    assert any("30080: provided port is already allocated" in m for m in messages)
+    assert any("40000: provided port is not in the valid range" in m for m in messages)
+    assert any('"10.96.1.5": provided IP is not in the valid range' in m for m in messages)
 
 
 # ---------------------------------------------------------------------------------------------

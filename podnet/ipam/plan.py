@@ -36,7 +36,6 @@ MAX_SERVICE_BITS = 20
 MAX_V6_NODE_MASK_BITS = 16
 # Services every cluster has whether or not the manifests declare them (DESIGN.md: `kubernetes`
 # at .1, `kube-dns` at .10).
-BUILT_IN_SERVICES = ("default/kubernetes", "kube-system/kube-dns")
 # Where a replacement range is looked for: the private ranges, most common first.
 POOLS = {
     4: tuple(ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),
@@ -455,46 +454,18 @@ def check(plan: AddressPlan, around: Sequence[Named] = (), max_pods: int = DEFAU
 
 
 def plan_from_cluster(cluster: Cluster) -> AddressPlan:
+    """The plan of a resolved cluster. The model has already allocated (and checked) every
+    ClusterIP and nodePort, so this only counts them."""
     config = cluster.config
     pods_by_node = {n.name: 0 for n in cluster.nodes}
     for pod in cluster.pods:
         if pod.ips and not pod.host_network and pod.node_name in pods_by_node:
             pods_by_node[pod.node_name] += 1
-    services: Counter[int] = Counter()
-    outside_ips = []
-    declared = {f"{s.namespace}/{s.name}" for s in cluster.services}
-    primary = config.service_subnets[0].version
-    for key in BUILT_IN_SERVICES:
-        if key not in declared:
-            services[primary] += 1
-    ports_of: dict[int, list[str]] = {}
-    needed = 0
-    outside_ports = []
-    low, high = config.service_node_port_range
-    load_balancers = 0
-    for s in cluster.services:
-        key = f"{s.namespace}/{s.name}"
-        if s.type != "ExternalName" and not s.headless:
-            ips = list(s.cluster_ips)
-            for ip in ips:
-                services[ip.version] += 1
-                if not any(ip in net for net in config.service_subnets):
-                    nets = ", ".join(map(str, config.service_subnets))
-                    outside_ips.append(f"{key}: {ip} is outside the service subnet {nets}")
-            if not ips:
-                services[primary] += 1
-        if s.type == "LoadBalancer":
-            load_balancers += 1
-        if s.type in ("NodePort", "LoadBalancer"):
-            for p in s.ports:
-                needed += 1
-                if p.node_port is None:
-                    continue
-                ports_of.setdefault(p.node_port, []).append(key)
-                if not low <= p.node_port <= high:
-                    outside_ports.append(f"{key}:{p.node_port}")
-    duplicates = tuple(f"{port} is claimed by {', '.join(sorted(set(keys)))}"
-                       for port, keys in sorted(ports_of.items()) if len(set(keys)) > 1)
+    services: Counter[int] = Counter(ip.version for s in cluster.services for ip in s.cluster_ips)
+    needed = sum(
+        len({p.node_port for p in s.ports}) for s in cluster.services if s.type in ("NodePort", "LoadBalancer")
+    )
+    load_balancers = sum(s.type == "LoadBalancer" for s in cluster.services)
     return AddressPlan(
         name=config.name,
         pod_subnets=tuple(config.pod_subnets),
@@ -504,10 +475,9 @@ def plan_from_cluster(cluster: Cluster) -> AddressPlan:
         node_port_range=config.service_node_port_range,
         pods_by_node=pods_by_node,
         services_by_family=dict(services),
-        node_ports=NodePorts(needed=needed, outside=tuple(outside_ports), duplicates=duplicates),
+        node_ports=NodePorts(needed=needed),
         load_balancer_pool=tuple(config.load_balancer_pool),
         load_balancers=load_balancers,
-        cluster_ips_outside=tuple(outside_ips),
     )
 
 

@@ -25,8 +25,10 @@ from podnet.model.objects import (
     Pod,
     Service,
 )
-from podnet.model.parse import Manifests, parse_documents
+from podnet.model.parse import Manifests, Workload, parse_documents
 from podnet.model.scheduling import schedule
+from podnet.model.selectors import LabelSelector
+from podnet.model.services import BUILT_IN, builtin_services, coredns_template, resolve_services
 from podnet.model.workloads import expand
 
 ALWAYS_NAMESPACES = ("default", "kube-system")
@@ -73,6 +75,7 @@ def cluster_from_text(text: str, file: str = "<text>") -> Cluster:
 
 
 def resolve(m: Manifests) -> Cluster:
+    m = _with_builtins(m)
     config = m.config
     problems: list[Problem] = []
     # Nodes are complete (implicit ones, hostname labels) before DaemonSets are expanded on them.
@@ -84,19 +87,53 @@ def resolve(m: Manifests) -> Cluster:
     nodes = _address_nodes(nodes, config, problems)
     if problems:
         raise ManifestError(problems)
+    # The cluster's own pods (CoreDNS) come after the declared ones: adding them moves nobody.
+    pods.sort(key=lambda p: (p.origin is BUILT_IN, p.namespace, p.name))
     pods = _address_pods(_schedule(pods, nodes), nodes, problems)
+    pods.sort(key=lambda p: (p.namespace, p.name))
     if problems:
         raise ManifestError(problems)
+    services, slices, service_problems = resolve_services(
+        m.services, m.endpoint_slices, pods, nodes, config
+    )
+    if service_problems:
+        raise ManifestError(service_problems)
     return Cluster(
         config=config,
         namespaces=_namespaces(m, pods),
         nodes=tuple(nodes),
         pods=tuple(pods),
-        services=tuple(m.services),
-        endpoint_slices=tuple(m.endpoint_slices),
+        services=tuple(services),
+        endpoint_slices=tuple(slices),
         policies=tuple(m.policies),
         skipped=dict(m.skipped),
     )
+
+
+def _with_builtins(m: Manifests) -> Manifests:
+    """The manifests plus the objects every cluster has (see `model.services`)."""
+    services = m.services + builtin_services(m.services)
+    workloads = list(m.workloads)
+    dns_declared = any(s.key == "kube-system/kube-dns" for s in m.services) or any(
+        p.namespace == "kube-system" and p.labels.get("k8s-app") == "kube-dns"
+        for p in [*m.pods, *(w.template for w in m.workloads)]
+    )
+    if not dns_declared:
+        template, raw = coredns_template()
+        workloads.append(
+            Workload(
+                "Deployment",
+                "coredns",
+                "kube-system",
+                template,
+                raw,
+                2,
+                LabelSelector.of(template.labels),
+                "",
+                BUILT_IN,
+            )
+        )
+    return replace(m, services=services, workloads=workloads)
 
 
 def _namespaces(m: Manifests, pods: list[Pod]) -> dict[str, Namespace]:

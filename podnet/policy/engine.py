@@ -110,6 +110,8 @@ class PolicyEngine:
         self._named_id = {nm: i for i, nm in enumerate(named)}
         self.named_port = np.full((max(len(named), 1), n), -1, dtype=np.int32)
         for k, pod in enumerate(self.reps):
+            if pod.host_network:
+                continue  # named ports resolve on pod-network destinations only (semantics)
             for p in pod.ports:
                 if p.name:
                     self.named_port[self._named_id[(p.name, p.protocol)], k] = p.container_port
