@@ -118,7 +118,7 @@ def clusters(draw: st.DrawFn):
                 namespace=draw(st.sampled_from(NAMESPACES)),
                 labels=draw(labels),
                 ports=tuple(ports),
-                host_network=draw(st.booleans().map(lambda b: b and i % 4 == 3)),
+                host_network=draw(st.booleans()) and i % 4 == 3,
                 node_name=draw(st.sampled_from(("", "node-1", "node-2"))),
             )
         )
