@@ -450,8 +450,9 @@ def cmd_check(conf: dict[str, Any], env: spec.Environment) -> None:
 
 def cmd_gc(conf: dict[str, Any], env: spec.Environment) -> None:
     cfg = parse_config(conf, env)
+    valid = spec.valid_attachments(conf)
     with FileStore(cfg.data_dir, cfg.network) as store:
-        garbage_collect(store, spec.valid_attachments(conf))
+        garbage_collect(store, valid)
 
 
 def cmd_status(conf: dict[str, Any], env: spec.Environment) -> None:

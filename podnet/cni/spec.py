@@ -552,7 +552,9 @@ def runtime_config(conf: dict[str, Any]) -> dict[str, Any]:
 
 def valid_attachments(conf: dict[str, Any]) -> set[tuple[str, str]]:
     """GC's `cni.dev/valid-attachments` as (containerID, ifname) pairs."""
-    items = conf.get("cni.dev/valid-attachments") or []
+    items = conf.get("cni.dev/valid-attachments")
+    if items is None:
+        return set()
     if not isinstance(items, list):
         raise CniError(INVALID_CONFIG, "cni.dev/valid-attachments must be a list")
     out = set()
