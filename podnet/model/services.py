@@ -186,7 +186,14 @@ def _allocate_cluster_ips(
     services: list[Service], config: ClusterConfig, problems: _Problems
 ) -> list[Service]:
     subnets = {n.version: n for n in config.service_subnets}
+    reserved = {"default/kubernetes": 1, "kube-system/kube-dns": 10}
     taken: dict[IPAddress, str] = {}
+    # The cluster's own Services exist before anything is applied: their addresses come first.
+    for svc in services:
+        if svc.origin is BUILT_IN and svc.key in reserved:
+            net = config.service_subnets[0]
+            ip = net.network_address + reserved[svc.key]
+            taken[ip] = svc.key
     for svc in services:
         for i, ip in enumerate(svc.cluster_ips):
             net = subnets.get(ip.version)
@@ -205,7 +212,6 @@ def _allocate_cluster_ips(
                 )
             else:
                 taken[ip] = svc.key
-    reserved = {"default/kubernetes": 1, "kube-system/kube-dns": 10}
     out = []
     for svc in sorted(services, key=lambda s: (s.key not in reserved, s.key)):
         if svc.headless or svc.type == "ExternalName":
@@ -217,6 +223,9 @@ def _allocate_cluster_ips(
             if any(ip.version == f for ip in ips):
                 continue
             net = subnets[f]
+            if svc.origin is BUILT_IN and net == config.service_subnets[0] and svc.key in reserved:
+                ips.append(net.network_address + reserved[svc.key])
+                continue
             ip = _next_address(net, svc.key, taken, reserved.get(svc.key))
             if ip is None:
                 problems.add(svc, "spec.clusterIPs", f"the service range {net} is full")
