@@ -642,3 +642,33 @@ def test_every_node_known() -> None:
     assert {f.node for f in BASE} <= {n.name for n in NODES}
     assert all(isinstance(n, Node) for n in TWO_IPS)
     assert ZONE in NODES[0].labels
+
+
+_RENDERED: dict[tuple[int, str, str], str] = {}
+
+
+def rendered(c: Cluster, node: str, mode: str = "nftables") -> str:
+    from podnet.proxy.nftables import render_nftables
+
+    key = (id(c), node, mode)
+    if key not in _RENDERED:
+        _RENDERED[key] = render_nftables(c, node)
+    return _RENDERED[key]
+
+
+@pytest.mark.parametrize(("c", "flow"), CASES)
+def test_trace_nftables(c: Cluster, flow: Flow) -> None:
+    from podnet.proxy.tracer import trace
+
+    node = next(n for n in c.nodes if n.name == flow.node)
+    t = trace(
+        rendered(c, flow.node),
+        node.ips,
+        ip_address(flow.src),
+        ip_address(flow.dst),
+        flow.port,
+        flow.protocol,
+    )
+    assert (output_of(t.verdict, t.endpoints), t.masquerade) == (flow.output, flow.masq), "\n".join(
+        t.rules
+    )
