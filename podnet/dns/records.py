@@ -81,7 +81,7 @@ class Answer:
 
     @property
     def authoritative(self) -> bool:
-        return self.zone is not None
+        return self.zone is not None and self.rcode != dns.rcode.REFUSED
 
     @property
     def is_nxdomain(self) -> bool:
