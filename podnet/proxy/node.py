@@ -67,6 +67,7 @@ class NodeProxy:
     # (destination IP, protocol, port) -> (port, "cluster" | "external" | "load-balancer")
     service_ips: dict[tuple[IPAddress, str, int], tuple[PortState, str]]
     node_ports: dict[tuple[str, int], PortState]  # (protocol, nodePort) -> port
+    total_endpoints: int  # endpoints of every proxied service port, before selection
 
     @property
     def primary_ip(self) -> IPAddress | None:
@@ -81,9 +82,12 @@ class NodeProxy:
         return self.local_cidr is not None and ip in self.local_cidr
 
     def accepts_node_port(self, ip: IPAddress) -> bool:
-        if self.node_port_ips is None:
-            return self.is_local_address(ip) and ip not in LOOPBACK[ip.version]
-        return ip in self.node_port_ips
+        if self.node_port_ips is not None:
+            return ip in self.node_port_ips
+        if ip in LOOPBACK[ip.version]:
+            # Only the iptables mode serves NodePorts on 127.0.0.0/8 (route_localnet); never ::1.
+            return self.mode == "iptables" and ip.version == 4
+        return self.is_local_address(ip)
 
 
 def families(cluster: Cluster) -> tuple[int, ...]:
@@ -106,9 +110,10 @@ def node_proxy(cluster: Cluster, node_name: str, family: int, mode: str | None =
     node_ips = tuple(ip for ip in node.ips if ip.version == family)
     zone = node.labels.get(ZONE_LABEL, "")
     endpoints = endpoints_by_service_port(cluster.endpoint_slices, node.name, family)
+    infos = service_ports(cluster, family)
     states = tuple(
         PortState(info, categorize(endpoints.get(info.name, ()), info, node.name, zone))
-        for info in service_ports(cluster, family)
+        for info in infos
     )
     service_ips: dict[tuple[IPAddress, str, int], tuple[PortState, str]] = {}
     node_ports: dict[tuple[str, int], PortState] = {}
@@ -137,6 +142,7 @@ def node_proxy(cluster: Cluster, node_name: str, family: int, mode: str | None =
         ports=states,
         service_ips=service_ips,
         node_ports=node_ports,
+        total_endpoints=sum(len(endpoints.get(i.name, ())) for i in infos),
     )
 
 

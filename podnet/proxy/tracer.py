@@ -362,10 +362,10 @@ def trace(
         forwarded, also = t.hook("forward", [p for p in packets if not local(p.dst)])
         forwarded, _ = t.hook("postrouting", forwarded)
         packets, more = delivered + forwarded, more + also
-    return _result(packets, ended + more, t.matched)
+    return result(packets, ended + more, t.matched)
 
 
-def _result(packets: list[Packet], ended: list[str], rules: list[str]) -> Trace:
+def result(packets: list[Packet], ended: list[str], rules: list[str]) -> Trace:
     verdicts = {v.upper() for v in ended}
     if packets:
         dnat = {p.dnat for p in packets}

@@ -59,10 +59,23 @@ def decide_on(np: NodeProxy, src: IPAddress, dst: IPAddress, port: int, protocol
             )
         if kind == "cluster":
             return _internal(np, st, src)
-        return _external(np, st, src, kind)
+        return _external(np, st, src, kind, dst)
     st = np.node_ports.get((proto, port))
     if st is not None and np.accepts_node_port(dst):
         return _external(np, st, src, "node-port")
+    if st is not None and np.mode == "iptables" and np.is_local_address(dst):
+        # KUBE-EXTERNAL-SERVICES matches NodePorts on every local address (addrtype LOCAL),
+        # whatever --nodeport-addresses says.
+        if not st.endpoints.has_any:
+            return Verdict(
+                "REJECT", service=str(st.info.name), reason="the service port has no endpoints"
+            )
+        if not st.has_external_endpoints:
+            return Verdict(
+                "DROP",
+                service=str(st.info.name),
+                reason="externalTrafficPolicy Local: no endpoint on this node",
+            )
     if np.mode == "nftables":
         # cluster-ips-check: only the nftables proxier guards the service CIDR.
         if any(s.info.cluster_ip == dst for s in np.ports):
@@ -101,8 +114,20 @@ def _internal(np: NodeProxy, st: PortState, src: IPAddress) -> Verdict:
     )
 
 
-def _external(np: NodeProxy, st: PortState, src: IPAddress, kind: str) -> Verdict:
+def _external(
+    np: NodeProxy, st: PortState, src: IPAddress, kind: str, dst: IPAddress | None = None
+) -> Verdict:
     name = str(st.info.name)
+    if (
+        not st.endpoints.has_any
+        and np.mode == "iptables"
+        and np.is_local_address(src)
+        and dst is not None
+        and not np.is_local_address(dst)
+    ):
+        # KUBE-EXTERNAL-SERVICES hooks into INPUT and FORWARD only: the node's own traffic to
+        # an external IP or LoadBalancer IP without endpoints is routed on.
+        return Verdict("NONE", reason="iptables: the node's own traffic is not filtered here")
     if not st.endpoints.has_any:
         return Verdict("REJECT", service=name, reason="the service port has no endpoints")
     cluster = st.endpoints.cluster
