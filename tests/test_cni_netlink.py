@@ -131,3 +131,35 @@ def test_portmap_ruleset():
     assert "ip daddr 192.0.2.1 udp dport 5353 dnat ip to 10.0.0.2:53" in text
     assert "ct status dnat ip daddr 10.0.0.2 ip saddr { 127.0.0.0/8, 10.0.0.2 } masquerade" in text
     assert "postrouting" not in portmap.ruleset("t", "c", mappings, ips, snat=False)
+
+
+def test_jsonc_matches_json():
+    import json
+
+    from podnet.cni import jsonc
+
+    samples = [
+        {
+            "cniVersion": "1.0.0",
+            "ips": [{"address": "10.0.0.2/24", "interface": 2}],
+            "dns": {},
+            "routes": [],
+            "n": None,
+            "t": True,
+            "f": False,
+        },
+        [1, -2, 3.5, 1e100, 'é ☃ \n " \\', {"nested": [[], {}]}],
+        "plain",
+        0,
+    ]
+    for value in samples:
+        for indent in (None, 4):
+            assert jsonc.dumps(value, indent=indent) == json.dumps(value, indent=indent)
+        assert jsonc.loads(json.dumps(value).encode()) == value
+        assert jsonc.loads("  \n" + json.dumps(value, indent=2) + "\n ") == value
+    for bad in (b"", b"{", b"[1,]", b"{} {}", b"nul", b"\xff", b'{"a" 1}'):
+        try:
+            jsonc.loads(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")

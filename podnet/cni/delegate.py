@@ -7,9 +7,9 @@ Any other delegate (the reference host-local, say) is executed with the configur
 
 from __future__ import annotations
 
-import json
 import os
 
+from podnet.cni import jsonc as json
 from podnet.cni import spec
 from podnet.cni.spec import CniError
 

@@ -365,11 +365,12 @@ class FileStore:
         return True
 
     def _write(self, name: str, text: str) -> None:
-        path = os.path.join(self.dir, name)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.rename(tmp, path)
+        # Written in place, as the reference plugin does; readers hold the same lock.
+        fd = os.open(os.path.join(self.dir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
 
     def last_reserved(self, range_id: int) -> IPAddress | None:
         try:

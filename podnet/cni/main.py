@@ -9,10 +9,10 @@ the specification's error JSON on stdout and exit status 1, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 
+from podnet.cni import jsonc as json
 from podnet.cni import spec
 from podnet.cni.spec import CniError
 

@@ -8,7 +8,6 @@ network, container and interface, which is what GC reads back.
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from podnet.cni import spec
 from podnet.cni.spec import CniError
@@ -75,7 +74,7 @@ def apply(script: str) -> None:
         raise CniError(spec.INTERNAL, "nft failed", proc.stderr.decode(errors="replace").strip())
 
 
-_TABLE = re.compile(r'^table (\S+) (\S+) \{\n(?:\s+comment "([^"]*)")?', re.M)
+_TABLE = r'^table (\S+) (\S+) \{\n(?:\s+comment "([^"]*)")?'
 
 
 def tables_in(ruleset: str, prefix: str) -> list[tuple[str, str, str]]:
@@ -83,7 +82,13 @@ def tables_in(ruleset: str, prefix: str) -> list[tuple[str, str, str]]:
 
     Text, because nft 1.0's JSON output leaves table comments out.
     """
-    return [(m[1], m[2], m[3] or "") for m in _TABLE.finditer(ruleset) if m[2].startswith(prefix)]
+    import re
+
+    return [
+        (m[1], m[2], m[3] or "")
+        for m in re.finditer(_TABLE, ruleset, re.M)
+        if m[2].startswith(prefix)
+    ]
 
 
 def tables_with_prefix(prefix: str) -> list[tuple[str, str, str]]:

@@ -7,9 +7,9 @@ Everything here is imported on the plugin's hot path, so it imports only the sta
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
 from collections import namedtuple
+
+from podnet.cni import jsonc as json
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:
@@ -32,7 +32,13 @@ PLUGIN_NOT_AVAILABLE = 50
 PLUGIN_NOT_AVAILABLE_LIMITED = 51
 INTERNAL = 999  # what the reference plugins report for an error without a code of its own
 
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_REST = _NAME_FIRST | frozenset("_.-")
+
+
+def valid_name(value: str) -> bool:
+    """`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`, the pattern of network names and container IDs."""
+    return bool(value) and value[0] in _NAME_FIRST and all(c in _NAME_REST for c in value)
 
 
 class CniError(Exception):
@@ -103,7 +109,7 @@ def parse_cni_args(text: str) -> tuple[tuple[str, str], ...]:
 def validate_container_id(value: str) -> None:
     if not value:
         raise CniError(INVALID_ENVIRONMENT, "missing containerID")
-    if not _NAME.match(value):
+    if not valid_name(value):
         raise CniError(INVALID_ENVIRONMENT, "invalid characters in containerID", value)
 
 
@@ -196,7 +202,7 @@ def check_name(conf: dict[str, Any]) -> str:
     name = conf.get("name")
     if not isinstance(name, str) or not name:
         raise CniError(INVALID_CONFIG, "missing network name")
-    if not _NAME.match(name):
+    if not valid_name(name):
         raise CniError(INVALID_CONFIG, f"invalid network name {name!r}")
     return name
 
