@@ -43,18 +43,32 @@ def conf(data_dir: str, bridge: str) -> bytes:
             "type": "bridge",
             "bridge": bridge,
             "isGateway": True,
-            "ipam": {"type": "host-local", "dataDir": data_dir, "ranges": [[{"subnet": "10.252.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]},
+            "ipam": {
+                "type": "host-local",
+                "dataDir": data_dir,
+                "ranges": [[{"subnet": "10.252.0.0/16"}]],
+                "routes": [{"dst": "0.0.0.0/0"}],
+            },
         }
     ).encode()
 
 
 def run(plugin: str, command: str, stdin: bytes, netns: str, cid: str, path: str) -> float:
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "CNI_PATH": path, "PATH": os.environ.get("PATH", "")}
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": cid,
+        "CNI_NETNS": netns,
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": path,
+        "PATH": os.environ.get("PATH", ""),
+    }
     start = time.perf_counter()
     proc = subprocess.run([plugin], input=stdin, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"{plugin} {command} failed: {proc.stdout.decode()} {proc.stderr.decode()}")
+        raise SystemExit(
+            f"{plugin} {command} failed: {proc.stdout.decode()} {proc.stderr.decode()}"
+        )
     return elapsed
 
 
@@ -64,7 +78,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="podnet-cni ADD/DEL latency against the reference plugins")
+    parser = argparse.ArgumentParser(
+        description="podnet-cni ADD/DEL latency against the reference plugins"
+    )
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
@@ -76,7 +92,9 @@ def main() -> int:
     install.install(bindir)
     console = os.path.join(work, "console")
     os.makedirs(console)
-    os.symlink(os.path.join(os.path.dirname(sys.executable), "podnet-cni"), os.path.join(console, "bridge"))
+    os.symlink(
+        os.path.join(os.path.dirname(sys.executable), "podnet-cni"), os.path.join(console, "bridge")
+    )
     variants = {
         "reference": (os.path.join(REF, "bridge"), REF),
         "podnet": (os.path.join(bindir, "bridge"), bindir),
@@ -96,8 +114,12 @@ def main() -> int:
                 subprocess.run(["ip", "netns", "add", pod], check=True)
                 try:
                     stdin = conf(os.path.join(work, f"data{k}"), f"pncnibr{k}")
-                    times[name]["ADD"].append(run(plugin, "ADD", stdin, f"/run/netns/{pod}", f"c{i}", path))
-                    times[name]["DEL"].append(run(plugin, "DEL", stdin, f"/run/netns/{pod}", f"c{i}", path))
+                    times[name]["ADD"].append(
+                        run(plugin, "ADD", stdin, f"/run/netns/{pod}", f"c{i}", path)
+                    )
+                    times[name]["DEL"].append(
+                        run(plugin, "DEL", stdin, f"/run/netns/{pod}", f"c{i}", path)
+                    )
                 finally:
                     subprocess.run(["ip", "netns", "del", pod], check=True)
     finally:
@@ -109,14 +131,27 @@ def main() -> int:
     rows = []
     for name, t in times.items():
         add, dele = t["ADD"], t["DEL"]
-        rows.append((name, statistics.median(add) * 1e3, percentile(add, 0.99) * 1e3, statistics.median(dele) * 1e3, percentile(dele, 0.99) * 1e3, statistics.median(add) / ref_add))
+        rows.append(
+            (
+                name,
+                statistics.median(add) * 1e3,
+                percentile(add, 0.99) * 1e3,
+                statistics.median(dele) * 1e3,
+                percentile(dele, 0.99) * 1e3,
+                statistics.median(add) / ref_add,
+            )
+        )
     if args.markdown:
-        print("| plugin | ADD median (ms) | ADD p99 (ms) | DEL median (ms) | DEL p99 (ms) | ADD vs reference |")
+        print(
+            "| plugin | ADD median (ms) | ADD p99 (ms) | DEL median (ms) | DEL p99 (ms) | ADD vs reference |"
+        )
         print("|---|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r[0]} | {r[1]:.1f} | {r[2]:.1f} | {r[3]:.1f} | {r[4]:.1f} | {r[5]:.2f}x |")
     else:
-        print(f"{'plugin':40} {'ADD med':>8} {'ADD p99':>8} {'DEL med':>8} {'DEL p99':>8} {'vs ref':>7}")
+        print(
+            f"{'plugin':40} {'ADD med':>8} {'ADD p99':>8} {'DEL med':>8} {'DEL p99':>8} {'vs ref':>7}"
+        )
         for r in rows:
             print(f"{r[0]:40} {r[1]:8.1f} {r[2]:8.1f} {r[3]:8.1f} {r[4]:8.1f} {r[5]:6.2f}x")
     print(f"\n{args.iterations} iterations; times in ms from fork to exit", file=sys.stderr)
