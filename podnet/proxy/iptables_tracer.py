@@ -233,31 +233,36 @@ class _Tracer:
             outcomes = {True}
             for m in r.matches:
                 outcomes = {a and b for a in outcomes for b in m(p, self)}
-            if True not in outcomes:
+            if True not in outcomes or not r.target:  # no match, or a comment-only rule
                 continue
-            if not r.target:
-                continue  # a comment-only rule
-            forked = self.run(table, chain, p, i + 1, depth) if False in outcomes else []
             self.matched.append(f"{table} {chain}: {r.text.split(' ', 2)[2]}")
-            kind = r.target[0]
-            if kind == "mark":
-                bit = r.target[2]
-                q = replace(p, mark=p.mark | bit if r.target[1] == "or" else p.mark ^ bit)
-                return forked + self.run(table, chain, q, i + 1, depth)
-            if kind == "dnat":
-                host, _, number = r.target[1].rpartition(":")
-                q = replace(p, dst=ip_address(host.strip("[]")), port=int(number), dnat=r.target[1])
-                return forked + [(q, "accept")]
-            if kind == "masquerade":
-                return forked + [(replace(p, masquerade=True), "accept")]
-            if kind == "verdict":
-                v = r.target[1]
-                return forked + [(p, "continue" if v == "return" else v)]
-            out = []
-            for q, res in self.run(table, r.target[1], p, 0, depth + 1):
-                out += self.run(table, chain, q, i + 1, depth) if res == "continue" else [(q, res)]
-            return forked + out
+            taken = self._target(table, chain, i, r, p, depth)
+            if False in outcomes:  # statistic: the packets this rule did not pick go on
+                taken += self.run(table, chain, p, i + 1, depth)
+            return taken
         return [(p, "continue")]
+
+    def _target(
+        self, table: str, chain: str, i: int, r: _Rule, p: Packet, depth: int
+    ) -> list[Outcome]:
+        kind = r.target[0]
+        if kind == "mark":
+            bit = r.target[2]
+            q = replace(p, mark=p.mark | bit if r.target[1] == "or" else p.mark ^ bit)
+            return self.run(table, chain, q, i + 1, depth)
+        if kind == "dnat":
+            host, _, number = r.target[1].rpartition(":")
+            q = replace(p, dst=ip_address(host.strip("[]")), port=int(number), dnat=r.target[1])
+            return [(q, "accept")]
+        if kind == "masquerade":
+            return [(replace(p, masquerade=True), "accept")]
+        if kind == "verdict":
+            v = r.target[1]
+            return [(p, "continue" if v == "return" else v)]
+        out: list[Outcome] = []
+        for q, res in self.run(table, r.target[1], p, 0, depth + 1):
+            out += self.run(table, chain, q, i + 1, depth) if res == "continue" else [(q, res)]
+        return out
 
     def hook(self, hook: str, packets: list[Packet]) -> tuple[list[Packet], list[str]]:
         ended: list[str] = []

@@ -365,7 +365,9 @@ def trace(
     return result(packets, ended + more, t.matched)
 
 
-def result(packets: list[Packet], ended: list[str], rules: list[str]) -> Trace:
+def result(packets: list[Packet], ended: list[str], matched: list[str]) -> Trace:
+    """The trace of every path: rules hit by several paths are listed once."""
+    rules = list(dict.fromkeys(matched))
     verdicts = {v.upper() for v in ended}
     if packets:
         dnat = {p.dnat for p in packets}
