@@ -68,7 +68,9 @@ def test_reach_json_contract(capsys, monkeypatch) -> None:
     probes = {(p["port"], p["protocol"]): p["allowed"] for p in doc["probes"]}
     assert list(probes) == [(53, "TCP"), (80, "TCP"), (9153, "TCP"), (53, "UDP")]
     tcp = probes[(80, "TCP")]
-    assert set(tcp) == set(doc["pods"]) and all(set(row) == set(doc["pods"]) for row in tcp.values())
+    assert set(tcp) == set(doc["pods"]) and all(
+        set(row) == set(doc["pods"]) for row in tcp.values()
+    )
     assert tcp["x/a"]["x/b"] and tcp["x/b"]["x/a"] and not tcp[dns[0]]["x/b"]
     udp = probes[(53, "UDP")]
     assert udp["x/a"]["x/b"] is False and udp["x/b"]["x/a"] is True
@@ -233,3 +235,26 @@ def test_usage_errors_exit_2(capsys, monkeypatch, args, message) -> None:
     code, _, err = run(capsys, monkeypatch, *args)
     assert code == 2
     assert message in err and "Traceback" not in err
+
+
+def test_trace_command(capsys, monkeypatch) -> None:
+    code, out, err = run(
+        capsys, monkeypatch, "trace", SHOP, "--from", "shop/db-0", "--to", "catalog", "-o", "json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["verdict"] == "dropped" and doc["port"] == 50051
+    assert [h["step"] for h in doc["hops"]] == ["dns", "service", "kube-proxy"]
+    code, out, _ = run(
+        capsys, monkeypatch, "trace", SHOP, "--from", "external", "--to", "node-1:30080"
+    )
+    assert code == 0 and "verdict    DELIVERED" in out
+
+
+def test_reach_services_command(capsys, monkeypatch) -> None:
+    code, out, err = run(capsys, monkeypatch, "reach", SHOP, "--services", "-o", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert "shop/cart:80/TCP" in doc["services"]
+    code, out, _ = run(capsys, monkeypatch, "reach", SHOP, "--services")
+    assert code == 0 and "pods to Service ports" in out

@@ -77,12 +77,53 @@ def reach(
     paths: Paths,
     port: Port = None,
     protocol: ProtocolOpt = None,
+    services: Annotated[
+        bool, typer.Option("--services", help="Pods to Service ports (ClusterIPs) instead.")
+    ] = False,
     output: Annotated[ReachFormat, typer.Option("-o", "--output")] = ReachFormat.table,
 ) -> None:
     """The pod-to-pod reachability matrix NetworkPolicy allows."""
     cluster = load(paths)
+    if services:
+        from podnet.path.services import render_table, service_reach
+
+        result = service_reach(cluster)
+        if output is ReachFormat.json:
+            print(json.dumps(result.to_json(), indent=2))
+        elif output is ReachFormat.table:
+            sys.stdout.write(render_table(result))
+        else:
+            raise UsageError("--services prints a table or json")
+        return
     result = compute_reach(cluster, probe_ports(cluster, port, protocol))
     sys.stdout.write(render(result, output.value))
+
+
+@app.command()
+def trace(
+    paths: Paths,
+    src: Annotated[str, typer.Option("--from", help="namespace/pod, a node, or external.")],
+    dst: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="A pod, an IP, a DNS name as the pod would type it, a ClusterIP,"
+            " node:nodePort, a LoadBalancer IP or an external address; IP:port also works.",
+        ),
+    ],
+    port: Port = None,
+    protocol: ProtocolOpt = None,
+    output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
+) -> None:
+    """One connection end to end: DNS, the Service, kube-proxy, the route, and policy."""
+    from podnet.path.trace import trace as run_trace
+
+    cluster = load(paths)
+    result = run_trace(cluster, src, dst, port, (protocol or Protocol.TCP).value)
+    if output is TextFormat.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(result.to_text())
 
 
 @app.command()

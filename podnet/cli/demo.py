@@ -58,6 +58,10 @@ def run(cluster: Cluster) -> None:
         console.print(str(f), markup=False)
     if not findings:
         console.print("no findings")
+    named = _named_connection(cluster)
+    if named is not None:
+        console.rule(f"podnet trace --from {named.source} --to {named.target}")
+        console.print(named.to_text(), markup=False)
     example = _example_pair(cluster)
     if example is not None:
         src, dst, port, proto = example
@@ -80,3 +84,28 @@ def _example_pair(cluster: Cluster):  # type: ignore[no-untyped-def]
                 if not allowed(cluster, src, dst, port.container_port, port.protocol):
                     return src, dst, port.container_port, port.protocol
     return None
+
+
+def _named_connection(cluster: Cluster):  # type: ignore[no-untyped-def]
+    """A delivered connection from a pod to a one-port Service of its namespace, by short name."""
+    from podnet.path.trace import trace
+
+    first = None
+    for svc in cluster.services:
+        if (
+            svc.selector is None
+            or svc.headless
+            or len(svc.ports) != 1
+            or svc.namespace == "kube-system"
+        ):
+            continue
+        for pod in cluster.running_pods:
+            if pod.namespace != svc.namespace or pod.host_network:
+                continue
+            if all(pod.labels.get(k) == v for k, v in svc.selector.items()):
+                continue
+            t = trace(cluster, pod.key, svc.name)
+            if t.verdict == "delivered":
+                return t
+            first = first or t
+    return first

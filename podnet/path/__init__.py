@@ -1,0 +1,1 @@
+"""End-to-end packet walks over the model: DNS, kube-proxy, routing and policy."""

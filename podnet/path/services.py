@@ -1,0 +1,109 @@
+"""Pods to Service ports: what `podnet reach --services` shows. Pure.
+
+A cell is allowed when some endpoint that kube-proxy on the client's node may choose for the
+ClusterIP accepts the connection under NetworkPolicy (on the target port, after DNAT); the
+per-endpoint verdicts say which. Built on `path.trace`, so a cell and a trace never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from podnet.model.cluster import Cluster
+from podnet.path.trace import deliver, join_endpoint
+from podnet.policy.semantics import pod_endpoint
+from podnet.proxy.verdict import decide
+
+
+@dataclass(frozen=True)
+class ServiceCell:
+    verdict: str  # ACCEPT | DROP | REJECT (kube-proxy's)
+    endpoints: dict[str, bool]  # endpoint IP:port -> allowed by policy
+
+    @property
+    def allowed(self) -> bool:
+        return any(self.endpoints.values())
+
+
+@dataclass(frozen=True)
+class ServiceReach:
+    pods: list[str]
+    services: list[str]  # ns/name:port/protocol
+    cells: dict[str, dict[str, ServiceCell]]
+
+    def to_json(self) -> dict:
+        return {
+            "pods": self.pods,
+            "services": self.services,
+            "allowed": {p: {s: c.allowed for s, c in row.items()} for p, row in self.cells.items()},
+            "endpoints": {
+                p: {s: {"kube_proxy": c.verdict, "endpoints": c.endpoints} for s, c in row.items()}
+                for p, row in self.cells.items()
+            },
+        }
+
+
+def service_reach(cluster: Cluster) -> ServiceReach:
+    family = cluster.config.families[0]
+    pods = sorted(
+        (p for p in cluster.running_pods if any(ip.version == family for ip in p.ips)),
+        key=lambda p: p.key,
+    )
+    targets = []
+    for svc in cluster.services:
+        vip = next((ip for ip in svc.cluster_ips if ip.version == family), None)
+        if vip is None:
+            continue
+        for sp in svc.ports:
+            targets.append((f"{svc.key}:{sp.port}/{sp.protocol}", vip, sp.port, sp.protocol))
+    cells: dict[str, dict[str, ServiceCell]] = {}
+    for pod in pods:
+        src = pod_endpoint(pod, family)
+        row = {}
+        for name, vip, port, proto in targets:
+            v = decide(cluster, pod.node_name, src.ip, vip, port, proto)
+            endpoints: dict[str, bool] = {}
+            if v.verdict == "ACCEPT":
+                for ep in v.endpoints:
+                    endpoints[ep] = deliver(
+                        cluster, src, pod.node_name, ep, proto, v.masquerade
+                    ).allowed
+            elif v.verdict == "NONE":  # not a proxied address: the packet goes as it is
+                ep = join_endpoint(vip, port)
+                endpoints[ep] = deliver(
+                    cluster, src, pod.node_name, ep, proto, False, False
+                ).allowed
+            row[name] = ServiceCell(v.verdict, endpoints)
+        cells[pod.key] = row
+    return ServiceReach([p.key for p in pods], [t[0] for t in targets], cells)
+
+
+def render_table(r: ServiceReach) -> str:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=200, color_system=None)
+    table = Table(
+        title="pods to Service ports",
+        title_justify="left",
+        caption="✓ every endpoint accepts · ~ some do · ✗ none does · R rejected (no endpoints) · D dropped",
+    )
+    table.add_column("from \\ to")
+    for s in r.services:
+        table.add_column(s, justify="center")
+    for pod in r.pods:
+        cells = []
+        for s in r.services:
+            c = r.cells[pod][s]
+            if c.verdict in ("REJECT", "DROP"):
+                cells.append(c.verdict[0])
+            elif all(c.endpoints.values()):
+                cells.append("✓")
+            else:
+                cells.append("~" if c.allowed else "✗")
+        table.add_row(pod, *cells)
+    console.print(table)
+    return buf.getvalue()

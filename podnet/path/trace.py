@@ -1,0 +1,484 @@
+"""One connection followed the way the cluster carries it. Pure.
+
+The name is resolved by the client's resolver (cluster DNS, whose own query must get through),
+the Service's virtual address is translated by kube-proxy on the client's node, the packet is
+routed to the endpoint's node (same node, host-gw or VXLAN), and NetworkPolicy is enforced on the
+translated addresses and the *target* port: egress at the client, ingress at the endpoint, which
+sees the node's address when kube-proxy masquerades.
+
+podnet's choices, shared with the Linux realisation: an `external` client sits on the nodes'
+underlay network (the last address of the node subnet); traffic to a load-balancer address
+arrives at the first node that has a local endpoint when externalTrafficPolicy is Local, else at
+the first node (as MetalLB's layer-2 mode announces it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+
+from podnet.errors import UsageError
+from podnet.ipam.allocate import gateway
+from podnet.model.cluster import Cluster
+from podnet.model.objects import IPAddress, Node, Service
+from podnet.policy.explain import Reason, explain
+from podnet.policy.semantics import Endpoint, pod_endpoint
+from podnet.proxy.verdict import Verdict, decide
+
+EXTERNAL = "external"
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    step: str  # dns | service | kube-proxy | snat | route | egress | ingress
+    summary: str
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The packet's fate at one endpoint kube-proxy may choose (or the one destination)."""
+
+    endpoint: str  # IP:port
+    target: str  # ns/pod, "node NAME" or "outside the cluster"
+    hops: tuple[Hop, ...]
+    allowed: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    source: str
+    target: str
+    port: int
+    protocol: str
+    hops: tuple[Hop, ...]  # up to the fan-out over endpoints
+    deliveries: tuple[Delivery, ...]
+    verdict: str  # delivered | partly delivered | dropped | rejected | NXDOMAIN | ...
+    reason: str
+
+    def to_json(self) -> dict:
+        def hop(h: Hop) -> dict:
+            return {
+                "step": h.step,
+                "summary": h.summary,
+                **({"detail": h.detail} if h.detail else {}),
+            }
+
+        return {
+            "from": self.source,
+            "to": self.target,
+            "port": self.port,
+            "protocol": self.protocol,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "hops": [hop(h) for h in self.hops],
+            "endpoints": [
+                {
+                    "endpoint": d.endpoint,
+                    "target": d.target,
+                    "allowed": d.allowed,
+                    "reason": d.reason,
+                    "hops": [hop(h) for h in d.hops],
+                }
+                for d in self.deliveries
+            ],
+        }
+
+    def to_text(self) -> str:
+        port = f"/{self.port}" if self.port else ""
+        lines = [f"{self.source} -> {self.target} {self.protocol}{port}"]
+        lines += [f"  {h.step:<10} {h.summary}" for h in self.hops]
+        for d in self.deliveries:
+            mark = "delivered" if d.allowed else "dropped"
+            lines.append(f"  endpoint {d.endpoint} ({d.target}): {mark}")
+            lines += [f"    {h.step:<10} {h.summary}" for h in d.hops]
+        lines.append(f"  verdict    {self.verdict.upper()}: {self.reason}")
+        return "\n".join(lines)
+
+
+# parsing the two ends ---------------------------------------------------------------------------
+
+
+def external_client(cluster: Cluster) -> IPAddress:
+    net = cluster.config.node_subnet
+    return net.broadcast_address - 1 if net.version == 4 else net[-2]
+
+
+def parse_source(cluster: Cluster, text: str) -> Endpoint:
+    if text == EXTERNAL:
+        return Endpoint(external_client(cluster))
+    if "/" in text:
+        pod = cluster.pod(text)
+        if pod is None:
+            raise UsageError(f"no pod {text!r} in the cluster")
+        if not pod.ips:
+            raise UsageError(f"pod {text} has no address (not scheduled, or finished)")
+        return pod_endpoint(pod)
+    node = _node(cluster, text)
+    if node is not None:
+        return Endpoint(node.ips[0], None, node.name)
+    raise UsageError(f"--from {text!r}: give namespace/pod, a node name or 'external'")
+
+
+def _node(cluster: Cluster, name: str) -> Node | None:
+    return next((n for n in cluster.nodes if n.name == name), None)
+
+
+def _split_port(text: str) -> tuple[str, int | None]:
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":"):
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if port is None:
+        return host, None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
+
+
+def _as_ip(text: str) -> IPAddress | None:
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+# the trace -----------------------------------------------------------------------------------------
+
+
+def trace(
+    cluster: Cluster, source: str, target: str, port: int | None = None, protocol: str = "TCP"
+) -> Trace:
+    src = parse_source(cluster, source)
+    hops: list[Hop] = []
+    host, given_port = _split_port(target)
+    port = port or given_port
+    dst = _as_ip(host)
+    if "/" in host:
+        pod = cluster.pod(host)
+        if pod is None or not pod.ips:
+            raise UsageError(f"no pod {host!r} with an address in the cluster")
+        dst = next((ip for ip in pod.ips if ip.version == src.ip.version), pod.ips[0])
+        port = port or _first_port(pod.ports, protocol, host)
+    elif dst is None and _node(cluster, host) is not None:
+        node = _node(cluster, host)
+        assert node is not None
+        dst = node.ips[0]
+    elif dst is None:
+        resolved = _resolve(cluster, src, host, hops)
+        if isinstance(resolved, Trace):
+            return _finish_early(resolved, source, target, port or 0, protocol, hops)
+        dst = resolved
+    service = _service_of(cluster, dst)
+    if service is not None:
+        port = port or _service_port(service, protocol)
+        hops.append(Hop("service", f"{service.key}: {_service_kind(service, dst)} {dst}"))
+    if port is None:
+        raise UsageError(f"{target}: give --port (or name a port in the target, e.g. {host}:80)")
+    node = _proxy_node(cluster, src, dst, service)
+    verdict = decide(cluster, node, src.ip, dst, port, protocol)
+    hops.append(_proxy_hop(node, verdict))
+    if verdict.verdict in ("DROP", "REJECT"):
+        kind = "rejected" if verdict.verdict == "REJECT" else "dropped"
+        return Trace(
+            source,
+            target,
+            port,
+            protocol,
+            tuple(hops),
+            (),
+            kind,
+            f"kube-proxy on {node}: {verdict.reason}",
+        )
+    candidates = verdict.endpoints if verdict.verdict == "ACCEPT" else (join_endpoint(dst, port),)
+    deliveries = tuple(
+        deliver(cluster, src, node, candidate, protocol, verdict.masquerade)
+        for candidate in candidates
+    )
+    allowed = [d for d in deliveries if d.allowed]
+    if len(allowed) == len(deliveries):
+        outcome, reason = (
+            "delivered",
+            (
+                "every endpoint kube-proxy may choose accepts it"
+                if len(deliveries) > 1
+                else "policies allow it"
+            ),
+        )
+    elif allowed:
+        outcome = "partly delivered"
+        reason = (
+            f"{len(allowed)} of {len(deliveries)} endpoints accept it: the connection succeeds"
+            " only when kube-proxy picks one of those"
+        )
+    else:
+        outcome, reason = "dropped", "; ".join(dict.fromkeys(d.reason for d in deliveries))
+    return Trace(source, target, port, protocol, tuple(hops), deliveries, outcome, reason)
+
+
+def _finish_early(
+    t: Trace, source: str, target: str, port: int, protocol: str, hops: list[Hop]
+) -> Trace:
+    return Trace(source, target, port, protocol, tuple(hops), (), t.verdict, t.reason)
+
+
+def join_endpoint(ip: IPAddress, port: int) -> str:
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _split_endpoint(text: str) -> tuple[IPAddress, int]:
+    host, _, port = text.rpartition(":")
+    return ip_address(host.strip("[]")), int(port)
+
+
+def _first_port(ports, protocol: str, what: str) -> int:  # type: ignore[no-untyped-def]
+    for p in ports:
+        if p.protocol == protocol:
+            return p.container_port
+    raise UsageError(f"{what} declares no {protocol} port: give --port")
+
+
+def _service_port(service: Service, protocol: str) -> int:
+    ports = [p for p in service.ports if p.protocol == protocol]
+    if len(ports) == 1:
+        return ports[0].port
+    listed = ", ".join(f"{p.port}/{p.protocol}" for p in service.ports) or "none"
+    raise UsageError(
+        f"Service {service.key} has several or no {protocol} ports ({listed}): give --port"
+    )
+
+
+# DNS -------------------------------------------------------------------------------------------
+
+
+def _resolve(cluster: Cluster, src: Endpoint, name: str, hops: list[Hop]) -> IPAddress | Trace:
+    from podnet.dns.resolver import (
+        cluster_dns_servers,
+        cluster_lookup,
+        node_resolv_conf,
+        pod_resolv_conf,
+        search,
+    )
+
+    conf = pod_resolv_conf(cluster, src.pod) if src.pod is not None else node_resolv_conf(cluster)
+    qtypes = ("A",) if src.ip.version == 4 else ("AAAA",)
+    if conf.nameservers and conf.nameservers[0] in cluster_dns_servers(cluster) and src.is_pod:
+        blocked = _dns_blocked(cluster, src, ip_address(conf.nameservers[0]))
+        if blocked:
+            hops.append(Hop("dns", f"query to {conf.nameservers[0]}:53/UDP: {blocked}"))
+            return _stop(
+                "dropped",
+                f"the DNS query cannot reach cluster DNS ({blocked}): {name} does not resolve",
+            )
+    res = search(name, conf, cluster_lookup(cluster), qtypes)
+    tried = ", ".join(f"{q.qname.to_text()} {q.status}" for q in res.queries)
+    detail = {"resolution": res.to_dict()}
+    if res.outcome != "answer":
+        if res.outcome == "upstream":
+            hops.append(Hop("dns", f"{name}: outside the cluster ({tried})", detail))
+            up = res.upstream_name
+            return _stop(
+                "unresolved",
+                f"{up.to_text() if up else name} is answered by the upstream resolver, which podnet"
+                " does not model: give the address instead",
+            )
+        hops.append(Hop("dns", f"{name}: {res.outcome} ({tried})", detail))
+        return _stop(res.outcome, f"{name} does not resolve from {src}")
+    if not res.addresses:  # an ExternalName: a CNAME to a name outside the cluster
+        up = res.upstream_name
+        hops.append(Hop("dns", f"{name}: CNAME {up.to_text() if up else '?'} ({tried})", detail))
+        return _stop(
+            "unresolved",
+            f"{name} is an alias of {up.to_text() if up else 'a name'} outside the cluster, answered"
+            " by the upstream resolver, which podnet does not model: give the address instead",
+        )
+    address = ip_address(res.addresses[0])
+    hops.append(Hop("dns", f"{name} -> {address} ({tried})", detail))
+    return address
+
+
+def _stop(verdict: str, reason: str) -> Trace:
+    return Trace("", "", 0, "", (), (), verdict, reason)
+
+
+def _dns_blocked(cluster: Cluster, src: Endpoint, server: IPAddress) -> str:
+    """Why the pod's query to cluster DNS (UDP 53) cannot get through, or ""."""
+    assert src.pod is not None
+    verdict = decide(cluster, src.pod.node_name, src.ip, server, 53, "UDP")
+    if verdict.verdict in ("DROP", "REJECT"):
+        return f"kube-proxy {verdict.verdict}: {verdict.reason}"
+    candidates = verdict.endpoints if verdict.verdict == "ACCEPT" else (join_endpoint(server, 53),)
+    results = [
+        deliver(cluster, src, src.pod.node_name, c, "UDP", verdict.masquerade) for c in candidates
+    ]
+    if any(d.allowed for d in results):
+        return ""
+    return "; ".join(dict.fromkeys(d.reason for d in results))
+
+
+# kube-proxy and routing ------------------------------------------------------------------------
+
+
+def _service_of(cluster: Cluster, ip: IPAddress) -> Service | None:
+    for s in cluster.services:
+        if ip in s.cluster_ips or ip in s.external_ips or any(i.ip == ip for i in s.load_balancer):
+            return s
+    return None
+
+
+def _service_kind(service: Service, ip: IPAddress) -> str:
+    if ip in service.cluster_ips:
+        return "ClusterIP"
+    if ip in service.external_ips:
+        return "externalIP"
+    return "LoadBalancer IP"
+
+
+def _proxy_node(cluster: Cluster, src: Endpoint, dst: IPAddress, service: Service | None) -> str:
+    """The node whose kube-proxy sees the packet first."""
+    if src.node:
+        return src.node
+    for n in cluster.nodes:
+        if dst in n.ips:
+            return n.name
+    if service is not None and service.external_traffic_policy == "Local":
+        local = {
+            e.node_name
+            for s in cluster.endpoint_slices
+            if (s.namespace, s.service_name) == (service.namespace, service.name)
+            for e in s.endpoints
+            if e.is_ready
+        }
+        for n in cluster.nodes:
+            if n.name in local:
+                return n.name
+    return cluster.nodes[0].name
+
+
+def _proxy_hop(node: str, v: Verdict) -> Hop:
+    if v.verdict == "NONE":
+        return Hop("kube-proxy", f"on {node}: no Service rule applies ({v.reason})")
+    if v.verdict == "ACCEPT":
+        masq = ", masquerade (SNAT to the node)" if v.masquerade else ", source kept"
+        return Hop(
+            "kube-proxy",
+            f"on {node}: DNAT to one of {', '.join(v.endpoints)}{masq}; {v.reason}",
+            {
+                "verdict": v.verdict,
+                "endpoints": list(v.endpoints),
+                "masquerade": v.masquerade,
+                "service": v.service,
+            },
+        )
+    return Hop("kube-proxy", f"on {node}: {v.verdict}: {v.reason}", {"verdict": v.verdict})
+
+
+def _owner(cluster: Cluster, ip: IPAddress) -> Endpoint:
+    for pod in cluster.running_pods:
+        if ip in pod.ips and not pod.host_network:
+            return Endpoint(ip, pod, pod.node_name)
+    for n in cluster.nodes:
+        if ip in n.ips:
+            return Endpoint(ip, None, n.name)
+    return Endpoint(ip)
+
+
+def _route(cluster: Cluster, from_node: str, to: Endpoint) -> Hop:
+    if not to.node:
+        return Hop(
+            "route",
+            f"leaves the cluster from {from_node} (source masqueraded to the node's address)",
+        )
+    if to.node == from_node:
+        how = "the node itself" if to.pod is None else "cni0 bridge on the same node"
+        return Hop("route", f"{from_node}: {how}")
+    peer = _node(cluster, to.node)
+    assert peer is not None
+    if cluster.config.backend == "vxlan":
+        return Hop("route", f"{from_node} -> {to.node}: VXLAN (flannel.1, VNI 1) to {peer.ips[0]}")
+    return Hop("route", f"{from_node} -> {to.node}: host-gw via {peer.ips[0]}")
+
+
+def _seen_source(
+    cluster: Cluster, src: Endpoint, node: str, to: Endpoint, masquerade: bool
+) -> Endpoint:
+    """The source address the destination sees: the node's when kube-proxy masquerades (its
+    bridge address towards a pod on the same node, its own address towards another node)."""
+    if not masquerade:
+        return src
+    here = _node(cluster, node)
+    assert here is not None
+    if to.node == node and to.pod is not None:
+        cidr = next(c for c in here.pod_cidrs if c.version == to.ip.version)
+        return Endpoint(gateway(cidr), None, node)
+    return Endpoint(next(ip for ip in here.ips if ip.version == to.ip.version), None, node)
+
+
+def deliver(
+    cluster: Cluster,
+    src: Endpoint,
+    node: str,
+    endpoint: str,
+    protocol: str,
+    masquerade: bool,
+    translated: bool = True,
+) -> Delivery:
+    """The packet at one endpoint: route, source NAT, egress and ingress policy."""
+    ip, port = _split_endpoint(endpoint)
+    to = _owner(cluster, ip)
+    hops = [_route(cluster, node, to)]
+    seen = _seen_source(cluster, src, node, to, masquerade)
+    if seen is not src:
+        hops.insert(0, Hop("snat", f"source {src.ip} -> {seen.ip}"))
+    egress = explain(cluster, src, to, port, protocol)
+    ingress = explain(cluster, seen, to, port, protocol)
+    e = next(v for v in egress.directions if v.direction == "Egress")
+    i = next(v for v in ingress.directions if v.direction == "Ingress")
+    # A pod reaching itself through a Service leaves its namespace (hairpin): only traffic to its
+    # own address directly is exempt from its egress policy.
+    hairpin = translated and to.pod is not None and src.pod is not None
+    self_exempt = bool(egress.exempt) and not hairpin
+    hops.append(_policy_hop(e, egress.reasons["Egress"], egress.exempt if self_exempt else ""))
+    hops.append(_policy_hop(i, ingress.reasons["Ingress"], ingress.exempt))
+    egress_ok = self_exempt or e.allowed
+    ingress_ok = bool(ingress.exempt) or i.allowed
+    what = (
+        to.pod.key
+        if to.pod is not None
+        else (f"node {to.node}" if to.node else "outside the cluster")
+    )
+    if egress_ok and ingress_ok:
+        reason = "allowed"
+    elif not egress_ok:
+        reason = f"egress of {src} denied by {', '.join(p.key for p in e.selecting)}"
+    else:
+        reason = f"ingress of {what} denied by {', '.join(p.key for p in i.selecting)}"
+    return Delivery(endpoint, what, tuple(hops), egress_ok and ingress_ok, reason)
+
+
+def _policy_hop(v, reasons: tuple[Reason, ...], exempt: str) -> Hop:  # type: ignore[no-untyped-def]
+    step = v.direction.lower()
+    where = f"at {v.subject}"
+    if exempt and (step == "ingress" or v.subject.pod is not None and exempt.startswith("a pod")):
+        return Hop(step, f"{where}: allowed ({exempt})")
+    if not v.applies:
+        return Hop(step, f"{where}: not subject to NetworkPolicy")
+    if not v.isolated:
+        return Hop(step, f"{where}: allowed (no policy selects it for {v.direction})")
+    names = ", ".join(p.key for p in v.selecting)
+    if reasons:
+        r = reasons[0]
+        return Hop(
+            step,
+            f"{where}: allowed by {r.policy} {r.rule} ({r.peer}; {r.port})",
+            {"policies": [p.key for p in v.selecting]},
+        )
+    return Hop(
+        step,
+        f"{where}: DENIED: isolated by {names}, and no rule allows it",
+        {"policies": [p.key for p in v.selecting]},
+    )
