@@ -16,14 +16,18 @@ never answered.
 
 Speed: the response to each (question, RD, CD, EDNS, DO) is built once and kept as wire bytes; a
 repeated query is answered by splicing its ID and question (keeping the client's letter case)
-into the cached bytes, without parsing it with dnspython. Several worker processes can share a
-port with SO_REUSEPORT (`serve(..., workers=N)`).
+into the cached bytes, without parsing it with dnspython, and a query byte-identical to an
+earlier one but for its ID is a single dict look-up. The UDP socket is drained in batches from a
+reader callback rather than through asyncio's datagram transport, which wakes the loop once per
+datagram. Several worker processes can share a port with SO_REUSEPORT (`serve(..., workers=N)`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -155,6 +159,8 @@ class Responder:
         self.zone = zone
         self.upstream = upstream
         self.cache: dict[bytes, _Built] = {}
+        # UDP responses by the query's bytes after its ID, for repeats of the very same query.
+        self.exact: dict[bytes, bytes] = {}
 
     def respond(self, wire: bytes, limit: int | None) -> bytes | None | Awaitable[bytes | None]:
         """The response to `wire` for a client that takes `limit` bytes (None: TCP, no limit
@@ -163,15 +169,27 @@ class Responder:
         if fast is not None:
             key, qend, client_limit = fast
             built = self.cache.get(key)
-            if built is not None:
-                full = built.full
-                if limit is not None and len(full) > min(limit, client_limit):
-                    full = built.truncated
-                return _splice(wire, qend, full)
+            if built is None:
+                try:
+                    result = self._slow(wire, limit, fast)
+                except Exception:  # never let one query take the server down
+                    return _servfail(wire)
+                built = self.cache.get(key)
+                if built is None:  # not cacheable (upstream, errors)
+                    return result
+            full = built.full
+            if limit is not None and len(full) > min(limit, client_limit):
+                full = built.truncated
+            response = _splice(wire, qend, full)
+            if limit is not None:
+                if len(self.exact) >= MAX_CACHE:
+                    self.exact.clear()
+                self.exact[wire[2:]] = response[2:]
+            return response
         try:
             return self._slow(wire, limit, fast)
         except Exception:  # never let one query take the server down
-            return formerr(wire) if fast is None else _servfail(wire)
+            return formerr(wire)
 
     def _slow(
         self, wire: bytes, limit: int | None, fast: tuple[bytes, int, int] | None
@@ -297,38 +315,80 @@ def _servfail(wire: bytes) -> bytes | None:
 # --- transports -----------------------------------------------------------------------------------
 
 
-class _UDP(asyncio.DatagramProtocol):
-    def __init__(self, responder: Responder) -> None:
+class _UDP:
+    """The UDP listener: a reader callback that drains the socket in batches, so one wake-up of
+    the event loop serves many queries. A query byte-identical to an earlier one but for its ID
+    (what a stub resolver or a load generator sends again) is answered from `Responder.exact`
+    without being parsed at all."""
+
+    BATCH = 256  # datagrams per wake-up, so TCP clients and upstream replies get their turn
+
+    def __init__(self, responder: Responder, sock: socket.socket) -> None:
         self.responder = responder
-        self.cache = responder.cache
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
+        self.backlog: collections.deque[tuple[bytes, tuple]] = collections.deque()
+        self.loop = asyncio.get_running_loop()
+        self.tasks: set[asyncio.Future[None]] = set()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def start(self) -> None:
+        self.loop.add_reader(self.sock.fileno(), self._readable)
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        # The cache hit is inlined: it is what a loaded server mostly does.
-        fast = _fast_key(data)
-        if fast is not None:
-            built = self.cache.get(fast[0])
-            if built is not None:
-                full = built.full if len(built.full) <= fast[2] else built.truncated
-                self.transport.sendto(_splice(data, fast[1], full), addr)  # type: ignore[union-attr]
+    def close(self) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        self.loop.remove_writer(self.sock.fileno())
+        for task in self.tasks:
+            task.cancel()
+
+    def _readable(self) -> None:
+        recvfrom, exact = self.sock.recvfrom, self.responder.exact
+        for _ in range(self.BATCH):
+            try:
+                data, addr = recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
                 return
-        result = self.responder.respond(data, 65535)
-        if isinstance(result, bytes):
-            self.transport.sendto(result, addr)  # type: ignore[union-attr]
-        elif result is not None:
-            asyncio.ensure_future(self._later(result, addr))
+            except OSError:
+                continue  # an ICMP error for a client that went away
+            cached = exact.get(data[2:])
+            if cached is not None:
+                self._send(data[:2] + cached, addr)
+                continue
+            result = self.responder.respond(data, 65535)
+            if isinstance(result, bytes):
+                self._send(result, addr)
+            elif result is not None:
+                task = asyncio.ensure_future(self._later(result, addr))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+    def _send(self, wire: bytes, addr: tuple) -> None:
+        if self.backlog:
+            self.backlog.append((wire, addr))
+            return
+        try:
+            self.sock.sendto(wire, addr)
+        except (BlockingIOError, InterruptedError):
+            self.backlog.append((wire, addr))
+            self.loop.add_writer(self.sock.fileno(), self._writable)
+        except OSError:
+            pass  # the client's address is unreachable: nothing to do for a datagram
+
+    def _writable(self) -> None:
+        while self.backlog:
+            wire, addr = self.backlog[0]
+            try:
+                self.sock.sendto(wire, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                pass
+            self.backlog.popleft()
+        self.loop.remove_writer(self.sock.fileno())
 
     async def _later(self, pending: Awaitable[bytes | None], addr: tuple) -> None:
         with contextlib.suppress(Exception):
             wire = await pending
-            if wire is not None and self.transport is not None:
-                self.transport.sendto(wire, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP errors for clients that went away
+            if wire is not None:
+                self._send(wire, addr)
 
 
 async def _tcp_client(
@@ -388,7 +448,7 @@ class Server:
     def __init__(self, responder: Responder, sockets: tuple[socket.socket, socket.socket]):
         self.responder = responder
         self.sockets = sockets
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: _UDP | None = None
         self._tcp: asyncio.Server | None = None
 
     @property
@@ -397,9 +457,9 @@ class Server:
         return Address(host, port)
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         udp, tcp = self.sockets
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _UDP(self.responder), sock=udp)
+        self._udp = _UDP(self.responder, udp)
+        self._udp.start()
         self._tcp = await asyncio.start_server(
             lambda r, w: _tcp_client(self.responder, r, w), sock=tcp
         )
@@ -433,6 +493,10 @@ def serve(
     own sockets on the same port (SO_REUSEPORT); the kernel spreads clients over them."""
     sockets = bind(listen, reuse_port=workers > 1)
     address = Address(listen.host, sockets[0].getsockname()[1])
+    # The zone lives as long as the server: keep the collector from walking it again and again
+    # (pauses under load), and its pages shared between the forked workers.
+    gc.collect()
+    gc.freeze()
     children: list[int] = []
     try:
         for _ in range(workers - 1):
