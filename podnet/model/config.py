@@ -102,17 +102,6 @@ def _networks(f: Field, *, strict: bool = True, family_pair: bool = True) -> tup
     return tuple(nets)
 
 
-def _choice(f: Field, allowed: tuple[str, ...], default: str) -> str:
-    value = f.str(default) or default
-    if value not in allowed:
-        f.error(
-            f'Unsupported value: "{value}": supported values: '
-            + ", ".join(f'"{a}"' for a in allowed)
-        )
-        return default
-    return value
-
-
 def _cluster_network(doc: Field) -> ClusterConfig:
     spec = doc["spec"]
     d = ClusterConfig()
@@ -140,10 +129,10 @@ def _cluster_network(doc: Field) -> ClusterConfig:
     values["dns_domain"] = spec["dnsDomain"].str(d.dns_domain) or d.dns_domain
     if spec["dnsDomain"].present:
         spec["dnsDomain"].check(values["dns_domain"], v.dns1123_subdomain)
-    values["backend"] = _choice(spec["backend"], BACKENDS, d.backend)
-    values["kube_proxy_mode"] = _choice(spec["kubeProxyMode"], PROXY_MODES, d.kube_proxy_mode)
-    values["detect_local_mode"] = _choice(
-        spec["detectLocalMode"], DETECT_LOCAL_MODES, d.detect_local_mode
+    values["backend"] = spec["backend"].choice(BACKENDS, d.backend)
+    values["kube_proxy_mode"] = spec["kubeProxyMode"].choice(PROXY_MODES, d.kube_proxy_mode)
+    values["detect_local_mode"] = spec["detectLocalMode"].choice(
+        DETECT_LOCAL_MODES, d.detect_local_mode
     )
     values["masquerade_all"] = spec["masqueradeAll"].bool(False)
     if spec["serviceNodePortRange"].present:
@@ -155,7 +144,7 @@ def _cluster_network(doc: Field) -> ClusterConfig:
         if spec[key].present:
             values[attr] = _networks(spec[key], strict=False, family_pair=False)
     dns = spec["dns"]
-    values["dns_pods"] = _choice(dns["pods"], DNS_POD_MODES, d.dns_pods)
+    values["dns_pods"] = dns["pods"].choice(DNS_POD_MODES, d.dns_pods)
     ttl = dns["ttl"].int(d.dns_ttl)
     if ttl is not None and not 0 <= ttl <= 3600:
         dns["ttl"].error(f"Invalid value: {ttl}: must be between 0 and 3600")
@@ -217,7 +206,7 @@ def _port_range(f: Field) -> tuple[int, int]:
 def _kind_cluster(doc: Field) -> ClusterConfig:
     """A kind `Cluster` config: its networking and nodes mapped onto podnet's settings."""
     net = doc["networking"]
-    family = _choice(net["ipFamily"], ("ipv4", "ipv6", "dual"), "ipv4")
+    family = net["ipFamily"].choice(("ipv4", "ipv6", "dual"), "ipv4")
     pods = {
         "ipv4": "10.244.0.0/16",
         "ipv6": "fd00:10:244::/56",

@@ -90,6 +90,17 @@ class Field:
     def bool(self, default: bool = False) -> bool:
         return self.value if self._typed(bool, "a boolean") else default
 
+    def choice(self, allowed: tuple[str, ...], default: str) -> str:
+        """A string from `allowed` (`default` when absent or empty, and after an error)."""
+        value = self.str(default) or default
+        if value not in allowed:
+            self.error(
+                f'Unsupported value: "{value}": supported values: '
+                + ", ".join(f'"{a}"' for a in allowed)
+            )
+            return default
+        return value
+
     def int_or_str(self) -> int | str | None:
         if self.value is None:
             return None

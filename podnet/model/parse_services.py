@@ -23,17 +23,6 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 FAMILIES = {"IPv4": 4, "IPv6": 6}
 
 
-def _choice(f: Field, allowed: tuple[str, ...], default: str) -> str:
-    value = f.str(default) or default
-    if value not in allowed:
-        f.error(
-            f'Unsupported value: "{value}": supported values: '
-            + ", ".join(f'"{a}"' for a in allowed)
-        )
-        return default
-    return value
-
-
 def _ips(f: Field, what: str = "a valid IP address") -> list[IPAddress]:
     out = []
     for item in f.items():
@@ -50,7 +39,7 @@ def parse_service(
     obj: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin
 ) -> Service:
     spec = obj["spec"]
-    stype = _choice(spec["type"], SERVICE_TYPES, "ClusterIP")
+    stype = spec["type"].choice(SERVICE_TYPES, "ClusterIP")
     external = stype in ("NodePort", "LoadBalancer")
     cluster_ip = spec["clusterIP"].str()
     given = (
@@ -120,7 +109,7 @@ def parse_service(
         for k, val in selector.items():
             spec["selector"][k].check(k, v.qualified_name)
             spec["selector"][k].check(val, v.label_value)
-    affinity = _choice(spec["sessionAffinity"], ("None", "ClientIP"), "None")
+    affinity = spec["sessionAffinity"].choice(("None", "ClientIP"), "None")
     timeout_field = spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"]
     timeout = timeout_field.int(10800)
     if timeout_field.present and affinity != "ClientIP":
@@ -140,7 +129,7 @@ def parse_service(
         )
     if external and not etp:
         etp = "Cluster"
-    itp = _choice(spec["internalTrafficPolicy"], ("Cluster", "Local"), "Cluster")
+    itp = spec["internalTrafficPolicy"].choice(("Cluster", "Local"), "Cluster")
     hc = spec["healthCheckNodePort"].int()
     if hc is not None:
         if not (stype == "LoadBalancer" and etp == "Local"):

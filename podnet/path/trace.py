@@ -21,7 +21,7 @@ from podnet.errors import UsageError
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPAddress, Node, Service
-from podnet.policy.explain import Reason, explain
+from podnet.policy.explain import Reason, endpoint_for_address, explain, split_host_port
 from podnet.policy.semantics import Endpoint, pod_endpoint
 from podnet.proxy.verdict import Verdict, decide
 
@@ -125,21 +125,6 @@ def _node(cluster: Cluster, name: str) -> Node | None:
     return next((n for n in cluster.nodes if n.name == name), None)
 
 
-def _split_port(text: str) -> tuple[str, int | None]:
-    host, port = text, None
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest.startswith(":"):
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    if port is None:
-        return host, None
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
-    return host, int(port)
-
-
 def _as_ip(text: str) -> IPAddress | None:
     try:
         return ip_address(text)
@@ -155,7 +140,7 @@ def trace(
 ) -> Trace:
     src = parse_source(cluster, source)
     hops: list[Hop] = []
-    host, given_port = _split_port(target)
+    host, given_port = split_host_port(target)
     port = port or given_port
     dst = _as_ip(host)
     if "/" in host:
@@ -377,16 +362,6 @@ def _proxy_hop(node: str, v: Verdict) -> Hop:
     return Hop("kube-proxy", f"on {node}: {v.verdict}: {v.reason}", {"verdict": v.verdict})
 
 
-def _owner(cluster: Cluster, ip: IPAddress) -> Endpoint:
-    for pod in cluster.running_pods:
-        if ip in pod.ips and not pod.host_network:
-            return Endpoint(ip, pod, pod.node_name)
-    for n in cluster.nodes:
-        if ip in n.ips:
-            return Endpoint(ip, None, n.name)
-    return Endpoint(ip)
-
-
 def _route(cluster: Cluster, from_node: str, to: Endpoint) -> Hop:
     if not to.node:
         return Hop(
@@ -429,7 +404,7 @@ def deliver(
 ) -> Delivery:
     """The packet at one endpoint: route, source NAT, egress and ingress policy."""
     ip, port = _split_endpoint(endpoint)
-    to = _owner(cluster, ip)
+    to = endpoint_for_address(cluster, ip)
     hops = [_route(cluster, node, to)]
     seen = _seen_source(cluster, src, node, to, masquerade)
     if seen is not src:

@@ -46,38 +46,41 @@ class Explanation:
         return bool(self.exempt) or all(d.allowed for d in self.directions)
 
 
-def parse_endpoint(cluster: Cluster, text: str) -> tuple[Endpoint, int | None]:
-    """`ns/pod`, a node name or an address, each with an optional port (`x/a:80`, `[::1]:80`)."""
-    if "/" in text:
-        text, _, port_text = text.partition(":")
-        pod = cluster.pod(text)
-        if pod is None:
-            raise UsageError(f"no pod {text!r} in the cluster")
-        if not pod.ips:
-            raise UsageError(f"pod {text} has no address (not scheduled, or finished)")
-        return pod_endpoint(pod), _port_number(text, port_text) if port_text else None
-    if any(n.name == text for n in cluster.nodes):
-        node = cluster.node(text)
-        return Endpoint(node.ips[0], None, node.name), None
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """`host`, `host:port`, `ns/pod:port` or `[v6]:port` as (host, port or None)."""
     host, port = text, None
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else None
     elif text.count(":") == 1:
         host, port = text.split(":")
+    if port is None:
+        return host, None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
+
+
+def parse_endpoint(cluster: Cluster, text: str) -> tuple[Endpoint, int | None]:
+    """`ns/pod`, a node name or an address, each with an optional port (`x/a:80`, `[::1]:80`)."""
+    host, port = split_host_port(text)
+    if "/" in host:
+        pod = cluster.pod(host)
+        if pod is None:
+            raise UsageError(f"no pod {host!r} in the cluster")
+        if not pod.ips:
+            raise UsageError(f"pod {host} has no address (not scheduled, or finished)")
+        return pod_endpoint(pod), port
+    if any(n.name == host for n in cluster.nodes):
+        node = cluster.node(host)
+        return Endpoint(node.ips[0], None, node.name), port
     try:
         ip = ip_address(host)
     except ValueError:
         raise UsageError(
             f"{text!r} is neither a pod (namespace/name), a node nor an IP address"
         ) from None
-    return endpoint_for_address(cluster, ip), None if port is None else _port_number(text, port)
-
-
-def _port_number(text: str, port: str) -> int:
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
-    return int(port)
+    return endpoint_for_address(cluster, ip), port
 
 
 def endpoint_for_address(cluster: Cluster, ip) -> Endpoint:  # type: ignore[no-untyped-def]
