@@ -515,21 +515,35 @@ _STATE_STYLE = {"ok": "green", "tight": "yellow", "full": "red", "broken": "red"
 
 @ipam_app.command()
 def check(
-    paths: Annotated[list[str] | None, typer.Argument(
-        help="Manifest files or directories, with the ClusterNetwork; - for stdin. "
-             "None: the default plan.", show_default=False)] = None,
-    existing: Annotated[list[str] | None, typer.Option(
-        "--existing", "-e",
-        help="Networks around the cluster: CIDR or NAME=CIDR, comma-separated; '-' stdin, "
-             "'@FILE'; repeatable.")] = None,
-    host: Annotated[bool, typer.Option(
-        "--host", help="Also check against this host's routes (Linux).")] = False,
-    nodes: Annotated[int | None, typer.Option(
-        "--nodes", help="Nodes the plan must grow to.")] = None,
-    pods_per_node: Annotated[int | None, typer.Option(
-        "--pods-per-node", help="Pods each node must hold.")] = None,
-    max_pods: Annotated[int, typer.Option(
-        "--max-pods", help="kubelet's maxPods.")] = plan_mod.DEFAULT_MAX_PODS,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Manifest files or directories, with the ClusterNetwork; - for stdin. "
+            "None: the default plan.",
+            show_default=False,
+        ),
+    ] = None,
+    existing: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--existing",
+            "-e",
+            help="Networks around the cluster: CIDR or NAME=CIDR, comma-separated; '-' stdin, "
+            "'@FILE'; repeatable.",
+        ),
+    ] = None,
+    host: Annotated[
+        bool, typer.Option("--host", help="Also check against this host's routes (Linux).")
+    ] = False,
+    nodes: Annotated[
+        int | None, typer.Option("--nodes", help="Nodes the plan must grow to.")
+    ] = None,
+    pods_per_node: Annotated[
+        int | None, typer.Option("--pods-per-node", help="Pods each node must hold.")
+    ] = None,
+    max_pods: Annotated[
+        int, typer.Option("--max-pods", help="kubelet's maxPods.")
+    ] = plan_mod.DEFAULT_MAX_PODS,
     output: OutputOpt = Output.table,
 ) -> None:
     """Capacity, head-room and conflicts of the pod, service and node ranges; exit 1 when the
@@ -542,10 +556,13 @@ def check(
     cluster = load_cluster(paths or [])
     growth = None
     if nodes is not None or pods_per_node is not None:
-        growth = plan_mod.Growth(nodes=nodes if nodes is not None else max(len(cluster.nodes), 1),
-                                 pods_per_node=pods_per_node or max_pods)
-    report = plan_mod.check(plan_mod.plan_from_cluster(cluster), around, max_pods=max_pods,
-                            growth=growth)
+        growth = plan_mod.Growth(
+            nodes=nodes if nodes is not None else max(len(cluster.nodes), 1),
+            pods_per_node=pods_per_node or max_pods,
+        )
+    report = plan_mod.check(
+        plan_mod.plan_from_cluster(cluster), around, max_pods=max_pods, growth=growth
+    )
     if output is Output.json:
         _print_json(report.to_json())
     else:
@@ -563,13 +580,22 @@ def _print_report(report: plan_mod.Report) -> None:
         table.add_column(col, justify="right" if col in ("holds", "used", "free") else "left")
     for u in report.usages:
         s = _STATE_STYLE[u.state]
-        table.add_row(u.what, u.network, count(u.capacity), str(u.used), str(u.free),
-                      f"[{s}]{plan_mod.bar(u.share)}[/{s}]", f"{u.share:.0%}")
+        table.add_row(
+            u.what,
+            u.network,
+            count(u.capacity),
+            str(u.used),
+            str(u.free),
+            f"[{s}]{plan_mod.bar(u.share)}[/{s}]",
+            f"{u.share:.0%}",
+        )
     console.print(table)
-    sections = (("conflicts", [str(c) for c in report.conflicts], "red"),
-                ("problems", list(report.problems), "red"),
-                ("notes", list(report.notes), "yellow"),
-                ("advice", list(report.advice), "cyan"))
+    sections = (
+        ("conflicts", [str(c) for c in report.conflicts], "red"),
+        ("problems", list(report.problems), "red"),
+        ("notes", list(report.notes), "yellow"),
+        ("advice", list(report.advice), "cyan"),
+    )
     for title, lines, colour in sections:
         if lines:
             console.print(f"[{colour}]{title}:[/{colour}]")

@@ -128,8 +128,14 @@ class Usage:
         return "tight" if self.share >= TIGHT else "ok"
 
     def to_json(self) -> dict[str, object]:
-        return {"what": self.what, "network": self.network, "capacity": self.capacity,
-                "used": self.used, "free": self.free, "state": self.state}
+        return {
+            "what": self.what,
+            "network": self.network,
+            "capacity": self.capacity,
+            "used": self.used,
+            "free": self.free,
+            "state": self.state,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +156,13 @@ class Conflict:
         return f"{self.first} {how} {self.second}"
 
     def to_json(self) -> dict[str, str]:
-        return {"range": self.first.name, "network": str(self.first.network),
-                "with": self.second.name, "with_network": str(self.second.network),
-                "message": str(self)}
+        return {
+            "range": self.first.name,
+            "network": str(self.first.network),
+            "with": self.second.name,
+            "with_network": str(self.second.network),
+            "message": str(self),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +193,13 @@ class Report:
             "problems": list(self.problems),
             "notes": list(self.notes),
             "advice": list(self.advice),
-            "growth": None if self.growth is None else {
-                "nodes": self.growth.nodes, "pods_per_node": self.growth.pods_per_node,
-                "fits": self.growth_fits},
+            "growth": None
+            if self.growth is None
+            else {
+                "nodes": self.growth.nodes,
+                "pods_per_node": self.growth.pods_per_node,
+                "fits": self.growth_fits,
+            },
         }
 
 
@@ -218,26 +232,59 @@ def _usages(plan: AddressPlan, max_pods: int) -> list[Usage]:
         mask = plan.node_masks[pod_subnet.version]
         per_node = min(pods_per_node_cidr(fam, mask), max_pods)
         v = f"IPv{pod_subnet.version} " if len(plan.pod_subnets) > 1 else ""
-        out.append(Usage(f"{v}nodes (node ranges of /{mask})", str(pod_subnet),
-                         node_ranges(pod_subnet, mask), plan.nodes))
+        out.append(
+            Usage(
+                f"{v}nodes (node ranges of /{mask})",
+                str(pod_subnet),
+                node_ranges(pod_subnet, mask),
+                plan.nodes,
+            )
+        )
         out.append(Usage(f"{v}pods on the busiest node", f"/{mask}", per_node, busiest))
-        out.append(Usage(f"{v}pods on the nodes there are", str(pod_subnet),
-                         per_node * plan.nodes, plan.pods))
-        out.append(Usage(f"{v}pods at full size", str(pod_subnet),
-                         per_node * node_ranges(pod_subnet, mask), plan.pods))
+        out.append(
+            Usage(
+                f"{v}pods on the nodes there are", str(pod_subnet), per_node * plan.nodes, plan.pods
+            )
+        )
+        out.append(
+            Usage(
+                f"{v}pods at full size",
+                str(pod_subnet),
+                per_node * node_ranges(pod_subnet, mask),
+                plan.pods,
+            )
+        )
     for net in plan.service_subnets:
         v = f"IPv{net.version} " if len(plan.service_subnets) > 1 else ""
-        out.append(Usage(f"{v}Services (ClusterIPs)", str(net), service_capacity(net),
-                         plan.services_by_family.get(net.version, 0)))
+        out.append(
+            Usage(
+                f"{v}Services (ClusterIPs)",
+                str(net),
+                service_capacity(net),
+                plan.services_by_family.get(net.version, 0),
+            )
+        )
     low, high = plan.node_port_range
     out.append(Usage("NodePorts", f"{low}-{high}", high - low + 1, plan.node_ports.needed))
     # Nodes take underlay addresses from .2: the first usable one is the network's gateway.
-    out.append(Usage("node IPs", str(plan.node_subnet),
-                     max(sn.usable_hosts(plan.node_subnet) - 1, 0), plan.nodes))
+    out.append(
+        Usage(
+            "node IPs",
+            str(plan.node_subnet),
+            max(sn.usable_hosts(plan.node_subnet) - 1, 0),
+            plan.nodes,
+        )
+    )
     if plan.load_balancer_pool:
         pool = sum(n.num_addresses for n in plan.load_balancer_pool)
-        out.append(Usage("LoadBalancer IPs", ", ".join(map(str, plan.load_balancer_pool)), pool,
-                         plan.load_balancers))
+        out.append(
+            Usage(
+                "LoadBalancer IPs",
+                ", ".join(map(str, plan.load_balancer_pool)),
+                pool,
+                plan.load_balancers,
+            )
+        )
     return out
 
 
@@ -254,7 +301,9 @@ def _expected(inner: Named, outer: Named) -> bool:
     if outer.name == "node subnet":
         return inner.name == "load balancer pool"
     return inner.name in ("node subnet", "load balancer pool") and outer.name not in (
-        "pod subnet", "service subnet")
+        "pod subnet",
+        "service subnet",
+    )
 
 
 def _overlap(a: Named, b: Named) -> bool:
@@ -265,7 +314,7 @@ def conflicts(ranges: Sequence[Named], around: Sequence[Named]) -> list[Conflict
     """Overlaps among the cluster's own ranges, and between them and the networks around it."""
     out = []
     for i, a in enumerate(ranges):
-        for b in ranges[i + 1:]:
+        for b in ranges[i + 1 :]:
             if _overlap(a, b) and not _expected(a, b) and not _expected(b, a):
                 out.append(Conflict(a, b))
     for a in ranges:
@@ -293,8 +342,9 @@ def pod_prefix_for(nodes: int, node_mask: int) -> int:
     return node_mask - (nodes - 1).bit_length() if nodes > 0 else node_mask
 
 
-def choose_free(prefixlen: int, version: int, avoid: Iterable[sn.Network],
-                prefer: sn.Network | None = None) -> sn.Network | None:
+def choose_free(
+    prefixlen: int, version: int, avoid: Iterable[sn.Network], prefer: sn.Network | None = None
+) -> sn.Network | None:
     """A free network of /prefixlen: `prefer` widened or narrowed in place when that is free,
     else the first fit in the private pools, avoiding every network of `avoid`."""
     avoid = [n for n in avoid if n.version == version]
@@ -331,8 +381,9 @@ def _sizing(fam: sn.Family, current_mask: int, growth: Growth) -> tuple[int, int
     return mask, prefix
 
 
-def _advice(plan: AddressPlan, growth: Growth, around: Sequence[Named],
-            found: Sequence[Conflict]) -> Advice:
+def _advice(
+    plan: AddressPlan, growth: Growth, around: Sequence[Named], found: Sequence[Conflict]
+) -> Advice:
     out: list[str] = []
     fits = True
     # Suggestions avoid the networks around, the cluster's other ranges and each other.
@@ -353,8 +404,10 @@ def _advice(plan: AddressPlan, growth: Growth, around: Sequence[Named],
         mask, prefix = _sizing(fam, current_mask, growth)
         if prefix < 0:
             fits = False
-            out.append(f"{growth.nodes} nodes of {growth.pods_per_node} pods are more than "
-                       f"IPv{fam.version} can address")
+            out.append(
+                f"{growth.nodes} nodes of {growth.pods_per_node} pods are more than "
+                f"IPv{fam.version} can address"
+            )
             continue
         if fam.version == 6 and mask == current_mask:
             out.append(f"node mask: the configured /{mask} holds {growth.pods_per_node} pods")
@@ -378,9 +431,11 @@ def _advice(plan: AddressPlan, growth: Growth, around: Sequence[Named],
         if choice is None:
             out.append(f"pod subnet: no free /{prefix} in the private ranges")
         else:
-            out.append(f"pod subnet: {choice} with node mask /{mask} holds "
-                       f"{node_ranges(choice, mask)} nodes of {pods_per_node_cidr(fam, mask)} "
-                       "pods and is free")
+            out.append(
+                f"pod subnet: {choice} with node mask /{mask} holds "
+                f"{node_ranges(choice, mask)} nodes of {pods_per_node_cidr(fam, mask)} "
+                "pods and is free"
+            )
     for conflict in found:
         r = conflict.first
         if r.name == "pod subnet" or any(line.startswith(f"{r.name}: ") for line in out):
@@ -397,18 +452,26 @@ def _advice(plan: AddressPlan, growth: Growth, around: Sequence[Named],
 # The check
 
 
-def check(plan: AddressPlan, around: Sequence[Named] = (), max_pods: int = DEFAULT_MAX_PODS,
-          growth: Growth | None = None) -> Report:
+def check(
+    plan: AddressPlan,
+    around: Sequence[Named] = (),
+    max_pods: int = DEFAULT_MAX_PODS,
+    growth: Growth | None = None,
+) -> Report:
     """Capacity, conflicts and advice for `plan` among the networks `around` it."""
     if max_pods < 1:
         raise UsageError(f"bad --max-pods {max_pods}: expected 1 or more")
     if growth is not None and (growth.nodes < 1 or growth.pods_per_node < 1):
-        raise UsageError(f"bad growth {growth.nodes} nodes of {growth.pods_per_node} pods: "
-                         "expected 1 or more of each")
+        raise UsageError(
+            f"bad growth {growth.nodes} nodes of {growth.pods_per_node} pods: "
+            "expected 1 or more of each"
+        )
     usages = _usages(plan, max_pods)
     found = conflicts(plan.ranges(), around)
-    problems = [f"NodePort {p} is outside the range {plan.node_port_range[0]}-"
-                f"{plan.node_port_range[1]}" for p in plan.node_ports.outside]
+    problems = [
+        f"NodePort {p} is outside the range {plan.node_port_range[0]}-{plan.node_port_range[1]}"
+        for p in plan.node_ports.outside
+    ]
     problems += [f"NodePort {d}" for d in plan.node_ports.duplicates]
     problems += [f"ClusterIP {c}" for c in plan.cluster_ips_outside]
     notes = []
@@ -422,8 +485,10 @@ def check(plan: AddressPlan, around: Sequence[Named] = (), max_pods: int = DEFAU
                 f"{ips} or use a node mask of /{smallest_node_mask(sn.family(pod_subnet), max_pods)})"
             )
         if pod_subnet.version == 6 and mask - pod_subnet.prefixlen > MAX_V6_NODE_MASK_BITS:
-            problems.append(f"node mask /{mask} is more than {MAX_V6_NODE_MASK_BITS} bits "
-                            f"longer than the pod subnet {pod_subnet}")
+            problems.append(
+                f"node mask /{mask} is more than {MAX_V6_NODE_MASK_BITS} bits "
+                f"longer than the pod subnet {pod_subnet}"
+            )
     for net in plan.service_subnets:
         fam = sn.family(net)
         if fam.bits - net.prefixlen > MAX_SERVICE_BITS:
@@ -434,19 +499,27 @@ def check(plan: AddressPlan, around: Sequence[Named] = (), max_pods: int = DEFAU
     for r in plan.ranges():
         name, _ = sn.scope(r.network)
         if name in ("global", "documentation", "mixed") and r.name != "load balancer pool":
-            notes.append(f"{r} is not private address space: hosts out there with those "
-                         "addresses become unreachable from the cluster")
+            notes.append(
+                f"{r} is not private address space: hosts out there with those "
+                "addresses become unreachable from the cluster"
+            )
     for u in usages:
         if u.state == "full":
             problems.append(f"{u.what}: {u.used} in use, {u.network} holds {u.capacity}")
     stated = growth is not None
     target = growth or Growth(nodes=max(plan.nodes, 1), pods_per_node=max_pods)
-    broken_or_tight = (found or problems or any(u.state != "ok" for u in usages))
+    broken_or_tight = found or problems or any(u.state != "ok" for u in usages)
     advice = _advice(plan, target, around, found)
-    return Report(name=plan.name, usages=tuple(usages), conflicts=tuple(found),
-                  problems=tuple(problems), notes=tuple(notes),
-                  advice=advice.lines if stated or broken_or_tight else (),
-                  growth=growth, growth_fits=advice.growth_fits)
+    return Report(
+        name=plan.name,
+        usages=tuple(usages),
+        conflicts=tuple(found),
+        problems=tuple(problems),
+        notes=tuple(notes),
+        advice=advice.lines if stated or broken_or_tight else (),
+        growth=growth,
+        growth_fits=advice.growth_fits,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,7 +536,9 @@ def plan_from_cluster(cluster: Cluster) -> AddressPlan:
             pods_by_node[pod.node_name] += 1
     services: Counter[int] = Counter(ip.version for s in cluster.services for ip in s.cluster_ips)
     needed = sum(
-        len({p.node_port for p in s.ports}) for s in cluster.services if s.type in ("NodePort", "LoadBalancer")
+        len({p.node_port for p in s.ports})
+        for s in cluster.services
+        if s.type in ("NodePort", "LoadBalancer")
     )
     load_balancers = sum(s.type == "LoadBalancer" for s in cluster.services)
     return AddressPlan(
@@ -527,8 +602,9 @@ def parse_ip_route_json(text: str, version: int) -> list[Named]:
     for r in routes:
         if r.get("type", "unicast") in _IGNORED_ROUTE_TYPES:
             continue
-        named = _host_route(str(r.get("dst", "")), str(r.get("dev", "")),
-                            str(r.get("table", "main")), version)
+        named = _host_route(
+            str(r.get("dst", "")), str(r.get("dev", "")), str(r.get("table", "main")), version
+        )
         if named is not None:
             out.append(named)
     return _unique(out)
@@ -583,8 +659,12 @@ def read_host_routes() -> list[Named]:
     if ip is not None:
         out = []
         for version in (4, 6):
-            result = subprocess.run([ip, "-j", f"-{version}", "route", "show", "table", "all"],
-                                    capture_output=True, text=True, check=False)
+            result = subprocess.run(
+                [ip, "-j", f"-{version}", "route", "show", "table", "all"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if result.returncode == 0:
                 out += parse_ip_route_json(result.stdout, version)
         return out

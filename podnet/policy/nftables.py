@@ -63,7 +63,7 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
             rules.append(f'drop comment "isolated by {", ".join(p.key for _, p in policies)}"')
             chains.append(_chain(name, rules))
             for ip in pod.ips:
-                dispatch[(ip.version, direction)].append(f'{ip} : jump {name}')
+                dispatch[(ip.version, direction)].append(f"{ip} : jump {name}")
     maps, egress, ingress = [], [], []
     for version in cluster.config.families:
         fam, kind = ("ip", "ipv4_addr") if version == 4 else ("ip6", "ipv6_addr")
@@ -101,7 +101,7 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
 
 def _chain(name: str, lines: Iterable[str]) -> str:
     inner = "".join(f"\t\t{line}\n" for line in lines)
-    return f'\tchain {name} {{\n{inner}\t}}\n'
+    return f"\tchain {name} {{\n{inner}\t}}\n"
 
 
 def _selects(engine: PolicyEngine, index: int, pod: Pod) -> bool:
