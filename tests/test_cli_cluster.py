@@ -258,3 +258,75 @@ def test_reach_services_command(capsys, monkeypatch) -> None:
     assert "shop/cart:80/TCP" in doc["services"]
     code, out, _ = run(capsys, monkeypatch, "reach", SHOP, "--services")
     assert code == 0 and "pods to Service ports" in out
+
+
+DUAL = """
+apiVersion: kind.x-k8s.io/v1alpha4
+kind: Cluster
+networking: {ipFamily: dual}
+nodes: [{role: control-plane}, {role: worker}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: a}}
+spec: {containers: [{name: c, image: i, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x, labels: {app: b}}
+spec: {containers: [{name: c, image: i, ports: [{containerPort: 80}]}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: v6-only, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: b}}
+  ingress: [{from: [{ipBlock: {cidr: "fd00:10:244::/56"}}]}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("family", "allowed"),
+    [([], False), (["--ip-family", "4"], False), (["--ip-family", "6"], True)],
+)
+def test_dual_stack_family(capsys, monkeypatch, family, allowed) -> None:
+    code, out, err = run(
+        capsys, monkeypatch, "reach", "-", "--port", "80", "-o", "json", *family, stdin=DUAL
+    )
+    assert code == 0, err
+    assert json.loads(out)["probes"][0]["allowed"]["x/a"]["x/b"] is allowed
+    code, out, err = run(
+        capsys,
+        monkeypatch,
+        "explain",
+        "-",
+        "--from",
+        "x/a",
+        "--to",
+        "x/b:80",
+        "-o",
+        "json",
+        *family,
+        stdin=DUAL,
+    )
+    assert code == 0, err
+    assert json.loads(out)["allowed"] is allowed
+
+
+def test_explain_takes_the_family_of_a_literal_address(capsys, monkeypatch) -> None:
+    code, out, err = run(
+        capsys,
+        monkeypatch,
+        "explain",
+        "-",
+        "--from",
+        "x/a",
+        "--to",
+        "[fd00:10:244:1::2]:80",
+        "-o",
+        "json",
+        stdin=DUAL,
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["from"]["ip"].startswith("fd00:") and doc["allowed"] is True

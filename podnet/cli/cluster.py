@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -46,6 +47,12 @@ class TextFormat(StrEnum):
     json = "json"
 
 
+Family = Annotated[
+    int | None,
+    typer.Option(
+        "--ip-family", min=4, max=6, help="4 or 6: the pods' addresses to use (dual-stack)."
+    ),
+]
 ProtocolOpt = Annotated[
     Protocol | None, typer.Option("--protocol", case_sensitive=False, help="TCP, UDP or SCTP.")
 ]
@@ -59,6 +66,21 @@ def load(paths: list[str]) -> Cluster:
         total = sum(cluster.skipped.values())
         print(f"skipped {total} object(s) of kinds podnet does not model: {kinds}", file=sys.stderr)
     return cluster
+
+
+def literal_family(text: str) -> int | None:
+    """The IP version of an address written on the command line (with or without a port)."""
+    host, _ = explain_mod.split_host_port(text)
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return None
+
+
+def check_family(cluster: Cluster, version: int | None) -> None:
+    if version is not None and version not in cluster.config.families:
+        have = " and ".join(f"IPv{f}" for f in cluster.config.families)
+        raise UsageError(f"--ip-family {version}: the pod network is {have} only")
 
 
 def probe_ports(
@@ -80,10 +102,12 @@ def reach(
     services: Annotated[
         bool, typer.Option("--services", help="Pods to Service ports (ClusterIPs) instead.")
     ] = False,
+    ip_family: Family = None,
     output: Annotated[ReachFormat, typer.Option("-o", "--output")] = ReachFormat.table,
 ) -> None:
     """The pod-to-pod reachability matrix NetworkPolicy allows."""
     cluster = load(paths)
+    check_family(cluster, ip_family)
     if services:
         from podnet.path.services import render_table, service_reach
 
@@ -95,7 +119,7 @@ def reach(
         else:
             raise UsageError("--services prints a table or json")
         return
-    result = compute_reach(cluster, probe_ports(cluster, port, protocol))
+    result = compute_reach(cluster, probe_ports(cluster, port, protocol), ip_family)
     sys.stdout.write(render(result, output.value))
 
 
@@ -133,12 +157,19 @@ def explain(
     dst: Annotated[str, typer.Option("--to", help="namespace/pod, a node, or an IP[:port].")],
     port: Port = None,
     protocol: ProtocolOpt = None,
+    ip_family: Family = None,
     output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
 ) -> None:
     """Why one connection is allowed or denied, policy by policy and rule by rule."""
     cluster = load(paths)
-    source, _ = explain_mod.parse_endpoint(cluster, src)
-    target, target_port = explain_mod.parse_endpoint(cluster, dst)
+    check_family(cluster, ip_family)
+    ip_family = ip_family or literal_family(src) or literal_family(dst)
+    source, _ = explain_mod.parse_endpoint(cluster, src, ip_family)
+    target, target_port = explain_mod.parse_endpoint(cluster, dst, ip_family)
+    if source.ip.version != target.ip.version:
+        raise UsageError(
+            f"{src} ({source.ip}) and {dst} ({target.ip}) are of different IP families"
+        )
     proto = (protocol or Protocol.TCP).value
     port = port or target_port
     if port is None:

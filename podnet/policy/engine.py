@@ -336,12 +336,15 @@ def _transpose(m: np.ndarray, block: int = 256) -> np.ndarray:
     return out
 
 
-def reach(cluster: Cluster, ports: list[tuple[int, str]] | None = None) -> Reach:
-    """The model's reachability matrix: every pod to every pod, for each (port, protocol).
+def reach(
+    cluster: Cluster, ports: list[tuple[int, str]] | None = None, version: int | None = None
+) -> Reach:
+    """The model's reachability matrix: every pod to every pod, for each (port, protocol), over
+    the addresses of one IP family (the cluster's primary one unless `version`).
 
     Without `ports`, every (port, protocol) some pod declares.
     """
-    engine = PolicyEngine(cluster)
+    engine = PolicyEngine(cluster, version)
     names = [p.key for p in engine.pods]
     order = sorted(range(len(names)), key=names.__getitem__)
     wanted = ports if ports is not None else declared_ports(engine.pods)

@@ -61,8 +61,11 @@ def split_host_port(text: str) -> tuple[str, int | None]:
     return host, int(port)
 
 
-def parse_endpoint(cluster: Cluster, text: str) -> tuple[Endpoint, int | None]:
-    """`ns/pod`, a node name or an address, each with an optional port (`x/a:80`, `[::1]:80`)."""
+def parse_endpoint(
+    cluster: Cluster, text: str, version: int | None = None
+) -> tuple[Endpoint, int | None]:
+    """`ns/pod`, a node name or an address, each with an optional port (`x/a:80`, `[::1]:80`).
+    Pods and nodes are taken by their address of `version` (their primary one by default)."""
     host, port = split_host_port(text)
     if "/" in host:
         pod = cluster.pod(host)
@@ -70,10 +73,15 @@ def parse_endpoint(cluster: Cluster, text: str) -> tuple[Endpoint, int | None]:
             raise UsageError(f"no pod {host!r} in the cluster")
         if not pod.ips:
             raise UsageError(f"pod {host} has no address (not scheduled, or finished)")
-        return pod_endpoint(pod), port
+        if version is not None and not any(ip.version == version for ip in pod.ips):
+            raise UsageError(f"pod {host} has no IPv{version} address")
+        return pod_endpoint(pod, version), port
     if any(n.name == host for n in cluster.nodes):
         node = cluster.node(host)
-        return Endpoint(node.ips[0], None, node.name), port
+        ips = [ip for ip in node.ips if version is None or ip.version == version]
+        if not ips:
+            raise UsageError(f"node {host} has no IPv{version} address")
+        return Endpoint(ips[0], None, node.name), port
     try:
         ip = ip_address(host)
     except ValueError:
