@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the kernel tests and tools need (installed only when missing, and only as root).
 DEBS   := iproute2 nftables containernetworking-plugins dnsutils
+# ... and those the benchmarks compare against (dnsperf and Knot for the DNS server).
+BENCH_DEBS := $(DEBS) dnsperf knot
 
-.PHONY: demo test lint bench clean debs
+.PHONY: demo test lint bench clean debs bench-debs
+PACKAGES ?= $(DEBS)
 
 $(BIN)/podnet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +20,7 @@ demo: $(BIN)/podnet
 	$(BIN)/podnet demo
 
 debs:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 		else echo "missing Debian packages (install as root):$$missing"; fi; \
@@ -29,8 +32,15 @@ test: $(BIN)/podnet debs
 lint: $(BIN)/podnet
 	$(BIN)/ruff check .
 
-bench: $(BIN)/podnet
+bench-debs:
+	@$(MAKE) --no-print-directory debs PACKAGES="$(BENCH_DEBS)"
+
+# Each benchmark prints its table; docs/performance.md holds the figures and the commands.
+bench: $(BIN)/podnet bench-debs
 	$(BIN)/python bench/policy_matrix.py
+	$(BIN)/python bench/proxy_rules.py
+	$(BIN)/python bench/dns_qps.py
+	$(BIN)/python bench/cni_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
