@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from ipaddress import ip_address
+from ipaddress import IPv4Address, ip_address
+from socket import AF_INET, inet_ntop, inet_pton
 
 from podnet.model.objects import EndpointSlice, IPAddress
 from podnet.proxy.serviceport import (
@@ -35,11 +36,18 @@ class ProxyEndpoint:
     terminating: bool
     zone_hints: frozenset[str] = frozenset()
     node_hints: frozenset[str] = frozenset()
+    address: str = ""  # str(ip), kept: renderers write it often
+    key: str = ""  # "IP:port" as upstream writes it (net.JoinHostPort); the sort key
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            address = _text(self.ip)
+            host = f"[{address}]" if self.ip.version == 6 else address
+            object.__setattr__(self, "address", address)
+            object.__setattr__(self, "key", f"{host}:{self.port}")
 
     def __str__(self) -> str:
-        """ "IP:port" as upstream writes it (net.JoinHostPort): the endpoints' sort key."""
-        host = f"[{self.ip}]" if self.ip.version == 6 else str(self.ip)
-        return f"{host}:{self.port}"
+        return self.key
 
 
 Endpoints = dict[ServicePortName, tuple[ProxyEndpoint, ...]]
@@ -50,6 +58,7 @@ def endpoints_by_service_port(
 ) -> Endpoints:
     """Every service port's endpoints of `family`, de-duplicated and sorted by "IP:port"."""
     sets: dict[ServicePortName, dict[str, ProxyEndpoint]] = {}
+    parsed: dict[str, tuple[IPAddress, str] | None] = {}
     for s in sorted(slices, key=lambda s: (s.namespace, s.service_name, s.name)):
         if s.address_type not in ("IPv4", "IPv6") or not s.service_name:
             continue
@@ -59,22 +68,30 @@ def endpoints_by_service_port(
             if p.name is None or not p.port:
                 continue
             key = ServicePortName(s.namespace, s.service_name, p.name, p.protocol or "TCP")
-            _add(sets.setdefault(key, {}), s, p.port, node_name, family)
+            _add(sets.setdefault(key, {}), s, p.port, node_name, family, parsed)
     return {k: tuple(v[e] for e in sorted(v)) for k, v in sets.items()}
 
 
 def _add(
-    found: dict[str, ProxyEndpoint], s: EndpointSlice, port: int, node_name: str, family: int
+    found: dict[str, ProxyEndpoint],
+    s: EndpointSlice,
+    port: int,
+    node_name: str,
+    family: int,
+    parsed: dict[str, tuple[IPAddress, str] | None],
 ) -> None:
     for e in s.endpoints:
         if not e.addresses:
             continue
-        try:
-            ip = ip_address(e.addresses[0])
-        except ValueError:
+        text = e.addresses[0]
+        if text in parsed:
+            hit = parsed[text]
+        else:
+            ip = _parse(text)
+            hit = parsed[text] = None if ip is None else (ip, _text(ip))
+        if hit is None or hit[0].version != family:
             continue
-        if ip.version != family:
-            continue
+        ip, address = hit
         local = bool(e.node_name) and e.node_name == node_name
         ep = ProxyEndpoint(
             ip=ip,
@@ -86,11 +103,30 @@ def _add(
             terminating=e.is_terminating,
             zone_hints=frozenset(e.hints_zones),
             node_hints=frozenset(e.hints_nodes),
+            address=address,
+            key=f"[{address}]:{port}" if family == 6 else f"{address}:{port}",
         )
-        key = str(ep)
+        key = ep.key
         # The same address in two slices: the local copy wins, otherwise the first one.
         if key not in found or local:
             found[key] = ep
+
+
+def _text(ip: IPAddress) -> str:
+    # inet_ntop gives ipaddress's own IPv4 text, in C; IPv6 keeps Python's spelling.
+    return inet_ntop(AF_INET, ip.packed) if ip.version == 4 else str(ip)
+
+
+def _parse(text: str) -> IPAddress | None:
+    try:
+        # The API server accepts only canonical IPv4 text here; inet_pton is the fast path.
+        return IPv4Address(inet_pton(AF_INET, text))
+    except OSError:
+        pass
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

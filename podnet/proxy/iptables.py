@@ -13,12 +13,20 @@ Pure: text in memory. A dual-stack node gets an `ip6tables-restore` part after t
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 from podnet.model.cluster import Cluster
 from podnet.proxy.endpoints import ProxyEndpoint
-from podnet.proxy.node import LOOPBACK, MASQUERADE_MARK, NodeProxy, PortState, families, node_proxy
+from podnet.proxy.nftables import base32_prefix
+from podnet.proxy.node import (
+    LOOPBACK,
+    MASQUERADE_MARK,
+    NodeProxy,
+    PortState,
+    families,
+    node_proxy,
+    paused_gc,
+)
 
 LARGE_CLUSTER_ENDPOINTS = 1000  # above this, no comments on endpoint rules (upstream)
 
@@ -84,19 +92,21 @@ JUMPS = (
 def render_iptables(cluster: Cluster, node: str) -> str:
     """`iptables-restore` input for the node (then `ip6tables-restore` input if dual-stack)."""
     parts = []
-    for family in families(cluster):
-        tool = "iptables-restore" if family == 4 else "ip6tables-restore"
-        parts.append(f"# {tool}\n" + render_family(node_proxy(cluster, node, family, "iptables")))
+    with paused_gc():
+        for family in families(cluster):
+            tool = "iptables-restore" if family == 4 else "ip6tables-restore"
+            np = node_proxy(cluster, node, family, "iptables")
+            parts.append(f"# {tool}\n" + render_family(np))
     return "\n".join(parts)
 
 
 def port_proto_hash(name: str, protocol: str) -> str:
-    return base64.b32encode(hashlib.sha256((name + protocol).encode()).digest()).decode()[:16]
+    return base32_prefix(hashlib.sha256((name + protocol).encode()).digest(), 16)
 
 
-def endpoint_chain(st: PortState, ep: ProxyEndpoint) -> str:
-    text = f"{st.info.name}{st.info.protocol}{ep}"
-    return "KUBE-SEP-" + base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+def endpoint_chain(name: str, protocol: str, ep: ProxyEndpoint) -> str:
+    text = f"{name}{protocol}{ep.key}"
+    return "KUBE-SEP-" + base32_prefix(hashlib.sha256(text.encode()).digest(), 16)
 
 
 def _quote(comment: str) -> str:
@@ -179,7 +189,7 @@ def _service_port(t: _Tables, np: NodeProxy, st: PortState, large: bool) -> None
     h = port_proto_hash(name, proto)
     cluster_chain, local_chain = f"KUBE-SVC-{h}", f"KUBE-SVL-{h}"
     external_chain, firewall_chain = f"KUBE-EXT-{h}", f"KUBE-FW-{h}"
-    sep = {str(e): endpoint_chain(st, e) for e in eps.reachable}
+    sep = {e.key: endpoint_chain(name, proto, e) for e in eps.reachable}
     uses_cluster = bool(eps.cluster) and info.uses_cluster_endpoints
     uses_local = bool(eps.local) and info.uses_local_endpoints
     uses_external = eps.has_any and info.externally_accessible
@@ -306,7 +316,7 @@ def _service_port(t: _Tables, np: NodeProxy, st: PortState, large: bool) -> None
     for e in eps.reachable:
         chain = sep[str(e)]
         comment = "" if large else f" -m comment --comment {_quote(name)}"
-        t.nat.append(f"-A {chain}{comment} -s {e.ip} -j KUBE-MARK-MASQ")
+        t.nat.append(f"-A {chain}{comment} -s {e.address} -j KUBE-MARK-MASQ")
         recent = f" -m recent --name {chain} --set" if info.affinity_timeout else ""
         t.nat.append(f"-A {chain}{comment}{recent} {match} -j DNAT --to-destination {e}")
 

@@ -7,6 +7,9 @@ and, per service port, the endpoints CategorizeEndpoints chose.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 
@@ -88,6 +91,19 @@ class NodeProxy:
             # Only the iptables mode serves NodePorts on 127.0.0.0/8 (route_localnet); never ::1.
             return self.mode == "iptables" and ip.version == 4
         return self.is_local_address(ip)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """For the renderers: they allocate hundreds of thousands of objects and free none until
+    the end, so the cyclic collector would only scan them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def families(cluster: Cluster) -> tuple[int, ...]:
