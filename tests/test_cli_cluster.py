@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from podnet.cli import main
-
-SHOP = str(Path(__file__).resolve().parents[1] / "examples" / "shop")
-
-
-def run(capsys, monkeypatch, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["podnet", *args])
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    code = 0
-    try:
-        main()
-    except SystemExit as ex:
-        code = ex.code if isinstance(ex.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
+from tests.cli import SHOP, run
 
 MODEL = """
 apiVersion: v1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -15,25 +14,10 @@ import dns.message
 import dns.query
 import pytest
 
-from podnet.cli import main
 from podnet.cli.dns import split_args
 from podnet.errors import UsageError
 from podnet.model.cluster import load_cluster
-
-SHOP = str(Path(__file__).resolve().parents[1] / "examples" / "shop")
-
-
-def run(capsys, monkeypatch, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["podnet", *args])
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    code = 0
-    try:
-        main()
-    except SystemExit as ex:
-        code = ex.code if isinstance(ex.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli import SHOP, run
 
 
 @pytest.fixture(scope="module")
