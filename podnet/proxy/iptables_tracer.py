@@ -37,6 +37,8 @@ class _Rule:
     text: str
     matches: list[Match] = field(default_factory=list)
     target: tuple = ()  # () for a rule without -j
+    line: int = 0
+    parsed: bool = False
 
 
 def parse(text: str, family: int) -> dict[tuple[str, str], list[_Rule]]:
@@ -65,13 +67,14 @@ def parse(text: str, family: int) -> dict[tuple[str, str], list[_Rule]]:
         if line.startswith(":"):
             chains.setdefault((table, line[1:].split()[0]), [])
             continue
-        words = shlex.split(line)
+        words = line.split(None, 2)
         if len(words) < 2 or words[0] not in ("-A", "-I"):
             raise RulesetError(f"line {n}: not a rule the renderer writes: {line}")
         key = (table, words[1])
         if key not in chains:
             raise RulesetError(f"line {n}: rule in undeclared chain {words[1]}")
-        rule = _parse_rule(line, words[2:], family, n)
+        # Parsed when a packet first reaches the chain (see _Tracer.rules).
+        rule = _Rule(line, line=n)
         if words[0] == "-I":
             chains[key].insert(0, rule)
         else:
@@ -82,8 +85,10 @@ def parse(text: str, family: int) -> dict[tuple[str, str], list[_Rule]]:
 _ADDR = re.compile(r"[0-9a-fA-F.:]+(/\d+)?$")
 
 
-def _parse_rule(text: str, words: list[str], family: int, n: int) -> _Rule:
-    rule = _Rule(text)
+def _parse_rule(rule: _Rule, family: int) -> _Rule:
+    text, n = rule.text, rule.line
+    words = shlex.split(text)[2:]
+    rule.parsed = True
     i = 0
 
     def take(count: int) -> list[str]:
@@ -214,9 +219,13 @@ Outcome = tuple[Packet, str]
 
 class _Tracer:
     def __init__(
-        self, chains: dict[tuple[str, str], list[_Rule]], local: Callable[[IPAddress], bool]
+        self,
+        chains: dict[tuple[str, str], list[_Rule]],
+        local: Callable[[IPAddress], bool],
+        family: int,
     ):
         self.chains = chains
+        self.family = family
         self.is_local = local
         self.matched: list[str] = []
 
@@ -228,6 +237,9 @@ class _Tracer:
         if depth > 32:
             raise RulesetError(f"chain loop through {chain}")
         rules = self.chains[(table, chain)]
+        if rules and not rules[0].parsed:
+            for r in rules:
+                _parse_rule(r, self.family)
         for i in range(start, len(rules)):
             r = rules[i]
             outcomes = {True}
@@ -235,7 +247,7 @@ class _Tracer:
                 outcomes = {a and b for a in outcomes for b in m(p, self)}
             if True not in outcomes or not r.target:  # no match, or a comment-only rule
                 continue
-            self.matched.append(f"{table} {chain}: {r.text.split(' ', 2)[2]}")
+            self.matched.append(f"{table} {chain}: {r.text.split(None, 2)[2]}")
             taken = self._target(table, chain, i, r, p, depth)
             if False in outcomes:  # statistic: the packets this rule did not pick go on
                 taken += self.run(table, chain, p, i + 1, depth)
@@ -293,7 +305,7 @@ def trace_iptables(
     def local(ip: IPAddress) -> bool:
         return ip in node_ips or ip in LOOPBACK[ip.version]
 
-    t = _Tracer(chains, local)
+    t = _Tracer(chains, local, dst.version)
     packets = [Packet(src, dst, port, protocol.lower())]
     if local(src):
         packets, ended = t.hook("output", packets)

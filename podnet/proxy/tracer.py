@@ -2,7 +2,8 @@
 
 In the manner of upstream's test tracer (`tracePacket` in pkg/proxy/nftables/helpers_test.go):
 rules are not parsed in general; a fixed list of patterns recognises exactly the shapes the
-renderer writes, and any other rule is an error. Unlike upstream's tracer, the base chains run by
+renderer writes, and any other rule in a chain the packet reaches is an error (chains are parsed
+when first reached, so that tracing a large ruleset stays quick). Unlike upstream's tracer, the base chains run by
 hook and priority as the kernel runs them: a packet from one of the node's own addresses takes
 output, postrouting (and input when it stays local); any other packet prerouting, then input
 (local destination) or forward, then postrouting. `numgen` forks the walk: every endpoint it may
@@ -47,9 +48,6 @@ class Trace:
     rules: tuple[str, ...]  # "chain: rule", in the order they matched
 
 
-Key = tuple[object, ...]
-
-
 @dataclass
 class _Rule:
     text: str
@@ -60,10 +58,12 @@ class _Rule:
 @dataclass
 class _Table:
     family: int
-    chains: dict[str, list[_Rule]] = field(default_factory=dict)
+    chains: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # (rule, line)
+    parsed: dict[str, list[_Rule]] = field(default_factory=dict)  # chains parsed so far
     base: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # name: (type, hook, prio)
-    sets: dict[str, set[Key]] = field(default_factory=dict)
-    maps: dict[str, dict[Key, str]] = field(default_factory=dict)
+    # Elements by their text, as the renderer writes addresses (str of an ip_address).
+    sets: dict[str, set[str]] = field(default_factory=dict)
+    maps: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 _ADD = re.compile(r"add (table|chain|set|map|rule|element) (ip6?) (\S+)(?: (\S+))?(?: (.*))?$")
@@ -100,12 +100,12 @@ def parse(text: str) -> dict[int, _Table]:
         elif what == "rule":
             if name not in t.chains:
                 raise RulesetError(f"line {n}: rule in undeclared chain {name}")
-            t.chains[name].append(_parse_rule(rest or "", fam, n))
+            t.chains[name].append((rest or "", n))
         else:
             e = _ELEMENT.match(rest or "")
             if e is None:
                 raise RulesetError(f"line {n}: element not understood: {line}")
-            key = _key(e.group(1))
+            key = " ".join(e.group(1).split())
             if name in t.sets:
                 t.sets[name].add(key)
             elif name in t.maps and e.group(2):
@@ -113,17 +113,6 @@ def parse(text: str) -> dict[int, _Table]:
             else:
                 raise RulesetError(f"line {n}: element of an undeclared set or map: {line}")
     return tables
-
-
-def _key(text: str) -> Key:
-    parts = []
-    for p in text.split(" . "):
-        p = p.strip()
-        try:
-            parts.append(ip_address(p))
-        except ValueError:
-            parts.append(int(p) if p.isdigit() else p)
-    return tuple(parts)
 
 
 # Rule shapes: each pattern consumes a prefix of the rule; the last one gives the action.
@@ -163,9 +152,9 @@ def _parse_rule(text: str, fam: str, n: int) -> _Rule:
         if kind in ("vmap-addr", "addr-set", "addr-anon", "addr") and g[0] != fam:
             raise RulesetError(f"line {n}: {g[0]} match in an {fam} table: {text!r}")
         if kind == "vmap-addr":
-            rule.action = ("vmap", g[1], lambda p: (p.dst, p.protocol, p.port))
+            rule.action = ("vmap", g[1], lambda p: f"{p.dst} . {p.protocol} . {p.port}")
         elif kind == "vmap-port":
-            rule.action = ("vmap", g[0], lambda p: (p.protocol, p.port))
+            rule.action = ("vmap", g[0], lambda p: f"{p.protocol} . {p.port}")
         elif kind == "addr-set":
             rule.matches.append(_set_match(g[1], bool(g[2]), g[3]))
         elif kind == "addr-anon":
@@ -234,7 +223,7 @@ def _set_match(name: str, negate: bool, set_name: str) -> Callable[[Packet, _Tra
         if set_name not in t.table.sets:
             raise RulesetError(f"lookup in undeclared set @{set_name}")
         # Dynamic sets (affinity) start empty: no client has been seen yet.
-        return ((_field(p, name),) in t.table.sets[set_name]) != negate
+        return (str(_field(p, name)) in t.table.sets[set_name]) != negate
 
     return match
 
@@ -256,7 +245,11 @@ class _Tracer:
         return self._rules(chain, 0, p, depth)
 
     def _rules(self, chain: str, start: int, p: Packet, depth: int) -> list[Outcome]:
-        rules = self.table.chains[chain]
+        rules = self.table.parsed.get(chain)
+        if rules is None:
+            fam = "ip" if self.table.family == 4 else "ip6"
+            rules = [_parse_rule(text, fam, n) for text, n in self.table.chains[chain]]
+            self.table.parsed[chain] = rules
         for i in range(start, len(rules)):
             r = rules[i]
             if not all(m(p, self) for m in r.matches):
