@@ -98,3 +98,45 @@ def make_netns() -> Iterator[Callable[[str], NetNS]]:
 @pytest.fixture
 def netns(make_netns: Callable[[str], NetNS]) -> NetNS:
     return make_netns("pntest")
+
+
+# podnet up / down ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kernel_ready() -> None:
+    """What the realisation needs: root, ip, nft, and bridged traffic through the inet hooks."""
+    require(os.geteuid() == 0, "the realisation needs root")
+    require_binary("ip")
+    require_binary("nft")
+    require(
+        os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+        "br_netfilter is not available (bridged pod traffic would skip nftables)",
+    )
+
+
+def leftovers(cluster: str) -> list[str]:
+    """Anything of the cluster's still there: namespaces, state, /etc/netns entries, and in the
+    root namespace links or nftables tables named with its prefixes."""
+    from podnet.linux.plan import link_prefix, netns_prefix
+
+    prefix = netns_prefix(cluster)
+    out = []
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    out += [f"netns {line.split()[0]}" for line in names.splitlines() if line.startswith(prefix)]
+    if os.path.exists(f"/run/podnet/{cluster}"):
+        out.append(f"/run/podnet/{cluster}")
+    if os.path.isdir("/etc/netns"):
+        out += [f"/etc/netns/{d}" for d in os.listdir("/etc/netns") if d.startswith(prefix)]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    out += [f"link {line}" for line in links.splitlines() if link_prefix(cluster) in line]
+    nft = shutil.which("nft")
+    if nft:
+        tables = subprocess.run([nft, "list", "tables"], capture_output=True, text=True).stdout
+        out += [f"nft {t}" for t in tables.splitlines() if "podnet" in t or "kube-proxy" in t]
+    return out
+
+
+def assert_no_leftovers(cluster: str) -> None:
+    left = leftovers(cluster)
+    assert not left, f"left behind by cluster {cluster}: {left}"

@@ -1,0 +1,329 @@
+"""`podnet up`, `status`, `probe`, `verify`, `exec` and `down`: the cluster network built for real
+on this machine (root), probed, and compared with the model."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from podnet.cli import app
+from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports
+from podnet.errors import UsageError
+from podnet.model.cluster import Cluster, load_cluster
+
+NameOpt = Annotated[
+    str | None,
+    typer.Option("--name", help="The cluster's name (default: the only one up)."),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=0.05, max=30, help="Seconds to wait for each connection."),
+]
+
+
+class Backend(StrEnum):
+    host_gw = "host-gw"
+    vxlan = "vxlan"
+
+
+class MatrixFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _need_root(command: str) -> None:
+    if os.geteuid() != 0:
+        raise UsageError(f"podnet {command} builds kernel objects and needs root")
+
+
+def _read(paths: list[str]) -> tuple[Cluster, list[tuple[str, str]]]:
+    """The cluster, and the manifest files it came from as (name, text), stdin included (read
+    once): `up` keeps them for the DNS servers and the commands that follow."""
+    from pathlib import Path
+
+    from podnet.model.cluster import resolve
+    from podnet.model.documents import expand_paths, parse_text
+    from podnet.model.parse import parse_documents
+
+    sources = []
+    for path in expand_paths(paths):
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"{path}: cannot read: {err}") from None
+        sources.append(("<stdin>" if path == "-" else path, text))
+    cluster = resolve(parse_documents([d for n, t in sources for d in parse_text(n, t)]))
+    if cluster.skipped:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(cluster.skipped.items()))
+        print(f"skipped object(s) of kinds podnet does not model: {kinds}", file=sys.stderr)
+    return cluster, sources
+
+
+class _Bar:
+    """A progress bar on stderr for large clusters (phases: namespaces, nodes, pods, ready)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description:<11}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self.progress.start()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if phase not in self.tasks:
+            self.tasks[phase] = self.progress.add_task(phase, total=total)
+        self.progress.update(self.tasks[phase], completed=done, total=total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@app.command()
+def up(
+    paths: Paths,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Cluster name (default: the manifests').")
+    ] = None,
+    backend: Annotated[
+        Backend | None,
+        typer.Option("--backend", help="Between nodes: host-gw routes or VXLAN (Flannel)."),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Take the cluster down first if it is up.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (JSON) and build nothing.")
+    ] = False,
+) -> None:
+    """Build the cluster network: a namespace per node and pod, CNI, routes, kube-proxy,
+    NetworkPolicy, DNS and a probe agent per node. Returns when every pod is reachable."""
+    from podnet.linux import apply, state, teardown
+    from podnet.linux.plan import make_plan
+
+    cluster, sources = _read(paths)
+    plan = make_plan(cluster, name, backend.value if backend else None)
+    if dry_run:
+        print(json.dumps(plan.to_json(), indent=2))
+        return
+    _need_root("up")
+    if state.read(plan.cluster) is not None:
+        if not replace:
+            raise UsageError(
+                f"cluster {plan.cluster!r} is already up (or a previous `up` was interrupted):"
+                f" run `podnet down --name {plan.cluster}` first, or `podnet up --replace`"
+            )
+        teardown.down(plan.cluster)
+    started = time.monotonic()
+    bar = _Bar(len(plan.pods) >= 50 and sys.stderr.isatty())
+    try:
+        apply.up(plan, sources, bar)
+    except BaseException:
+        bar.close()
+        print(
+            f"podnet up failed: removing what was built (podnet down --name {plan.cluster})",
+            file=sys.stderr,
+        )
+        teardown.down(plan.cluster)
+        raise
+    bar.close()
+    elapsed = time.monotonic() - started
+    nodes = len(plan.nodes)
+    print(
+        f"cluster {plan.cluster} is up: {nodes} node(s), {len(plan.pods)} pod(s),"
+        f" backend {plan.backend}, in {elapsed:.1f} s"
+    )
+
+
+@app.command()
+def down(name: NameOpt = None) -> None:
+    """Remove every namespace, link, route, ruleset, process and file the cluster created."""
+    from podnet.linux import teardown
+
+    _need_root("down")
+    cluster = name or _default_down()
+    summary = teardown.down(cluster)
+    print(f"cluster {cluster}: {summary}")
+
+
+def _default_down() -> str:
+    from podnet.linux import state
+
+    up_now = state.clusters()
+    if len(up_now) == 1:
+        return up_now[0]
+    if not up_now:
+        return "podnet"  # the default name: cleans what a killed `up` of it left
+    raise UsageError(f"several clusters are up ({', '.join(up_now)}): give --name")
+
+
+@app.command()
+def status(
+    name: NameOpt = None,
+    output: Annotated[MatrixFormat, typer.Option("-o", "--output")] = MatrixFormat.table,
+) -> None:
+    """What is up: clusters, their nodes, pods, namespaces and processes."""
+    from podnet.linux import netns, state
+    from podnet.linux.plan import netns_prefix
+
+    names = [name] if name else state.clusters()
+    rows = []
+    for cluster in names:
+        record = state.read(cluster)
+        if record is None:
+            raise UsageError(f"cluster {cluster!r} is not up")
+        info: dict = {"cluster": cluster, "complete": record.complete}
+        present = [n for n in netns.listed() if n.startswith(netns_prefix(cluster))]
+        info["namespaces"] = len(present)
+        info["processes"] = sum(
+            1 for pid, start in record.processes if start and state.process_start(pid) == start
+        )
+        if record.complete:
+            st = state.load_state(cluster)
+            info.update(backend=st["backend"], nodes=len(st["nodes"]), pods=len(st["pods"]))
+        rows.append(info)
+    if output is MatrixFormat.json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no cluster is up")
+    for r in rows:
+        if r["complete"]:
+            print(
+                f"{r['cluster']}: up, backend {r['backend']}, {r['nodes']} node(s),"
+                f" {r['pods']} pod(s), {r['namespaces']} namespace(s),"
+                f" {r['processes']} process(es) running"
+            )
+        else:
+            print(
+                f"{r['cluster']}: incomplete (an interrupted `up`?), {r['namespaces']}"
+                f" namespace(s): run `podnet down --name {r['cluster']}`"
+            )
+
+
+def _live(name: str | None) -> tuple[str, dict, Cluster]:
+    """The cluster that is up: its name, its state and its model (from the manifests kept)."""
+    from podnet.linux import state
+
+    cluster = state.choose(name)
+    st = state.load_state(cluster)
+    model = load_cluster([f"{st['state_dir']}/manifests"])
+    return cluster, st, model
+
+
+def _netns_of(st: dict) -> dict[str, str]:
+    return {key: pod["netns"] for key, pod in st["pods"].items()}
+
+
+@app.command()
+def probe(
+    name: NameOpt = None,
+    port: Port = None,
+    protocol: ProtocolOpt = None,
+    timeout: TimeoutOpt = 1.0,
+    output: Annotated[MatrixFormat, typer.Option("-o", "--output")] = MatrixFormat.table,
+) -> None:
+    """Real connections between every pair of pods, concurrently."""
+    from podnet.linux import verify as v
+    from podnet.policy.engine import declared_ports
+    from podnet.report.reach import render
+
+    _need_root("probe")
+    _, st, model = _live(name)
+    ports = probe_ports(model, port, protocol) or declared_ports(model.running_pods)
+    measured = v.measure(model, _netns_of(st), ports, timeout)
+    if output is MatrixFormat.json:
+        print(json.dumps(measured.to_json(), indent=2))
+        return
+    sys.stdout.write(render(measured.reach, "table"))
+    for port_, proto in measured.unsupported:
+        print(f"{proto}/{port_}: {v.SCTP_NOTE}")
+
+
+@app.command()
+def verify(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Manifests to compare with (default: those the cluster was built from)."
+        ),
+    ] = None,
+    name: NameOpt = None,
+    timeout: TimeoutOpt = 1.0,
+) -> None:
+    """Model versus kernel, cell by cell: every difference, and exit status 1 if there is one."""
+    from podnet.linux import verify as v
+    from podnet.policy.engine import reach as model_reach
+
+    _need_root("verify")
+    _, st, live_model = _live(name)
+    model = load(paths) if paths else live_model
+    netns_of = _netns_of(st)
+    missing = [p.key for p in v.probed_pods(model) if p.key not in netns_of]
+    if missing:
+        raise UsageError(
+            f"{len(missing)} pod(s) of the manifests are not up, e.g. {missing[0]}:"
+            " bring the cluster up from these manifests (podnet up --replace)"
+        )
+    expected = model_reach(model)
+    measured = v.measure(model, netns_of, [(p.port, p.protocol) for p in expected.probes], timeout)
+    diffs = v.recheck(measured, netns_of, v.differences(expected, measured), timeout)
+    cells = sum(p.allowed.size for p in measured.reach.probes)
+    for d in diffs:
+        print(d)
+    service_diffs: list = []
+    skipped = len(measured.unsupported)
+    note = f"; {skipped} SCTP port(s) not probed" if skipped else ""
+    total = len(diffs) + len(service_diffs)
+    print(
+        f"{'no difference' if not total else f'{total} difference(s)'}:"
+        f" {cells} pod-to-pod cell(s)" + f" compared{note}"
+    )
+    if total:
+        raise typer.Exit(1)
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def exec_(
+    ctx: typer.Context,
+    pod: Annotated[str, typer.Argument(help="namespace/pod")],
+    name: NameOpt = None,
+) -> None:
+    """Run a command in a pod's network namespace, with the pod's /etc/resolv.conf:
+    `podnet exec ns/pod -- CMD...`."""
+    from podnet.linux import state
+
+    _need_root("exec")
+    cmd = list(ctx.args)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise UsageError("give the command after --: podnet exec ns/pod -- CMD...")
+    st = state.load_state(state.choose(name))
+    info = st["pods"].get(pod)
+    if info is None:
+        raise UsageError(f"no pod {pod!r} in the cluster that is up")
+    sys.stdout.flush()
+    # `ip netns exec` gives the command a mount namespace where /etc/netns/<namespace>/resolv.conf
+    # (the pod's, written by `up`) is /etc/resolv.conf.
+    os.execvp("ip", ["ip", "netns", "exec", info["netns"], *cmd])

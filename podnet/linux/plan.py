@@ -1,0 +1,582 @@
+"""What the realiser builds for a cluster, computed without touching the kernel. Pure.
+
+A plan lists, in creation order, every network namespace and what goes in it (links, addresses,
+routes, neighbour and FDB entries, sysctls, the nftables ruleset), every CNI invocation (the
+configuration on stdin and the environment, as a runtime calls the plugin), every file written
+(pods' resolv.conf, probe agents' listener lists) and every long-running process.
+
+Layout (see docs/linux.md):
+- `pn-<cluster>-underlay` holds the cluster's L2 network: a bridge with one veth port per node and
+  one for the external client; no address.
+- a node is `pn-<cluster>-<node>`: `eth0` on the underlay with the node's IP, a default route via
+  the node subnet's first address (the "outside world", held by the external namespace, as the
+  Docker network's gateway is on kind), routes to the other nodes' podCIDRs (host-gw: via the
+  peer's IP; vxlan: Flannel's `flannel.1` with a permanent neighbour, an FDB entry and an onlink
+  route per peer, the route's source being the node's IP so that nodes are seen by their own
+  address as the model says), the CNI bridge `cni0`, and one nftables transaction: kube-proxy's
+  tables, the NetworkPolicy table and podnet's masquerade for traffic leaving the cluster.
+- a pod is `pn-<cluster>-<namespace>_<pod>` (`_` appears in no Kubernetes name, so pod and node
+  namespaces never collide; long names are shortened with a hash), wired by podnet's CNI bridge
+  plugin with the model's address; host-network pods live in their node's namespace.
+- `pn-<cluster>-external` is the external client: the last address of the node subnet (as
+  `path.trace` says), with a route for each LoadBalancer IP and external IP via the node the
+  model sends that traffic to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+from podnet.dns.resolver import pod_resolv_conf
+from podnet.errors import UsageError
+from podnet.model.cluster import Cluster
+from podnet.model.objects import Node, Pod
+from podnet.path.trace import _proxy_node, external_client
+from podnet.policy.nftables import render_node as render_policy
+from podnet.policy.semantics import Endpoint
+from podnet.proxy.nftables import render_nftables
+
+STATE_ROOT = "/run/podnet"
+NETNS_DIR = "/run/netns"
+ETC_NETNS = "/etc/netns"
+NETNS_PREFIX = "pn"
+RESERVED_NODE_NAMES = ("underlay", "external")
+UNDERLAY_MTU = 1500
+VXLAN_ID = 1
+VXLAN_PORT = 8472  # the kernel's (and Flannel's) default
+VXLAN_DEVICE = f"flannel.{VXLAN_ID}"
+VXLAN_OVERHEAD = 50
+CNI_BRIDGE = "cni0"
+CNI_VERSION = "1.1.0"
+POD_IFNAME = "eth0"
+NODE_IFNAME = "eth0"
+MASQ_TABLE = "podnet-masq"
+DNS_APP_LABEL = ("k8s-app", "kube-dns")
+DNS_PORT = 53
+MAX_NETNS_NAME = 64
+# Probes to closed ports are answered by ICMP port unreachable: without these, the kernel answers
+# about one a second per peer and the other probes would look dropped.
+ICMP_SYSCTLS = (("net/ipv4/icmp_ratelimit", "0"), ("net/ipv4/icmp_msgs_per_sec", "1000000"))
+_CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    name: str
+    kind: str  # bridge | veth | vxlan
+    peer: str = ""  # veth: the other end's name ...
+    peer_netns: str = ""  # ... and the namespace it is moved to
+    master: str = ""  # the bridge this link is a port of
+    mtu: int = 0
+    mac: str = ""
+    vxlan_local: str = ""
+    vxlan_id: int = 0
+    vxlan_port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    dst: str
+    gateway: str = ""
+    dev: str = ""
+    onlink: bool = False
+    src: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    dev: str
+    ip: str
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class FdbEntry:
+    dev: str
+    mac: str
+    dst: str
+
+
+@dataclass(frozen=True, slots=True)
+class Netns:
+    """One network namespace and everything created in it, in order."""
+
+    name: str
+    role: str  # underlay | external | node | pod
+    links: tuple[Link, ...] = ()
+    addresses: tuple[tuple[str, str], ...] = ()  # (link, "IP/prefix"), primary first
+    up: tuple[str, ...] = ("lo",)  # links set up, after the addresses
+    sysctls: tuple[tuple[str, str], ...] = ()  # ("net/ipv4/ip_forward", "1")
+    routes: tuple[Route, ...] = ()
+    neighbours: tuple[Neighbour, ...] = ()
+    fdb: tuple[FdbEntry, ...] = ()
+    ruleset: str = ""  # one `nft -f` transaction
+
+    @property
+    def path(self) -> str:
+        return f"{NETNS_DIR}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class CniCall:
+    """One plugin invocation: run `plugin` in `node_netns` with `env` and `config` on stdin."""
+
+    pod: str
+    node_netns: str
+    plugin: str
+    config: str
+    env: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PodPlan:
+    key: str  # namespace/name
+    node: str
+    netns: str  # the node's namespace for host-network pods
+    ips: tuple[str, ...]
+    host_network: bool
+    ports: tuple[tuple[int, str], ...]  # declared (port, protocol)
+    cni: CniCall | None
+    resolv_conf: str  # the file's content, as the model computes it
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A socket the probe agent serves: it answers `identity` (who was reached)."""
+
+    netns: str
+    port: int
+    protocol: str  # TCP | UDP
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    name: str  # "agent node-1", "dns kube-system/coredns-..."
+    netns: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    cluster: str
+    backend: str
+    state_dir: str
+    cni_bin: str
+    namespaces: tuple[Netns, ...]  # in creation order: underlay, external, nodes, pods
+    pods: tuple[PodPlan, ...]
+    files: tuple[tuple[str, str], ...]  # (path, content)
+    processes: tuple[Process, ...]
+    external_ip: str
+    nodes: dict[str, str] = field(default_factory=dict)  # node name -> namespace
+
+    @property
+    def namespace_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.namespaces)
+
+    def netns(self, name: str) -> Netns:
+        return next(n for n in self.namespaces if n.name == name)
+
+    def pod(self, key: str) -> PodPlan | None:
+        return next((p for p in self.pods if p.key == key), None)
+
+    def to_json(self) -> dict:
+        """A summary (for `podnet up --dry-run -o json` and the state record)."""
+        return {
+            "cluster": self.cluster,
+            "backend": self.backend,
+            "namespaces": list(self.namespace_names),
+            "nodes": self.nodes,
+            "pods": {
+                p.key: {"netns": p.netns, "node": p.node, "ips": list(p.ips)} for p in self.pods
+            },
+            "external": {"netns": netns_name(self.cluster, "external"), "ip": self.external_ip},
+            "processes": [
+                {"name": p.name, "netns": p.netns, "argv": list(p.argv)} for p in self.processes
+            ],
+        }
+
+
+# names ------------------------------------------------------------------------------------------
+
+
+def check_cluster_name(name: str) -> str:
+    if not _CLUSTER_NAME.match(name):
+        raise UsageError(
+            f"cluster name {name!r}: use 1-20 lowercase letters, digits and '-', starting and"
+            " ending with a letter or digit (it prefixes every namespace podnet creates)"
+        )
+    return name
+
+
+def netns_name(cluster: str, part: str) -> str:
+    """`pn-<cluster>-<part>`; a part too long for a readable name is cut and hashed."""
+    name = f"{NETNS_PREFIX}-{cluster}-{part}"
+    if len(name) <= MAX_NETNS_NAME:
+        return name
+    digest = hashlib.sha256(part.encode()).hexdigest()[:10]
+    keep = MAX_NETNS_NAME - len(f"{NETNS_PREFIX}-{cluster}-") - len(digest) - 1
+    return f"{NETNS_PREFIX}-{cluster}-{part[:keep]}-{digest}"
+
+
+def netns_prefix(cluster: str) -> str:
+    return f"{NETNS_PREFIX}-{cluster}-"
+
+
+def pod_netns_name(cluster: str, pod: Pod) -> str:
+    return netns_name(cluster, f"{pod.namespace}_{pod.name}")
+
+
+def link_prefix(cluster: str) -> str:
+    """The short prefix of the links podnet names itself (at most 15 characters in all)."""
+    return "pn" + hashlib.sha1(cluster.encode()).hexdigest()[:4]
+
+
+def vtep_mac(ip: IPv4Address) -> str:
+    """A node's VXLAN device MAC: locally administered, derived from its IP (stable)."""
+    return "0e:00:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def container_id(cluster: str, pod_key: str) -> str:
+    return hashlib.sha256(f"{cluster}/{pod_key}".encode()).hexdigest()[:32]
+
+
+def state_dir(cluster: str) -> str:
+    return f"{STATE_ROOT}/{cluster}"
+
+
+def is_dns_pod(pod: Pod) -> bool:
+    key, value = DNS_APP_LABEL
+    return pod.namespace == "kube-system" and pod.labels.get(key) == value and not pod.host_network
+
+
+# the plan -----------------------------------------------------------------------------------------
+
+
+def make_plan(
+    cluster: Cluster,
+    name: str | None = None,
+    backend: str | None = None,
+    python: str = sys.executable,
+) -> Plan:
+    name = check_cluster_name(name or cluster.name)
+    backend = backend or cluster.config.backend
+    if backend not in ("host-gw", "vxlan"):
+        raise UsageError(f"--backend {backend!r}: must be host-gw or vxlan")
+    _check_supported(cluster)
+    state = state_dir(name)
+    cni_bin = f"{state}/bin"
+    prefix = link_prefix(name)
+    subnet = cluster.config.node_subnet
+    assert isinstance(subnet, IPv4Network)
+    outside = external_client(cluster)
+    node_ips = {n.name: n.ips[0] for n in cluster.nodes}
+    gateway = subnet[1] if subnet[1] not in node_ips.values() else outside
+    nodes_ns = {n.name: netns_name(name, n.name) for n in cluster.nodes}
+    underlay_ns = netns_name(name, "underlay")
+    external_ns = netns_name(name, "external")
+
+    bridge = f"{prefix}br"
+    underlay_links = [Link(bridge, "bridge", mtu=UNDERLAY_MTU)]
+    for i, node in enumerate(cluster.nodes):
+        underlay_links.append(
+            Link(f"{prefix}n{i}", "veth", NODE_IFNAME, nodes_ns[node.name], bridge, UNDERLAY_MTU)
+        )
+    underlay_links.append(
+        Link(f"{prefix}ext", "veth", NODE_IFNAME, external_ns, bridge, UNDERLAY_MTU)
+    )
+    underlay = Netns(
+        underlay_ns,
+        "underlay",
+        links=tuple(underlay_links),
+        up=("lo", *(link.name for link in underlay_links)),
+        sysctls=(("net/bridge/bridge-nf-call-iptables", "0"),),
+    )
+
+    external_addrs = [(NODE_IFNAME, f"{outside}/{subnet.prefixlen}")]
+    if gateway != outside:
+        external_addrs.append((NODE_IFNAME, f"{gateway}/{subnet.prefixlen}"))
+    external = Netns(
+        external_ns,
+        "external",
+        sysctls=ICMP_SYSCTLS,
+        addresses=tuple(external_addrs),
+        up=("lo", NODE_IFNAME),
+        routes=tuple(_external_routes(cluster, node_ips)),
+    )
+
+    mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if backend == "vxlan" else UNDERLAY_MTU
+    node_plans = [
+        _node_netns(cluster, node.name, nodes_ns[node.name], backend, gateway)
+        for node in cluster.nodes
+    ]
+    pods: list[PodPlan] = []
+    pod_namespaces: list[Netns] = []
+    files: list[tuple[str, str]] = []
+    listeners: dict[str, list[Listener]] = {n.name: [] for n in cluster.nodes}
+    dns_servers: list[Process] = []
+    for pod in cluster.running_pods:
+        node = cluster.node(pod.node_name)
+        ports = tuple(sorted({(p.container_port, p.protocol) for p in pod.ports}))
+        resolv = pod_resolv_conf(cluster, pod).text()
+        if pod.host_network:
+            pods.append(
+                PodPlan(
+                    pod.key,
+                    node.name,
+                    nodes_ns[node.name],
+                    tuple(map(str, pod.ips)),
+                    True,
+                    ports,
+                    None,
+                    resolv,
+                )
+            )
+            served = ports
+            where = nodes_ns[node.name]
+        else:
+            where = pod_netns_name(name, pod)
+            pod_namespaces.append(Netns(where, "pod", sysctls=ICMP_SYSCTLS))
+            cni = _cni_call(name, cni_bin, state, pod, node, nodes_ns[node.name], where, mtu)
+            pods.append(
+                PodPlan(
+                    pod.key, node.name, where, tuple(map(str, pod.ips)), False, ports, cni, resolv
+                )
+            )
+            files.append((f"{ETC_NETNS}/{where}/resolv.conf", resolv))
+            served = ports
+            if is_dns_pod(pod):
+                served = tuple(p for p in ports if p[0] != DNS_PORT)
+                dns_servers.append(
+                    Process(
+                        f"dns {pod.key}",
+                        where,
+                        (
+                            python,
+                            "-m",
+                            "podnet",
+                            "dns",
+                            "serve",
+                            f"{state}/manifests",
+                            "--listen",
+                            f"{pod.ips[0]}:{DNS_PORT}",
+                        ),
+                    )
+                )
+        taken = {
+            (listener.netns, listener.port, listener.protocol) for listener in listeners[node.name]
+        }
+        for port, protocol in served:
+            if protocol == "SCTP" or (where, port, protocol) in taken:
+                continue  # no SCTP sockets here; host-network pods may share a node's port
+            listeners[node.name].append(Listener(where, port, protocol, pod.key))
+    agents = []
+    for node in cluster.nodes:
+        spec = f"{state}/agents/{node.name}.json"
+        files.append((spec, agent_spec(listeners[node.name])))
+        argv = (python, "-m", "podnet.linux.agent", spec)
+        agents.append(Process(f"agent {node.name}", nodes_ns[node.name], argv))
+    return Plan(
+        cluster=name,
+        backend=backend,
+        state_dir=state,
+        cni_bin=cni_bin,
+        namespaces=(underlay, external, *node_plans, *pod_namespaces),
+        pods=tuple(pods),
+        files=tuple(files),
+        processes=(*agents, *dns_servers),
+        external_ip=str(outside),
+        nodes=nodes_ns,
+    )
+
+
+def agent_spec(listeners: list[Listener]) -> str:
+    return json.dumps(
+        [
+            {
+                "netns": f"{NETNS_DIR}/{x.netns}",
+                "port": x.port,
+                "protocol": x.protocol,
+                "identity": x.identity,
+            }
+            for x in listeners
+        ],
+        indent=1,
+    )
+
+
+def _check_supported(cluster: Cluster) -> None:
+    if cluster.config.families != (4,) or cluster.config.node_subnet.version != 4:
+        raise UsageError(
+            "podnet up builds IPv4 clusters only (the pod and node subnets must be IPv4)"
+        )
+    for node in cluster.nodes:
+        if node.name in RESERVED_NODE_NAMES:
+            raise UsageError(
+                f"node {node.name!r}: the name is taken by podnet's own namespace"
+                f" pn-<cluster>-{node.name}; rename the node"
+            )
+        if not node.ips or not node.pod_cidrs:
+            raise UsageError(f"node {node.name} has no address or no podCIDR")
+        if node.ips[0] not in cluster.config.node_subnet:
+            raise UsageError(
+                f"node {node.name}: {node.ips[0]} is outside the node subnet"
+                f" {cluster.config.node_subnet}"
+            )
+
+
+def _node_netns(
+    cluster: Cluster, node_name: str, ns: str, backend: str, gateway: IPv4Address
+) -> Netns:
+    node = cluster.node(node_name)
+    ip = node.ips[0]
+    subnet = cluster.config.node_subnet
+    cidr = node.pod_cidrs[0]
+    links: list[Link] = []
+    addresses = [(NODE_IFNAME, f"{ip}/{subnet.prefixlen}")]
+    up = ["lo", NODE_IFNAME]
+    routes = [Route("0.0.0.0/0", str(gateway), NODE_IFNAME)]
+    neighbours: list[Neighbour] = []
+    fdb: list[FdbEntry] = []
+    peers = [n for n in cluster.nodes if n.name != node.name]
+    if backend == "vxlan":
+        links.append(
+            Link(
+                VXLAN_DEVICE,
+                "vxlan",
+                mtu=UNDERLAY_MTU - VXLAN_OVERHEAD,
+                mac=vtep_mac(ip),  # type: ignore[arg-type]
+                vxlan_local=str(ip),
+                vxlan_id=VXLAN_ID,
+                vxlan_port=VXLAN_PORT,
+            )
+        )
+        # A /32 on the network address, as Flannel does, so that no broadcast route appears.
+        addresses.append((VXLAN_DEVICE, f"{cidr.network_address}/32"))
+        up.append(VXLAN_DEVICE)
+        for peer in peers:
+            pcidr, pip = peer.pod_cidrs[0], peer.ips[0]
+            mac = vtep_mac(pip)  # type: ignore[arg-type]
+            neighbours.append(Neighbour(VXLAN_DEVICE, str(pcidr.network_address), mac))
+            fdb.append(FdbEntry(VXLAN_DEVICE, mac, str(pip)))
+            routes.append(
+                Route(str(pcidr), str(pcidr.network_address), VXLAN_DEVICE, True, str(ip))
+            )
+    else:
+        for peer in peers:
+            routes.append(Route(str(peer.pod_cidrs[0]), str(peer.ips[0]), NODE_IFNAME))
+    sysctls = (
+        ("net/ipv4/ip_forward", "1"),
+        ("net/ipv4/conf/all/rp_filter", "0"),
+        ("net/ipv4/conf/default/rp_filter", "0"),
+        # Bridged pod-to-pod traffic on cni0 must pass the inet hooks: kube-proxy's DNAT for
+        # hairpin and same-node Service traffic, and NetworkPolicy between pods of one node.
+        ("net/bridge/bridge-nf-call-iptables", "1"),
+        *ICMP_SYSCTLS,
+    )
+    return Netns(
+        ns,
+        "node",
+        links=tuple(links),
+        addresses=tuple(addresses),
+        up=tuple(up),
+        sysctls=sysctls,
+        routes=tuple(routes),
+        neighbours=tuple(neighbours),
+        fdb=tuple(fdb),
+        ruleset=node_ruleset(cluster, node_name),
+    )
+
+
+def node_ruleset(cluster: Cluster, node: str) -> str:
+    """kube-proxy's tables, the NetworkPolicy table and podnet's masquerade, as one transaction."""
+    return "\n".join(
+        [render_nftables(cluster, node), render_policy(cluster, node), masquerade_table(cluster)]
+    )
+
+
+def masquerade_table(cluster: Cluster) -> str:
+    """Pod traffic leaving the cluster (not to a pod, not to a node) gets the node's address, as
+    Flannel's `ipMasq` does; pod-to-pod and pod-to-node traffic keeps its source."""
+    pods = ", ".join(str(n) for n in cluster.config.pod_subnets)
+    nodes = ", ".join(str(n.ips[0]) for n in cluster.nodes)
+    return (
+        f"table ip {MASQ_TABLE} {{\n"
+        f"\tset node-ips {{\n\t\ttype ipv4_addr\n\t\telements = {{ {nodes} }}\n\t}}\n"
+        "\tchain postrouting {\n"
+        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+        f"\t\tip saddr {{ {pods} }} ip daddr != {{ {pods} }} ip daddr != @node-ips"
+        ' masquerade fully-random comment "pod traffic leaving the cluster"\n'
+        "\t}\n}\n"
+    )
+
+
+def cni_config(cluster_name: str, state: str, node: str, pod_cidrs: list[str], mtu: int) -> dict:
+    """The bridge plugin's configuration on a node, as Flannel's CNI plugin delegates it."""
+    return {
+        "cniVersion": CNI_VERSION,
+        "name": f"pn-{cluster_name}",
+        "type": "bridge",
+        "bridge": CNI_BRIDGE,
+        "isGateway": True,
+        "isDefaultGateway": True,
+        "hairpinMode": True,
+        "ipMasq": False,
+        "mtu": mtu,
+        "ipam": {
+            "type": "host-local",
+            "dataDir": f"{state}/ipam/{node}",
+            "ranges": [[{"subnet": c}] for c in pod_cidrs],
+        },
+    }
+
+
+def _cni_call(
+    cluster_name: str,
+    cni_bin: str,
+    state: str,
+    pod: Pod,
+    node: Node,
+    node_ns: str,
+    pod_ns: str,
+    mtu: int,
+) -> CniCall:
+    cid = container_id(cluster_name, pod.key)
+    config = cni_config(cluster_name, state, node.name, [str(c) for c in node.pod_cidrs], mtu)
+    args = ";".join(
+        [
+            "IgnoreUnknown=1",
+            f"K8S_POD_NAMESPACE={pod.namespace}",
+            f"K8S_POD_NAME={pod.name}",
+            f"K8S_POD_INFRA_CONTAINER_ID={cid}",
+            f"IP={','.join(str(ip) for ip in pod.ips)}",
+        ]
+    )
+    env = (
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", cid),
+        ("CNI_NETNS", f"{NETNS_DIR}/{pod_ns}"),
+        ("CNI_IFNAME", POD_IFNAME),
+        ("CNI_ARGS", args),
+        ("CNI_PATH", cni_bin),
+    )
+    return CniCall(pod.key, node_ns, "bridge", json.dumps(config, sort_keys=True), env)
+
+
+def _external_routes(cluster: Cluster, node_ips: dict) -> list[Route]:
+    """LoadBalancer IPs and external IPs, routed to the node `path.trace` delivers them to."""
+    outside = Endpoint(external_client(cluster))
+    routes: dict[str, Route] = {}
+    for svc in cluster.services:
+        vips = [i.ip for i in svc.load_balancer if i.ip is not None and i.ip_mode != "Proxy"]
+        for vip in [*vips, *svc.external_ips]:
+            if vip.version != 4 or vip in cluster.config.node_subnet:
+                continue
+            node = _proxy_node(cluster, outside, vip, svc)
+            routes.setdefault(str(vip), Route(f"{vip}/32", str(node_ips[node]), NODE_IFNAME))
+    return list(routes.values())
