@@ -68,7 +68,9 @@ class _Table:
 
 _ADD = re.compile(r"add (table|chain|set|map|rule|element) (ip6?) (\S+)(?: (\S+))?(?: (.*))?$")
 _BASE = re.compile(r"\{ type (filter|nat) hook (\w+) priority (-?\d+) ; \}$")
-_ELEMENT = re.compile(r'\{ (.+?)(?: comment "[^"]*")?(?: : (.+))? \}$')
+_BRACES = re.compile(r"\{ (.+) \}$")
+_ITEMS = re.compile(r', (?=(?:[^"]*"[^"]*")*[^"]*$)')  # commas outside comments
+_ELEMENT = re.compile(r'^(.+?)(?: comment "[^"]*")?(?: : (.+))?$')
 
 
 def parse(text: str) -> dict[int, _Table]:
@@ -102,16 +104,20 @@ def parse(text: str) -> dict[int, _Table]:
                 raise RulesetError(f"line {n}: rule in undeclared chain {name}")
             t.chains[name].append((rest or "", n))
         else:
-            e = _ELEMENT.match(rest or "")
-            if e is None:
+            body = _BRACES.match(rest or "")
+            if body is None:
                 raise RulesetError(f"line {n}: element not understood: {line}")
-            key = " ".join(e.group(1).split())
-            if name in t.sets:
-                t.sets[name].add(key)
-            elif name in t.maps and e.group(2):
-                t.maps[name][key] = e.group(2)
-            else:
-                raise RulesetError(f"line {n}: element of an undeclared set or map: {line}")
+            for item in _ITEMS.split(body.group(1)):
+                e = _ELEMENT.match(item)
+                if e is None:
+                    raise RulesetError(f"line {n}: element not understood: {item}")
+                key = " ".join(e.group(1).split())
+                if name in t.sets:
+                    t.sets[name].add(key)
+                elif name in t.maps and e.group(2):
+                    t.maps[name][key] = e.group(2)
+                else:
+                    raise RulesetError(f"line {n}: element of an undeclared set or map: {line}")
     return tables
 
 
