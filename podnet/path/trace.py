@@ -21,8 +21,14 @@ from podnet.errors import UsageError
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPAddress, Node, Service
-from podnet.policy.explain import Reason, endpoint_for_address, explain, split_host_port
-from podnet.policy.semantics import Endpoint, pod_endpoint
+from podnet.policy.explain import (
+    Reason,
+    endpoint_for_address,
+    explain,
+    parse_endpoint,
+    split_host_port,
+)
+from podnet.policy.semantics import Endpoint
 from podnet.proxy.verdict import Verdict, decide
 
 EXTERNAL = "external"
@@ -106,19 +112,18 @@ def external_client(cluster: Cluster) -> IPAddress:
 
 
 def parse_source(cluster: Cluster, text: str) -> Endpoint:
+    """A pod, a node, `external`, or an address (a pod's or node's, or one outside)."""
     if text == EXTERNAL:
         return Endpoint(external_client(cluster))
-    if "/" in text:
-        pod = cluster.pod(text)
-        if pod is None:
-            raise UsageError(f"no pod {text!r} in the cluster")
-        if not pod.ips:
-            raise UsageError(f"pod {text} has no address (not scheduled, or finished)")
-        return pod_endpoint(pod)
-    node = _node(cluster, text)
-    if node is not None:
-        return Endpoint(node.ips[0], None, node.name)
-    raise UsageError(f"--from {text!r}: give namespace/pod, a node name or 'external'")
+    try:
+        src, port = parse_endpoint(cluster, text)
+    except UsageError as err:
+        raise UsageError(
+            f"--from {text!r}: {err}; give namespace/pod, a node, 'external' or an address"
+        ) from None
+    if port is not None:
+        raise UsageError(f"--from {text!r}: the source takes no port")
+    return src
 
 
 def _node(cluster: Cluster, name: str) -> Node | None:
