@@ -237,16 +237,28 @@ def probe(
     name: NameOpt = None,
     port: Port = None,
     protocol: ProtocolOpt = None,
+    services: Annotated[
+        bool, typer.Option("--services", help="Pods to Service ports (ClusterIPs) instead.")
+    ] = False,
     timeout: TimeoutOpt = 1.0,
     output: Annotated[MatrixFormat, typer.Option("-o", "--output")] = MatrixFormat.table,
 ) -> None:
-    """Real connections between every pair of pods, concurrently."""
+    """Real connections between every pair of pods (or to every Service port), concurrently."""
     from podnet.linux import verify as v
     from podnet.policy.engine import declared_ports
     from podnet.report.reach import render
 
     _need_root("probe")
     _, st, model = _live(name)
+    if services:
+        from podnet.linux import services as s
+
+        measured = s.measure(model, st, timeout=timeout)
+        if output is MatrixFormat.json:
+            print(json.dumps(measured.to_json(), indent=2))
+        else:
+            sys.stdout.write(s.render_table(measured))
+        return
     ports = probe_ports(model, port, protocol) or declared_ports(model.running_pods)
     measured = v.measure(model, _netns_of(st), ports, timeout)
     if output is MatrixFormat.json:
@@ -266,6 +278,9 @@ def verify(
         ),
     ] = None,
     name: NameOpt = None,
+    services: Annotated[
+        bool, typer.Option("--services/--no-services", help="Also compare Service ports.")
+    ] = True,
     timeout: TimeoutOpt = 1.0,
 ) -> None:
     """Model versus kernel, cell by cell: every difference, and exit status 1 if there is one."""
@@ -289,12 +304,20 @@ def verify(
     for d in diffs:
         print(d)
     service_diffs: list = []
+    if services:
+        from podnet.linux import services as s
+
+        service_diffs = s.verify(model, st, timeout=timeout)
+        for d in service_diffs:
+            print(d)
     skipped = len(measured.unsupported)
     note = f"; {skipped} SCTP port(s) not probed" if skipped else ""
     total = len(diffs) + len(service_diffs)
     print(
         f"{'no difference' if not total else f'{total} difference(s)'}:"
-        f" {cells} pod-to-pod cell(s)" + f" compared{note}"
+        f" {cells} pod-to-pod cell(s)"
+        + (" and every pod to every Service port" if services else "")
+        + f" compared{note}"
     )
     if total:
         raise typer.Exit(1)

@@ -53,10 +53,9 @@ def _listen(port: int, protocol: str) -> socket.socket:
 
 
 def _on_accept(sock: socket.socket, identity: bytes) -> None:
-    reply = identity + b"\n"
     while True:
         try:
-            conn, _ = sock.accept()
+            conn, addr = sock.accept()
         except (BlockingIOError, InterruptedError):
             return
         except OSError as err:
@@ -64,7 +63,7 @@ def _on_accept(sock: socket.socket, identity: bytes) -> None:
                 return
             raise
         try:
-            conn.send(reply)
+            conn.send(b"%s %s\n" % (identity, addr[0].encode()))
         except OSError:
             pass
         finally:
@@ -80,7 +79,7 @@ def _on_datagram(sock: socket.socket, identity: bytes) -> None:
         except OSError:
             continue  # an ICMP error queued on the socket
         with contextlib.suppress(OSError):
-            sock.sendto(identity, addr)
+            sock.sendto(b"%s %s\n" % (identity, addr[0].encode()), addr)
 
 
 async def serve(sockets: list[tuple[socket.socket, bytes]]) -> None:

@@ -49,7 +49,13 @@ class Attempt:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: str
-    identity: str = ""
+    identity: str = ""  # the pod the agent answered for
+    peer: str = ""  # the source address the agent saw
+
+    @classmethod
+    def answered(cls, data: bytes) -> Outcome:
+        words = data.decode(errors="replace").split()
+        return cls(OPEN, *words[:2])
 
     @property
     def reached(self) -> bool:
@@ -106,7 +112,7 @@ async def _tcp(ns: _Namespaces, a: Attempt, timeout: float) -> Outcome:
             data = await asyncio.wait_for(loop.sock_recv(sock, 512), timeout)
         except (TimeoutError, OSError):
             data = b""
-        return Outcome(OPEN, data.decode(errors="replace").strip())
+        return Outcome.answered(data)
     finally:
         sock.close()
 
@@ -127,8 +133,7 @@ async def _udp(ns: _Namespaces, a: Attempt, timeout: float) -> Outcome:
             if err.errno in _UNREACHABLE:
                 return Outcome(UNREACHABLE)
             raise
-        text = "" if data[:2] == probe_query()[:2] else data.decode(errors="replace").strip()
-        return Outcome(OPEN, text)
+        return Outcome(OPEN) if data[:2] == probe_query()[:2] else Outcome.answered(data)
     finally:
         sock.close()
 
