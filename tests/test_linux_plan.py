@@ -147,7 +147,12 @@ def test_nodes_host_gw(shop: Cluster) -> None:
         p.Route("0.0.0.0/0", "172.18.0.1", "eth0"),
         p.Route("10.244.1.0/24", "172.18.0.3", "eth0"),
     )
-    assert not node1.links and not node1.neighbours and not node1.fdb
+    (bridge,) = node1.links
+    assert (bridge.name, bridge.kind, bridge.mac) == ("cni0", "bridge", "0a:58:0a:f4:00:01")
+    local = [x for x in shop.running_pods if x.node_name == "node-1" and not x.host_network]
+    assert {n.ip for n in node1.neighbours} == {str(x.ips[0]) for x in local}
+    assert all(n.dev == "cni0" and n.mac == p.pod_mac(ip_address(n.ip)) for n in node1.neighbours)
+    assert not node1.fdb
     assert ("net/ipv4/ip_forward", "1") in node1.sysctls
     assert ("net/bridge/bridge-nf-call-iptables", "1") in node1.sysctls
     config = json.loads(plan.pods[0].cni.config)  # type: ignore[union-attr]
@@ -157,7 +162,7 @@ def test_nodes_host_gw(shop: Cluster) -> None:
 def test_nodes_vxlan(shop: Cluster) -> None:
     plan = p.make_plan(shop, "shop", "vxlan")
     node1 = plan.netns("pn-shop-node-1")
-    (vx,) = node1.links
+    vx, _ = node1.links
     assert (vx.name, vx.kind, vx.vxlan_id, vx.vxlan_port, vx.mtu) == (
         "flannel.1",
         "vxlan",
@@ -167,7 +172,7 @@ def test_nodes_vxlan(shop: Cluster) -> None:
     )
     assert (vx.vxlan_local, vx.mac) == ("172.18.0.2", "0e:00:ac:12:00:02")
     assert ("flannel.1", "10.244.0.0/32") in node1.addresses
-    assert node1.neighbours == (p.Neighbour("flannel.1", "10.244.1.0", "0e:00:ac:12:00:03"),)
+    assert node1.neighbours[0] == p.Neighbour("flannel.1", "10.244.1.0", "0e:00:ac:12:00:03")
     assert node1.fdb == (p.FdbEntry("flannel.1", "0e:00:ac:12:00:03", "172.18.0.3"),)
     assert node1.routes[1] == p.Route(
         "10.244.1.0/24", "10.244.1.0", "flannel.1", True, "172.18.0.2"
@@ -200,6 +205,11 @@ def test_cni_invocation_carries_the_model_address() -> None:
         assert env["CNI_CONTAINERID"] == p.container_id("demo", key)
         args = dict(kv.split("=", 1) for kv in env["CNI_ARGS"].split(";"))
         assert args["IP"] == str(model.ips[0])
+        assert args["MAC"] == p.pod_mac(model.ips[0])  # type: ignore[arg-type]
+        gateway = c.node(model.node_name).pod_cidrs[0].network_address + 1
+        assert plan.netns(pp.netns).neighbours == (
+            p.Neighbour("eth0", str(gateway), p.pod_mac(gateway)),
+        )  # type: ignore[arg-type]
         assert args["K8S_POD_NAMESPACE"] == "x" and args["K8S_POD_NAME"] == key[2:]
         config = json.loads(pp.cni.config)
         node = c.node(model.node_name)

@@ -109,6 +109,13 @@ def up(
     replace: Annotated[
         bool, typer.Option("--replace", help="Take the cluster down first if it is up.")
     ] = False,
+    cni_exec: Annotated[
+        bool,
+        typer.Option(
+            "--cni-exec",
+            help="Run the CNI plugin executables (slower) instead of forked plugin processes.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan (JSON) and build nothing.")
     ] = False,
@@ -134,7 +141,7 @@ def up(
     started = time.monotonic()
     bar = _Bar(len(plan.pods) >= 50 and sys.stderr.isatty())
     try:
-        apply.up(plan, sources, bar)
+        apply.up(plan, sources, bar, cni_exec=cni_exec)
     except BaseException:
         bar.close()
         print(

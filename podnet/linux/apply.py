@@ -11,6 +11,7 @@ journal (`state.Journal`) before it is created, so `teardown` can always undo it
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -22,7 +23,7 @@ from ipaddress import ip_interface
 
 from podnet.errors import PodnetError
 from podnet.linux import netns, probe, state
-from podnet.linux.plan import CniCall, Netns, Plan, Process
+from podnet.linux.plan import CNI_BRIDGE, CniCall, Netns, Plan, Process
 from podnet.model.cluster import Cluster
 
 NUD_PERMANENT = 0x80
@@ -46,9 +47,15 @@ def workers() -> int:
     return max(4, 2 * (os.cpu_count() or 1))
 
 
-def up(plan: Plan, sources: list[tuple[str, str]], progress: Progress = _quiet) -> None:
+def up(
+    plan: Plan,
+    sources: list[tuple[str, str]],
+    progress: Progress = _quiet,
+    cni_exec: bool = False,
+) -> None:
     """Build everything `plan` lists. `sources` are the manifests (name, text) the cluster came
-    from: kept under the state directory, where the DNS servers and later commands read them."""
+    from: kept under the state directory, where the DNS servers and later commands read them.
+    `cni_exec`: run the installed plugin executables rather than forked plugin processes."""
     journal = state.Journal(plan.cluster)
     try:
         journal.write(cluster=plan.cluster, backend=plan.backend, started=time.time())
@@ -69,9 +76,26 @@ def up(plan: Plan, sources: list[tuple[str, str]], progress: Progress = _quiet) 
         _parallel(configure, [external, *nodes], "nodes", progress)
         _parallel(apply_ruleset, nodes, "rulesets", progress)
         _write_files(plan, journal)
-        calls = [p.cni for p in plan.pods if p.cni is not None]
-        _parallel(lambda c: cni_add(c), calls, "pods", progress)
-        start_processes(plan, journal)
+        run_plugin = cni_add if cni_exec else cni_add_forked
+        if not cni_exec:
+            _preload_cni()
+        pod_ns = {p.key: plan.netns(p.netns) for p in plan.pods if p.cni is not None}
+
+        def add(call: CniCall) -> None:
+            run_plugin(call)
+            static_neighbours(pod_ns[call.pod])
+
+        # The DNS pods first, so that their servers start while the other pods are attached;
+        # the agents open their sockets in namespaces that exist already.
+        hosts = {proc.netns for proc in plan.processes}
+        first = [p.cni for p in plan.pods if p.cni is not None and p.netns in hosts]
+        rest = [p.cni for p in plan.pods if p.cni is not None and p.netns not in hosts]
+        _parallel(add, first, "pods", progress)
+        agents = start_processes(plan, journal)
+        _parallel(add, rest, "pods", progress)
+        for node in nodes:
+            static_neighbours(node, CNI_BRIDGE)
+        wait_agents(plan, agents)
         wait_ready(plan, progress)
         state.write_state(plan.cluster, {**plan.to_json(), "state_dir": plan.state_dir})
     finally:
@@ -228,10 +252,78 @@ def cni_add(call: CniCall, bindir: str | None = None) -> dict:
     return json.loads(out)
 
 
+RTM_NEWNEIGH = 28
+NDA_DST, NDA_LLADDR = 1, 2
+
+
+def static_neighbours(ns: Netns, dev: str = "") -> None:
+    """The namespace's permanent neighbour entries (on `dev` only, if given), by netlink from
+    inside it, once their links are ready: for a pod, after the plugin made `eth0`; for a node's
+    `cni0`, after the plugin set its address and MAC."""
+    wanted = [n for n in ns.neighbours if not dev or n.dev == dev]
+    if not wanted:
+        return
+    import socket
+    import struct
+
+    from podnet.cni import netlink
+
+    with netns.inside(ns.name):
+        rtnl = netlink.Rtnl()
+    try:
+        for n in wanted:
+            link = rtnl.link_get(n.dev)
+            if link is None:
+                raise RealiseError(f"{ns.name}: no link {n.dev}")
+            body = struct.pack("=BxxxiHBB", socket.AF_INET, link.index, NUD_PERMANENT, 0, 0)
+            body += netlink.attr(NDA_DST, socket.inet_aton(n.ip))
+            body += netlink.attr(NDA_LLADDR, netlink.mac_bytes(n.mac))
+            rtnl.request(RTM_NEWNEIGH, netlink.NLM_F_CREATE | netlink.NLM_F_REPLACE, body)
+    finally:
+        rtnl.close()
+
+
+def _preload_cni() -> None:
+    import podnet.cni.bridge
+    import podnet.cni.delegate
+    import podnet.cni.hostlocal
+    import podnet.cni.main  # noqa: F401
+
+
+def cni_add_forked(call: CniCall) -> dict:
+    """The same invocation in a forked process: the plugin's `main` with the call's environment,
+    the configuration on its stdin and the result on its stdout, exit status and all; only the
+    interpreter's start and the imports (most of an executed plugin's time) are skipped."""
+    from podnet.cni import main
+
+    env = dict(call.env)
+    plugin = os.path.join(env["CNI_PATH"], call.plugin)
+    read_fd, write_fd = os.pipe()
+    with netns.inside(call.node_netns):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                os.close(read_fd)
+                out = os.fdopen(write_fd, "wb")
+                code = main.main([plugin], env, io.BytesIO(call.config.encode()), out)
+                out.close()
+            finally:
+                os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        out = f.read().decode()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RealiseError(f"CNI ADD of pod {call.pod} failed: {out.strip()}")
+    return json.loads(out)
+
+
 # processes --------------------------------------------------------------------------------------
 
 
-def start_processes(plan: Plan, journal: state.Journal) -> None:
+def start_processes(plan: Plan, journal: state.Journal) -> list[tuple[Process, subprocess.Popen]]:
+    """Start every process of the plan; the agents, whose `ready` line is still to be read."""
     logs = f"{plan.state_dir}/logs"
     os.makedirs(logs, exist_ok=True)
     agents = []
@@ -243,6 +335,11 @@ def start_processes(plan: Plan, journal: state.Journal) -> None:
             agents.append((proc, child))
         elif child.stdout is not None:
             child.stdout.close()
+    return agents
+
+
+def wait_agents(plan: Plan, agents: list[tuple[Process, subprocess.Popen]]) -> None:
+    logs = f"{plan.state_dir}/logs"
     for proc, child in agents:
         assert child.stdout is not None
         line = _readline(child, READY_TIMEOUT)

@@ -243,6 +243,11 @@ def vtep_mac(ip: IPv4Address) -> str:
     return "0e:00:" + ":".join(f"{b:02x}" for b in ip.packed)
 
 
+def pod_mac(ip: IPv4Address) -> str:
+    """A pod's MAC: 0a:58 and its IPv4 address, as Kubernetes' network plugins make them."""
+    return "0a:58:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
 def container_id(cluster: str, pod_key: str) -> str:
     return hashlib.sha256(f"{cluster}/{pod_key}".encode()).hexdigest()[:32]
 
@@ -313,7 +318,7 @@ def make_plan(
 
     mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if backend == "vxlan" else UNDERLAY_MTU
     node_plans = [
-        _node_netns(cluster, node.name, nodes_ns[node.name], backend, gateway)
+        _node_netns(cluster, node.name, nodes_ns[node.name], backend, gateway, mtu)
         for node in cluster.nodes
     ]
     pods: list[PodPlan] = []
@@ -342,7 +347,18 @@ def make_plan(
             where = nodes_ns[node.name]
         else:
             where = pod_netns_name(name, pod)
-            pod_namespaces.append(Netns(where, "pod", sysctls=ICMP_SYSCTLS))
+            gw = node.pod_cidrs[0].network_address + 1
+            # Static neighbours both ways (the node's are in its own namespace): the kernel's
+            # neighbour table is shared by every namespace and overflows at 1024 dynamic entries,
+            # which a thousand pods and their nodes would pass; permanent ones do not count.
+            pod_namespaces.append(
+                Netns(
+                    where,
+                    "pod",
+                    sysctls=ICMP_SYSCTLS,
+                    neighbours=(Neighbour(POD_IFNAME, str(gw), pod_mac(gw)),),
+                )
+            )
             cni = _cni_call(name, cni_bin, state, pod, node, nodes_ns[node.name], where, mtu)
             pods.append(
                 PodPlan(
@@ -432,7 +448,7 @@ def _check_supported(cluster: Cluster) -> None:
 
 
 def _node_netns(
-    cluster: Cluster, node_name: str, ns: str, backend: str, gateway: IPv4Address
+    cluster: Cluster, node_name: str, ns: str, backend: str, gateway: IPv4Address, mtu: int
 ) -> Netns:
     node = cluster.node(node_name)
     ip = node.ips[0]
@@ -471,6 +487,13 @@ def _node_netns(
     else:
         for peer in peers:
             routes.append(Route(str(peer.pod_cidrs[0]), str(peer.ips[0]), NODE_IFNAME))
+    # cni0 made ahead of the plugin (which keeps an existing bridge and its MAC), so that its MAC
+    # and the pods' are known: the neighbour entries are static (see `make_plan`).
+    links.append(Link(CNI_BRIDGE, "bridge", mtu=mtu, mac=pod_mac(cidr.network_address + 1)))
+    up.append(CNI_BRIDGE)
+    for pod in cluster.running_pods:
+        if pod.node_name == node.name and not pod.host_network and pod.ips:
+            neighbours.append(Neighbour(CNI_BRIDGE, str(pod.ips[0]), pod_mac(pod.ips[0])))
     sysctls = (
         ("net/ipv4/ip_forward", "1"),
         ("net/ipv4/conf/all/rp_filter", "0"),
@@ -577,6 +600,7 @@ def _cni_call(
             f"K8S_POD_NAME={pod.name}",
             f"K8S_POD_INFRA_CONTAINER_ID={cid}",
             f"IP={','.join(str(ip) for ip in pod.ips)}",
+            f"MAC={pod_mac(pod.ips[0])}",
         ]
     )
     env = (

@@ -79,7 +79,7 @@ def small(tmp_path: Path, kernel_ready: None) -> Iterator[tuple[str, Path]]:
 
 def test_up_status_probe_exec_down(small: tuple[str, Path]) -> None:
     name, path = small
-    out = podnet("up", str(path), "--backend", "vxlan").stdout
+    out = podnet("up", str(path), "--backend", "vxlan", "--cni-exec").stdout
     assert f"cluster {name} is up: 2 node(s)" in out
     assert f"{name}: up, backend vxlan, 2 node(s)" in podnet("status", "--name", name).stdout
     again = podnet("up", str(path), check=False)
