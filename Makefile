@@ -18,6 +18,10 @@ $(BIN)/podnet: pyproject.toml
 
 demo: $(BIN)/podnet
 	$(BIN)/podnet demo
+	@if [ "$$(id -u)" = 0 ]; then \
+		$(BIN)/podnet up examples/shop --name shop --replace && \
+		{ $(BIN)/podnet verify --name shop; status=$$?; $(BIN)/podnet down --name shop; exit $$status; }; \
+	else echo "(as root, make demo also builds examples/shop on this machine, verifies it and takes it down)"; fi
 
 debs:
 	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
