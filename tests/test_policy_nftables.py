@@ -62,8 +62,8 @@ class Ruleset:
     def run(self, hook: str, src: str, dst: str, proto: str, port: int) -> bool:
         """False when the packet is dropped in this hook."""
         for line in self.chains[hook]:
-            if line.startswith("ct state"):
-                continue  # a new connection
+            if line.startswith(("ct state", "meta mark")):
+                continue  # a new connection, not marked by kube-proxy (no Service on the way)
             m = re.match(r"ip6? (saddr|daddr) vmap @(\S+)$", line)
             assert m, f"unmatched rule {line!r}"
             target = self.maps[m.group(2)].get(src if m.group(1) == "saddr" else dst)
@@ -181,3 +181,13 @@ def test_nft_accepts_the_rendering() -> None:
             assert proc.returncode == 0, proc.stderr
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_overlapping_excepts() -> None:
+    """`except` entries may overlap one another; every one of them is cut out."""
+    cluster = model_cluster(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+        "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n"
+        "  - to: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.244.0.0/24, 10.0.0.0/8, 10.244.1.2/32]}}]\n"
+    )
+    assert_same(cluster, [(80, "TCP")])

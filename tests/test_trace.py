@@ -237,7 +237,11 @@ def test_load_balancer_with_local_policy_keeps_the_source(cluster: Cluster) -> N
 def test_hairpin_through_a_service_is_subject_to_egress(cluster: Cluster) -> None:
     t = trace(cluster, "app/web-1", "web", None)
     own = next(d for d in t.deliveries if d.target == "app/web-1")
+    other = next(d for d in t.deliveries if d.target == "app/web-2")
     assert any(h.step == "snat" for h in own.hops)  # hairpin: masqueraded
+    assert not any(h.step == "snat" for h in other.hops)  # only the client's own endpoint is
+    direct = trace(cluster, "app/web-1", "app/web-1", 8080)
+    assert direct.verdict == "delivered"  # its own address never leaves its namespace
 
 
 @pytest.mark.parametrize(

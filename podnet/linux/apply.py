@@ -441,12 +441,12 @@ def wait_ready(plan: Plan, progress: Progress = _quiet, timeout: float = READY_T
 def reload_policies(cluster: Cluster, nodes: dict[str, str]) -> None:
     """Replace each node's NetworkPolicy table with the one `cluster` compiles, atomically (what
     a policy agent does when policies change; pods and addresses stay as they are)."""
-    from podnet.linux.plan import policy_table
     from podnet.policy.nftables import TABLE
+    from podnet.policy.nftables import render_node as render_policy
 
     def one(item: tuple[str, str]) -> None:
         node, ns = item
-        text = f"table inet {TABLE}\ndelete table inet {TABLE}\n" + policy_table(cluster, node)
+        text = f"table inet {TABLE}\ndelete table inet {TABLE}\n" + render_policy(cluster, node)
         result = netns.run(ns, ["nft", "-f", "-"], stdin=text.encode())
         if result.returncode != 0:
             raise RealiseError(f"{ns}: nft -f refused the policy table: {result.stderr.decode()}")

@@ -36,11 +36,10 @@ from podnet.dns.resolver import pod_resolv_conf
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster
 from podnet.model.objects import Node, Pod
-from podnet.path.trace import _proxy_node, external_client
+from podnet.path.trace import entry_node, external_client
 from podnet.policy.nftables import render_node as render_policy
 from podnet.policy.semantics import Endpoint
 from podnet.proxy.nftables import render_nftables
-from podnet.proxy.node import MASQUERADE_MARK
 
 STATE_ROOT = "/run/podnet"
 NETNS_DIR = "/run/netns"
@@ -520,29 +519,8 @@ def _node_netns(
 def node_ruleset(cluster: Cluster, node: str) -> str:
     """kube-proxy's tables, the NetworkPolicy table and podnet's masquerade, as one transaction."""
     return "\n".join(
-        [render_nftables(cluster, node), policy_table(cluster, node), masquerade_table(cluster)]
+        [render_nftables(cluster, node), render_policy(cluster, node), masquerade_table(cluster)]
     )
-
-
-MASQUERADED_TO_LOCAL_POD = (
-    f"meta mark & {MASQUERADE_MARK:#x} == {MASQUERADE_MARK:#x} accept"
-    ' comment "masqueraded by kube-proxy to a pod of this node: from the node, always allowed"'
-)
-
-
-def policy_table(cluster: Cluster, node: str) -> str:
-    """The NetworkPolicy table of `policy.nftables`, with one rule before the ingress dispatch.
-
-    The forward hook runs before kube-proxy's masquerade (postrouting), so a packet kube-proxy
-    will masquerade towards a pod of this node still carries its original source there; the model
-    (`path.trace`) has the pod see the node's address, which is always allowed to reach its own
-    pods. Packets to other nodes' pods arrive there already masqueraded, so this is only needed
-    here. The mark is kube-proxy's masquerade bit.
-    """
-    text = render_policy(cluster, node)
-    dispatch = "\t\tip daddr vmap @ingress-v4\n"
-    assert dispatch in text
-    return text.replace(dispatch, f"\t\t{MASQUERADED_TO_LOCAL_POD}\n{dispatch}", 1)
 
 
 def masquerade_table(cluster: Cluster) -> str:
@@ -623,6 +601,6 @@ def _external_routes(cluster: Cluster, node_ips: dict) -> list[Route]:
         for vip in [*vips, *svc.external_ips]:
             if vip.version != 4 or vip in cluster.config.node_subnet:
                 continue
-            node = _proxy_node(cluster, outside, vip, svc)
+            node = entry_node(cluster, outside, vip, svc)
             routes.setdefault(str(vip), Route(f"{vip}/32", str(node_ips[node]), NODE_IFNAME))
     return list(routes.values())

@@ -76,12 +76,6 @@ def _seen(t: Trace, target: str, source_ip: str) -> str:
     return source_ip
 
 
-def _hairpin_only(t: Trace) -> bool:
-    """The trace masquerades only because the client is one of the endpoints."""
-    hop = next((h for h in t.hops if h.step == "kube-proxy"), None)
-    return hop is not None and "(hairpin)" in hop.summary
-
-
 def judge(check: Check, st: dict, source_ip: str, affinity: bool) -> tuple[str, ...]:
     """What the attempts show that the trace does not say (empty: they agree)."""
     t, outs = check.trace, check.outcomes
@@ -111,10 +105,6 @@ def judge(check: Check, st: dict, source_ip: str, affinity: bool) -> tuple[str, 
         elif reached not in allowed:
             problems.append(f"{where}: reached {o.identity}, which policy should deny")
         elif o.peer and o.peer != (want := _seen(t, allowed[reached], source_ip)):
-            if _hairpin_only(t) and o.identity != check.source:
-                # The verdict's masquerade flag covers every endpoint when one of them is the
-                # client; kube-proxy masquerades only when the chosen one is (not compared).
-                continue
             problems.append(f"{where}: {o.identity} saw source {o.peer}, the trace says {want}")
     return tuple(dict.fromkeys(problems))
 

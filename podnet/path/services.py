@@ -65,14 +65,10 @@ def service_reach(cluster: Cluster) -> ServiceReach:
             endpoints: dict[str, bool] = {}
             if v.verdict == "ACCEPT":
                 for ep in v.endpoints:
-                    endpoints[ep] = deliver(
-                        cluster, src, pod.node_name, ep, proto, v.masquerade
-                    ).allowed
+                    endpoints[ep] = deliver(cluster, src, pod.node_name, ep, proto, v).allowed
             elif v.verdict == "NONE":  # not a proxied address: the packet goes as it is
                 ep = join_endpoint(vip, port)
-                endpoints[ep] = deliver(
-                    cluster, src, pod.node_name, ep, proto, False, False
-                ).allowed
+                endpoints[ep] = deliver(cluster, src, pod.node_name, ep, proto, v).allowed
             row[name] = ServiceCell(v.verdict, endpoints)
         cells[pod.key] = row
     return ServiceReach([p.key for p in pods], [t[0] for t in targets], cells)

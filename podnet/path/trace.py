@@ -169,7 +169,7 @@ def trace(
         hops.append(Hop("service", f"{service.key}: {_service_kind(service, dst)} {dst}"))
     if port is None:
         raise UsageError(f"{target}: give --port (or name a port in the target, e.g. {host}:80)")
-    node = _proxy_node(cluster, src, dst, service)
+    node = entry_node(cluster, src, dst, service)
     verdict = decide(cluster, node, src.ip, dst, port, protocol)
     hops.append(_proxy_hop(node, verdict))
     if verdict.verdict in ("DROP", "REJECT"):
@@ -186,8 +186,7 @@ def trace(
         )
     candidates = verdict.endpoints if verdict.verdict == "ACCEPT" else (join_endpoint(dst, port),)
     deliveries = tuple(
-        deliver(cluster, src, node, candidate, protocol, verdict.masquerade)
-        for candidate in candidates
+        deliver(cluster, src, node, candidate, protocol, verdict) for candidate in candidates
     )
     allowed = [d for d in deliveries if d.allowed]
     if len(allowed) == len(deliveries):
@@ -302,9 +301,7 @@ def _dns_blocked(cluster: Cluster, src: Endpoint, server: IPAddress) -> str:
     if verdict.verdict in ("DROP", "REJECT"):
         return f"kube-proxy {verdict.verdict}: {verdict.reason}"
     candidates = verdict.endpoints if verdict.verdict == "ACCEPT" else (join_endpoint(server, 53),)
-    results = [
-        deliver(cluster, src, src.pod.node_name, c, "UDP", verdict.masquerade) for c in candidates
-    ]
+    results = [deliver(cluster, src, src.pod.node_name, c, "UDP", verdict) for c in candidates]
     if any(d.allowed for d in results):
         return ""
     return "; ".join(dict.fromkeys(d.reason for d in results))
@@ -328,7 +325,7 @@ def _service_kind(service: Service, ip: IPAddress) -> str:
     return "LoadBalancer IP"
 
 
-def _proxy_node(cluster: Cluster, src: Endpoint, dst: IPAddress, service: Service | None) -> str:
+def entry_node(cluster: Cluster, src: Endpoint, dst: IPAddress, service: Service | None) -> str:
     """The node whose kube-proxy sees the packet first."""
     if src.node:
         return src.node
@@ -399,16 +396,13 @@ def _seen_source(
 
 
 def deliver(
-    cluster: Cluster,
-    src: Endpoint,
-    node: str,
-    endpoint: str,
-    protocol: str,
-    masquerade: bool,
-    translated: bool = True,
+    cluster: Cluster, src: Endpoint, node: str, endpoint: str, protocol: str, verdict: Verdict
 ) -> Delivery:
-    """The packet at one endpoint: route, source NAT, egress and ingress policy."""
+    """The packet at one endpoint (kube-proxy's choice when `verdict` is ACCEPT, else the
+    destination as it is): route, source NAT, egress and ingress policy."""
     ip, port = _split_endpoint(endpoint)
+    translated = verdict.verdict == "ACCEPT"
+    masquerade = translated and verdict.masquerades(ip, src.ip)
     to = endpoint_for_address(cluster, ip)
     hops = [_route(cluster, node, to)]
     seen = _seen_source(cluster, src, node, to, masquerade)

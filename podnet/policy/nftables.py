@@ -9,6 +9,8 @@ named ports resolve through the engine's table, so the kernel enforces what the 
   egress chain (map `egress-v4`/`-v6`), whose allowing rules `return`; then a packet to a local
   pod jumps to its ingress chain (map `ingress-v4`/`-v6`), whose allowing rules `accept`. A chain
   ends in `drop` when the pod is isolated in that direction, and does not exist when it is not.
+- A packet kube-proxy marked for masquerading skips the ingress chains of this node's pods: it
+  will reach them from the node's address (`path.trace` says the same).
 - `input`: a local pod's packets to the node's own addresses (and host-network pods) pass its
   egress chain too.
 - Peers are interval sets of addresses: the matched pods' IPs and each ipBlock's CIDR minus its
@@ -30,6 +32,7 @@ import numpy as np
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPNetwork, NetworkPolicy, Pod, PolicyPort, PolicyRule
 from podnet.policy.engine import PolicyEngine
+from podnet.proxy.node import MASQUERADE_MARK
 
 TABLE = "podnet-policy"
 _L4 = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
@@ -77,6 +80,13 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
             )
             rules.append(f"{fam} {field} vmap @{name}")
     established = ["ct state established,related accept", "ct state invalid drop"]
+    # The forward hook runs before kube-proxy's masquerade (postrouting): a packet kube-proxy
+    # marked for it, headed for a pod of this node, will arrive from the node's address, which is
+    # always allowed to reach its own pods (other nodes see it masqueraded already).
+    masqueraded = (
+        f"meta mark & {MASQUERADE_MARK:#x} == {MASQUERADE_MARK:#x} accept"
+        ' comment "masqueraded by kube-proxy: from the node"'
+    )
     body = [
         *maps,
         # From a local pod to another host or pod: its egress, then the destination's ingress.
@@ -86,6 +96,7 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
                 "type filter hook forward priority filter; policy accept;",
                 *established,
                 *egress,
+                masqueraded,
                 *ingress,
             ],
         ),
@@ -198,11 +209,18 @@ def _blocks(engine: PolicyEngine, rule: PolicyRule) -> list[IPNetwork]:
             continue
         nets = [block.cidr]
         for e in block.except_:
-            nets = [
-                piece for n in nets for piece in (n.address_exclude(e) if e.subnet_of(n) else [n])
-            ]  # type: ignore[arg-type]
+            nets = [piece for n in nets for piece in _minus(n, e)]
         out += nets
     return out
+
+
+def _minus(net: IPNetwork, cut: IPNetwork) -> list[IPNetwork]:
+    """`net` without the addresses of `cut` (excepts may overlap one another)."""
+    if net.subnet_of(cut):  # type: ignore[arg-type]
+        return []
+    if cut.subnet_of(net):  # type: ignore[arg-type]
+        return list(net.address_exclude(cut))  # type: ignore[arg-type]
+    return [net]
 
 
 def _in_blocks(engine: PolicyEngine, rule: PolicyRule) -> np.ndarray:

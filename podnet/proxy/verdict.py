@@ -24,9 +24,16 @@ VERDICTS = ("ACCEPT", "DROP", "REJECT", "NONE")
 class Verdict:
     verdict: str  # ACCEPT (DNAT to one of `endpoints`) | DROP | REJECT | NONE
     endpoints: tuple[str, ...] = ()  # "IP:port", sorted
-    masquerade: bool = False
+    masquerade: bool = False  # marked for SNAT on some endpoint it may reach
     service: str = ""  # the service port that matched, "ns/name:port"
     reason: str = ""
+    # Marked whatever endpoint is chosen; otherwise only the endpoint that is the source itself
+    # (hairpin: the first rule of every endpoint chain) masquerades.
+    snat: bool = False
+
+    def masquerades(self, endpoint_ip: IPAddress, src: IPAddress) -> bool:
+        """Whether the packet is masqueraded when DNATed to `endpoint_ip`."""
+        return self.snat or endpoint_ip == src
 
 
 def decide(
@@ -159,4 +166,5 @@ def _accept(
         masq or hairpin,
         str(st.info.name),
         reason + (" (hairpin)" if hairpin and not masq else ""),
+        snat=masq,
     )

@@ -152,12 +152,7 @@ def solo_node_port(cluster: Cluster) -> int:
 def test_every_pod_to_every_service_port(live: tuple[Cluster, dict]) -> None:
     cluster, st = live
     matrix = services.measure(cluster, st, timeout=0.8)
-    # Where the client is itself an endpoint, the model masquerades the connection to *every*
-    # endpoint (proxy.verdict's hairpin flag), kube-proxy only the one to the client itself: those
-    # cells are left out until the model follows kube-proxy; hairpin itself is tested below.
-    problems = [
-        p for c in matrix.checks.values() if not services._hairpin_only(c.trace) for p in c.problems
-    ]
+    problems = [p for c in matrix.checks.values() for p in c.problems]
     assert not problems, "\n".join(problems)
     verdicts = {(c.source, c.service): c.trace.verdict for c in matrix.checks.values()}
     # The table covers every kind of cell.
