@@ -16,7 +16,7 @@ $(BIN)/podnet: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(BIN)/podnet
+demo: $(BIN)/podnet debs
 	$(BIN)/podnet demo
 	@if [ "$$(id -u)" = 0 ]; then \
 		$(BIN)/podnet up examples/shop --name shop --replace && \
