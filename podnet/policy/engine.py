@@ -107,14 +107,14 @@ class PolicyEngine:
                 self._pairs.setdefault((label, value), []).append(k)
                 self._has.setdefault(label, []).append(k)
         named = sorted({(p.name, p.protocol) for r in self.reps for p in r.ports if p.name})
-        self._named_id = {nm: i for i, nm in enumerate(named)}
+        self.named_id = {nm: i for i, nm in enumerate(named)}
         self.named_port = np.full((max(len(named), 1), n), -1, dtype=np.int32)
         for k, pod in enumerate(self.reps):
             if pod.host_network:
                 continue  # named ports resolve on pod-network destinations only (semantics)
             for p in pod.ports:
                 if p.name:
-                    self.named_port[self._named_id[(p.name, p.protocol)], k] = p.container_port
+                    self.named_port[self.named_id[(p.name, p.protocol)], k] = p.container_port
 
     @property
     def keys(self) -> int:
@@ -164,7 +164,7 @@ class PolicyEngine:
             return np.zeros(self.keys, dtype=bool)
         return self.key_ns == self._ns_names.index(namespace)
 
-    def _block_vector(self, block: IPBlock) -> np.ndarray:
+    def block_vector(self, block: IPBlock) -> np.ndarray:
         cached = self._block_cache.get(block)
         if cached is None:
             # Keys of one atom agree on every block; evaluate each distinct atom once.
@@ -186,7 +186,7 @@ class PolicyEngine:
     def peer_vector(self, policy: NetworkPolicy, peer: PolicyPeer) -> np.ndarray:
         """(K,) bool: the keys one `from`/`to` item of `policy` matches."""
         if peer.ip_block is not None:
-            return self._block_vector(peer.ip_block)
+            return self.block_vector(peer.ip_block)
         if peer.namespace_selector is None:
             v = self._in_namespace(policy.namespace)
         else:
@@ -220,7 +220,7 @@ class PolicyEngine:
                 for e in rule.ports:
                     proto = _PROTO[e.protocol]
                     if isinstance(e.port, str):
-                        nid = self._named_id.get((e.port, e.protocol))
+                        nid = self.named_id.get((e.port, e.protocol))
                         if nid is not None:
                             named.append((r, nid, proto))
                     elif e.port is None:

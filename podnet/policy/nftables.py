@@ -147,7 +147,7 @@ def _rules(
         if peers is not None and blocks:
             candidates |= _in_blocks(engine, rule) & engine.pod_network
         by_number: dict[int, np.ndarray] = {}
-        nid = engine._named_id.get((entry.port, entry.protocol))
+        nid = engine.named_id.get((entry.port, entry.protocol))
         if nid is None:
             continue
         numbers = engine.named_port[nid]
@@ -227,7 +227,7 @@ def _in_blocks(engine: PolicyEngine, rule: PolicyRule) -> np.ndarray:
     v = np.zeros(engine.keys, dtype=bool)
     for peer in rule.peers:
         if peer.ip_block is not None:
-            v |= engine._block_vector(peer.ip_block)
+            v |= engine.block_vector(peer.ip_block)
     return v
 
 
