@@ -134,6 +134,23 @@ def test_node_ports_allocated_and_shared_by_protocols_of_one_port() -> None:
     assert u.node_port >= 30000 + 86
 
 
+def test_load_balancer_without_node_ports() -> None:
+    cluster = load(
+        svc(
+            "lb",
+            "  type: LoadBalancer\n  allocateLoadBalancerNodePorts: false\n  selector: {app: web}\n  ports: [{port: 80}]",
+        )
+    )
+    assert service(cluster, "default/lb").ports[0].node_port is None
+    with pytest.raises(ManifestError, match="may only be used when `type` is 'LoadBalancer'"):
+        load(
+            svc(
+                "np",
+                "  type: NodePort\n  allocateLoadBalancerNodePorts: false\n  ports: [{port: 80}]",
+            )
+        )
+
+
 def test_load_balancer_addresses() -> None:
     pool = "apiVersion: podnet.io/v1alpha1\nkind: ClusterNetwork\nmetadata: {name: lb}\nspec:\n  loadBalancerPool: [203.0.113.0/29]\n"
     cluster = load(

@@ -166,6 +166,7 @@ class Service:
     external_traffic_policy: str = ""  # Cluster | Local; set for NodePort and LoadBalancer
     internal_traffic_policy: str = "Cluster"  # Cluster | Local
     health_check_node_port: int | None = None
+    allocate_load_balancer_node_ports: bool = True
     traffic_distribution: str = ""  # PreferClose | PreferSameZone | PreferSameNode
     publish_not_ready_addresses: bool = False
     annotations: Mapping[str, str] = field(default_factory=dict)

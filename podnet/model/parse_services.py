@@ -184,11 +184,19 @@ def parse_service(
         external_traffic_policy=etp,
         internal_traffic_policy=itp,
         health_check_node_port=hc,
+        allocate_load_balancer_node_ports=_allocate_node_ports(spec, stype),
         traffic_distribution=distribution,
         publish_not_ready_addresses=spec["publishNotReadyAddresses"].bool(False),
         annotations=obj["metadata"]["annotations"].string_map(),
         origin=origin,
     )
+
+
+def _allocate_node_ports(spec: Field, stype: str) -> bool:
+    f = spec["allocateLoadBalancerNodePorts"]
+    if f.present and stype != "LoadBalancer":
+        f.error("Forbidden: may only be used when `type` is 'LoadBalancer'")
+    return f.bool(True) if f.present else True
 
 
 def _service_ports(spec: Field, stype: str, headless: bool) -> tuple[ServicePort, ...]:

@@ -298,6 +298,13 @@ def _allocate_node_ports(
         if svc.type not in ("NodePort", "LoadBalancer"):
             out.append(svc)
             continue
+        if svc.type == "LoadBalancer" and not svc.allocate_load_balancer_node_ports:
+            # Only the nodePorts given are kept (the load balancer reaches the pods directly).
+            hc = svc.health_check_node_port
+            if svc.external_traffic_policy == "Local" and hc is None:
+                hc = allocate(f"{svc.key}#healthCheckNodePort")
+            out.append(replace(svc, health_check_node_port=hc))
+            continue
         by_number: dict[int, int] = {
             p.port: p.node_port for p in svc.ports if p.node_port is not None
         }
