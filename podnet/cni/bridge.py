@@ -122,6 +122,7 @@ def ensure_bridge(rtnl: netlink.Rtnl, cfg: BridgeConfig) -> netlink.Link:
             )
     if link.kind != "bridge":
         raise CniError(spec.INTERNAL, f"{cfg.bridge!r} already exists but is not a bridge")
+    wiring.own_routes(cfg.bridge)
     if cfg.promisc_mode and not link.flags & netlink.IFF_PROMISC:
         rtnl.link_set(link.index, promisc=True)
     if not link.up:
@@ -182,6 +183,7 @@ def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.R
                 raise CniError(spec.INTERNAL, "IPAM plugin returned missing IP config")
             result.ips, result.routes = ipam_result.ips, ipam_result.routes
             on_bridge = gateways(result, cfg)
+            wiring.container_sysctls(netns_fd, env.ifname)
             wiring.configure_iface(container, cont, _as_indexed(result, env.ifname), 2)
             for gw in on_bridge:
                 ensure_addr(host, bridge, gw, cfg.force_address)

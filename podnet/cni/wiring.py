@@ -6,6 +6,7 @@ Thin: each function is a handful of netlink requests through `netlink.Rtnl`; the
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
@@ -93,7 +94,28 @@ def make_veth(
     cont_link = container.link_get(ifname)
     if host_link is None or cont_link is None:
         raise CniError(spec.INTERNAL, f"veth {name} vanished while being set up")
+    own_routes(name)
     return host_link, cont_link
+
+
+def try_sysctl(path: str, value: str) -> None:
+    """Set a sysctl when it exists (the ipv6 tree does not with IPv6 disabled), as the reference does."""
+    with contextlib.suppress(OSError):
+        netlink.write_sysctl(path, value)
+
+
+def own_routes(name: str) -> None:
+    """No router advertisements on a node-side link: the plugin owns its routes."""
+    try_sysctl(f"net/ipv6/conf/{name}/accept_ra", "0")
+
+
+def container_sysctls(netns_fd: int, ifname: str) -> None:
+    """Before the pod interface gets its addresses, as the reference bridge: no duplicate address
+    detection (IPv6 addresses usable at once, and none lost to a hairpin echo) and a gratuitous
+    ARP when the link comes up (`arp_notify`)."""
+    with netlink.entered(netns_fd):
+        try_sysctl(f"net/ipv6/conf/{ifname}/accept_dad", "0")
+        try_sysctl(f"net/ipv4/conf/{ifname}/arp_notify", "1")
 
 
 def family_gateways(ips: list[spec.IPConfig]) -> dict[int, str]:
