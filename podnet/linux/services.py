@@ -15,6 +15,7 @@ times. What must hold, for the trace of the same (source, address, port, protoco
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 
 from podnet.linux import probe
@@ -22,7 +23,7 @@ from podnet.linux.plan import netns_name
 from podnet.model.cluster import Cluster
 from podnet.path.trace import Trace, trace
 
-PARTIAL_ATTEMPTS = 12
+PARTIAL_ATTEMPTS = 64
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,11 @@ def _where(st: dict, target: str) -> str | None:
 
 
 def _attempts(t: Trace) -> int:
+    """Connections to make: when only some endpoints accept, enough that kube-proxy's random
+    choice misses all of them with a chance below one in a million."""
     if t.verdict == "partly delivered":
-        return min(PARTIAL_ATTEMPTS, 6 * len(t.deliveries))
+        share = sum(d.allowed for d in t.deliveries) / len(t.deliveries)
+        return min(PARTIAL_ATTEMPTS, math.ceil(math.log(1e-6) / math.log(1 - share)))
     return 2 if t.verdict == "delivered" else 1
 
 
