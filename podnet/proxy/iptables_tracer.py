@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
 
 from podnet.model.objects import IPAddress
-from podnet.proxy.tracer import LOOPBACK, Packet, RulesetError, Trace, result
+from podnet.proxy.tracer import LOOPBACK, Packet, RulesetError, Trace, result, through
 
 # Built-in chains of each hook, in the order the kernel runs them (nat -100 before filter 0).
 HOOKS = {
@@ -277,17 +277,8 @@ class _Tracer:
         return out
 
     def hook(self, hook: str, packets: list[Packet]) -> tuple[list[Packet], list[str]]:
-        ended: list[str] = []
-        for table, chain in HOOKS[hook]:
-            survivors = []
-            for p in packets:
-                for q, res in self.run(table, chain, p):
-                    if res in ("drop", "reject"):
-                        ended.append(res)
-                    else:
-                        survivors.append(q)
-            packets = survivors
-        return packets, ended
+        runs = [lambda p, t=table, c=chain: self.run(t, c, p) for table, chain in HOOKS[hook]]
+        return through(runs, packets)
 
 
 def trace_iptables(

@@ -237,6 +237,24 @@ def _set_match(name: str, negate: bool, set_name: str) -> Callable[[Packet, _Tra
 Outcome = tuple[Packet, str]  # (packet, "continue" | "accept" | "drop" | "reject")
 
 
+def through(
+    chains: list[Callable[[Packet], list[Outcome]]], packets: list[Packet]
+) -> tuple[list[Packet], list[str]]:
+    """Every packet through base chains in order (each fork followed): the packets that come out
+    of the last one, and the final verdicts of those dropped or rejected on the way."""
+    ended: list[str] = []
+    for run in chains:
+        survivors = []
+        for p in packets:
+            for q, res in run(p):
+                if res in ("drop", "reject"):
+                    ended.append(res)
+                else:
+                    survivors.append(q)
+        packets = survivors
+    return packets, ended
+
+
 class _Tracer:
     def __init__(self, table: _Table, local: Callable[[IPAddress], bool]):
         self.table = table
@@ -317,17 +335,7 @@ class _Tracer:
     def hook(self, hook: str, packets: list[Packet]) -> tuple[list[Packet], list[str]]:
         """Every base chain of `hook` in priority order; (packets accepted, final verdicts)."""
         chains = sorted((prio, name) for name, (_, h, prio) in self.table.base.items() if h == hook)
-        ended: list[str] = []
-        for _, name in chains:
-            survivors = []
-            for p in packets:
-                for q, result in self.run(name, p):
-                    if result in ("drop", "reject"):
-                        ended.append(result)
-                    else:
-                        survivors.append(q)
-            packets = survivors
-        return packets, ended
+        return through([lambda p, name=name: self.run(name, p) for _, name in chains], packets)
 
 
 def trace(
