@@ -7,7 +7,6 @@ Result interfaces: [bridge, host veth, container interface]; every IP on interfa
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 from collections import namedtuple
@@ -162,23 +161,20 @@ def ensure_addr(
 def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.Result:
     cfg = parse_config(conf)
     mac = wiring.requested_mac(conf, env)
-    netns_fd = wiring.open_netns(env.netns)
-    host = netlink.Rtnl()
-    container = netlink.open_in(netns_fd)
-    host_veth: netlink.Link | None = None
-    ipam_done = False
-    try:
+    with wiring.Attachment(conf, env) as a:
+        host, container, netns_fd = a.host, a.container, a.netns_fd
         bridge = ensure_bridge(host, cfg)
         host_veth, cont = wiring.make_veth(
             host, container, netns_fd, env.ifname, "veth", cfg.mtu, mac
         )
+        a.host_veth = host_veth
         host.link_set(host_veth.index, up=True, master=bridge.index)
         if cfg.hairpin_mode:
             host.brport_set(host_veth.index, hairpin=True)
         result = spec.Result()
         if cfg.ipam:
             ipam_result = delegate.run_ipam("ADD", conf, env)
-            ipam_done = True
+            a.ipam_done = True
             if ipam_result is None or not ipam_result.ips:
                 raise CniError(spec.INTERNAL, "IPAM plugin returned missing IP config")
             result.ips, result.routes = ipam_result.ips, ipam_result.routes
@@ -210,18 +206,6 @@ def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.R
         ]
         result.dns = cfg.dns
         return result
-    except BaseException:
-        if host_veth is not None:
-            with contextlib.suppress(OSError):
-                host.link_del(host_veth.index)
-        if ipam_done:
-            with contextlib.suppress(CniError):
-                delegate.run_ipam("DEL", conf, env)
-        raise
-    finally:
-        container.close()
-        host.close()
-        os.close(netns_fd)
 
 
 def _as_indexed(result: spec.Result, ifname: str) -> spec.Result:

@@ -63,12 +63,8 @@ def pod_result(ipam: spec.Result) -> spec.Result:
 def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.Result:
     mtu, dns = parse_config(conf)
     mac = wiring.requested_mac(conf, env)
-    netns_fd = wiring.open_netns(env.netns)
-    host = netlink.Rtnl()
-    container = netlink.open_in(netns_fd)
-    host_veth: netlink.Link | None = None
-    ipam_done = False
-    try:
+    with wiring.Attachment(conf, env) as a:
+        host, container, netns_fd = a.host, a.container, a.netns_fd
         name = host_veth_name(env.container_id, env.ifname)
         stale = host.link_get(name)
         if (
@@ -78,11 +74,12 @@ def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.R
         host_veth, cont = wiring.make_veth(
             host, container, netns_fd, env.ifname, "cali", mtu, mac, host_name=name
         )
+        a.host_veth = host_veth
         host.link_set(host_veth.index, mac=HOST_MAC)
         _host_sysctls(name)
         host.link_set(host_veth.index, up=True)
         ipam_result = delegate.run_ipam("ADD", conf, env)
-        ipam_done = True
+        a.ipam_done = True
         if ipam_result is None or not ipam_result.ips:
             raise CniError(spec.INTERNAL, "IPAM plugin returned missing IP config")
         result = pod_result(ipam_result)
@@ -115,18 +112,6 @@ def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.R
         ]
         result.dns = dns if not dns.is_empty() else ipam_result.dns
         return result
-    except BaseException:
-        if host_veth is not None:
-            with contextlib.suppress(OSError):
-                host.link_del(host_veth.index)
-        if ipam_done:
-            with contextlib.suppress(CniError):
-                delegate.run_ipam("DEL", conf, env)
-        raise
-    finally:
-        container.close()
-        host.close()
-        os.close(netns_fd)
 
 
 def _host_sysctls(name: str) -> None:

@@ -11,7 +11,7 @@ import errno
 import ipaddress
 import os
 
-from podnet.cni import netlink, spec
+from podnet.cni import delegate, netlink, spec
 from podnet.cni.spec import CniError
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
@@ -27,6 +27,37 @@ def open_netns(path: str) -> int:
         raise CniError(
             spec.INVALID_ENVIRONMENT, f'CNI_NETNS: failed to open netns "{path}": {err.strerror}'
         ) from None
+
+
+class Attachment:
+    """The sockets of one ADD (the node's and the pod's namespace) and what it must undo when it
+    fails: the host end of the veth pair, and the IPAM reservation (the spec's rule that the
+    plugin itself releases an address it obtained). Closed either way."""
+
+    def __init__(self, conf: dict[str, Any], env: spec.Environment):
+        self.conf, self.env = conf, env
+        self.netns_fd = open_netns(env.netns)
+        self.host = netlink.Rtnl()
+        self.container = netlink.open_in(self.netns_fd)
+        self.host_veth: netlink.Link | None = None
+        self.ipam_done = False
+
+    def __enter__(self) -> Attachment:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is not None:
+                if self.host_veth is not None:
+                    with contextlib.suppress(OSError):
+                        self.host.link_del(self.host_veth.index)
+                if self.ipam_done:
+                    with contextlib.suppress(CniError):
+                        delegate.run_ipam("DEL", self.conf, self.env)
+        finally:
+            self.container.close()
+            self.host.close()
+            os.close(self.netns_fd)
 
 
 def try_open_netns(path: str) -> int | None:
