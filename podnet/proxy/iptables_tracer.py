@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
 
 from podnet.model.objects import IPAddress
-from podnet.proxy.tracer import LOOPBACK, Packet, RulesetError, Trace, result, through
+from podnet.proxy.tracer import LOOPBACK, Packet, RulesetError, Trace, follow, result, through
 
 # Built-in chains of each hook, in the order the kernel runs them (nat -100 before filter 0).
 HOOKS = {
@@ -297,16 +297,5 @@ def trace_iptables(
         return ip in node_ips or ip in LOOPBACK[ip.version]
 
     t = _Tracer(chains, local, dst.version)
-    packets = [Packet(src, dst, port, protocol.lower())]
-    if local(src):
-        packets, ended = t.hook("output", packets)
-        packets, _ = t.hook("postrouting", packets)
-        delivered, more = t.hook("input", [p for p in packets if local(p.dst)])
-        packets = [p for p in packets if not local(p.dst)] + delivered
-    else:
-        packets, ended = t.hook("prerouting", packets)
-        delivered, more = t.hook("input", [p for p in packets if local(p.dst)])
-        forwarded, also = t.hook("forward", [p for p in packets if not local(p.dst)])
-        forwarded, _ = t.hook("postrouting", forwarded)
-        packets, more = delivered + forwarded, more + also
-    return result(packets, ended + more, t.matched)
+    packets, ended = follow(t.hook, local, Packet(src, dst, port, protocol.lower()))
+    return result(packets, ended, t.matched)

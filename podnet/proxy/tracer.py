@@ -356,20 +356,29 @@ def trace(
         return ip in node_ips or ip in LOOPBACK[ip.version]
 
     t = _Tracer(table, local)
-    packets = [Packet(src, dst, port, protocol.lower())]
-    if local(src):
-        # Locally generated: output, postrouting, then input when delivered to the node itself.
-        packets, ended = t.hook("output", packets)
-        packets, _ = t.hook("postrouting", packets)
-        delivered, more = t.hook("input", [p for p in packets if local(p.dst)])
-        packets = [p for p in packets if not local(p.dst)] + delivered
-    else:
-        packets, ended = t.hook("prerouting", packets)
-        delivered, more = t.hook("input", [p for p in packets if local(p.dst)])
-        forwarded, also = t.hook("forward", [p for p in packets if not local(p.dst)])
-        forwarded, _ = t.hook("postrouting", forwarded)
-        packets, more = delivered + forwarded, more + also
-    return result(packets, ended + more, t.matched)
+    packets, ended = follow(t.hook, local, Packet(src, dst, port, protocol.lower()))
+    return result(packets, ended, t.matched)
+
+
+Hook = Callable[[str, list[Packet]], tuple[list[Packet], list[str]]]
+
+
+def follow(
+    hook: Hook, local: Callable[[IPAddress], bool], packet: Packet
+) -> tuple[list[Packet], list[str]]:
+    """A packet through a node's hooks in the kernel's order: locally generated, output,
+    postrouting, then input when delivered to the node itself; arriving, prerouting, then input
+    or forward and postrouting. The packets that come out, and the verdicts that ended others."""
+    if local(packet.src):
+        packets, ended = hook("output", [packet])
+        packets, _ = hook("postrouting", packets)
+        delivered, more = hook("input", [p for p in packets if local(p.dst)])
+        return [p for p in packets if not local(p.dst)] + delivered, ended + more
+    packets, ended = hook("prerouting", [packet])
+    delivered, more = hook("input", [p for p in packets if local(p.dst)])
+    forwarded, also = hook("forward", [p for p in packets if not local(p.dst)])
+    forwarded, _ = hook("postrouting", forwarded)
+    return delivered + forwarded, ended + more + also
 
 
 def result(packets: list[Packet], ended: list[str], matched: list[str]) -> Trace:
