@@ -187,7 +187,8 @@ def status(
     output: Annotated[MatrixFormat, typer.Option("-o", "--output")] = MatrixFormat.table,
 ) -> None:
     """What is up: clusters, their nodes, pods, namespaces and processes."""
-    from podnet.linux import netns, state
+    from podnet.kernel import netns
+    from podnet.linux import state
     from podnet.linux.plan import netns_prefix
 
     names = [name] if name else state.clusters()

@@ -34,6 +34,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from podnet.dns.resolver import pod_resolv_conf
 from podnet.errors import UsageError
+from podnet.kernel.netns import NETNS_DIR
 from podnet.model.cluster import Cluster
 from podnet.model.objects import Node, Pod
 from podnet.path.trace import entry_node, external_client
@@ -42,7 +43,6 @@ from podnet.policy.semantics import Endpoint
 from podnet.proxy.nftables import render_nftables
 
 STATE_ROOT = "/run/podnet"
-NETNS_DIR = "/run/netns"
 ETC_NETNS = "/etc/netns"
 NETNS_PREFIX = "pn"
 RESERVED_NODE_NAMES = ("underlay", "external")
