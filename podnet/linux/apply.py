@@ -97,7 +97,7 @@ def up(
             static_neighbours(node, CNI_BRIDGE)
         wait_agents(plan, agents)
         wait_ready(plan, progress)
-        state.write_state(plan.cluster, {**plan.to_json(), "state_dir": plan.state_dir})
+        state.save(plan.realised(plan.state_dir))
     finally:
         journal.close()
 
