@@ -197,10 +197,8 @@ def enable_forwarding(versions: set[int]) -> None:
 
 
 def _write_if_different(path: str, value: str) -> None:
-    with open("/proc/sys/" + path) as f:
-        if f.read().strip() == value:
-            return
-    sysctl.write(path, value)
+    if sysctl.read(path).strip() != value:
+        sysctl.write(path, value)
 
 
 def delete_link(
