@@ -30,7 +30,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from podnet.cni import install, netlink  # noqa: E402
+from podnet.cni import install  # noqa: E402
+from podnet.kernel import netns  # noqa: E402
 
 REF = "/usr/lib/cni"
 
@@ -107,7 +108,7 @@ def main() -> int:
     node_fd = os.open(f"/run/netns/{node}", os.O_RDONLY)
     times = {name: {"ADD": [], "DEL": []} for name in variants}
     try:
-        netlink._setns(node_fd)
+        netns.setns(node_fd)
         for i in range(args.iterations):
             for k, (name, (plugin, path)) in enumerate(variants.items()):
                 pod = f"pncni-bench-{k}-{i}"
@@ -123,7 +124,7 @@ def main() -> int:
                 finally:
                     subprocess.run(["ip", "netns", "del", pod], check=True)
     finally:
-        netlink._setns(home)
+        netns.setns(home)
         subprocess.run(["ip", "netns", "del", node], check=False)
         shutil.rmtree(work, ignore_errors=True)
 

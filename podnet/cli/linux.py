@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,9 @@ from podnet.cli import app
 from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster, load_cluster
+
+if TYPE_CHECKING:
+    from podnet.linux.realised import Realised
 
 NameOpt = Annotated[
     str | None,
@@ -187,7 +190,8 @@ def status(
     output: Annotated[MatrixFormat, typer.Option("-o", "--output")] = MatrixFormat.table,
 ) -> None:
     """What is up: clusters, their nodes, pods, namespaces and processes."""
-    from podnet.linux import netns, state
+    from podnet.kernel import netns
+    from podnet.linux import state
     from podnet.linux.plan import netns_prefix
 
     names = [name] if name else state.clusters()
@@ -203,8 +207,8 @@ def status(
             1 for pid, start in record.processes if start and state.process_start(pid) == start
         )
         if record.complete:
-            st = state.load_state(cluster)
-            info.update(backend=st["backend"], nodes=len(st["nodes"]), pods=len(st["pods"]))
+            live = state.load(cluster)
+            info.update(backend=live.backend, nodes=len(live.nodes), pods=len(live.pods))
         rows.append(info)
     if output is MatrixFormat.json:
         print(json.dumps(rows, indent=2))
@@ -225,18 +229,12 @@ def status(
             )
 
 
-def _live(name: str | None) -> tuple[str, dict, Cluster]:
-    """The cluster that is up: its name, its state and its model (from the manifests kept)."""
+def _live(name: str | None) -> tuple[Realised, Cluster]:
+    """The cluster that is up: what was built and its model (from the manifests kept)."""
     from podnet.linux import state
 
-    cluster = state.choose(name)
-    st = state.load_state(cluster)
-    model = load_cluster([f"{st['state_dir']}/manifests"])
-    return cluster, st, model
-
-
-def _netns_of(st: dict) -> dict[str, str]:
-    return {key: pod["netns"] for key, pod in st["pods"].items()}
+    live = state.load(state.choose(name))
+    return live, load_cluster([f"{live.state_dir}/manifests"])
 
 
 @app.command()
@@ -256,18 +254,18 @@ def probe(
     from podnet.report.reach import render
 
     _need_root("probe")
-    _, st, model = _live(name)
+    live, model = _live(name)
     if services:
         from podnet.linux import services as s
 
-        measured = s.measure(model, st, timeout=timeout)
+        measured = s.measure(model, live, timeout=timeout)
         if output is MatrixFormat.json:
             print(json.dumps(measured.to_json(), indent=2))
         else:
             sys.stdout.write(s.render_table(measured))
         return
     ports = probe_ports(model, port, protocol) or declared_ports(model.running_pods)
-    measured = v.measure(model, _netns_of(st), ports, timeout)
+    measured = v.measure(model, live.pod_netns, ports, timeout)
     if output is MatrixFormat.json:
         print(json.dumps(measured.to_json(), indent=2))
         return
@@ -295,9 +293,9 @@ def verify(
     from podnet.policy.engine import reach as model_reach
 
     _need_root("verify")
-    _, st, live_model = _live(name)
+    live, live_model = _live(name)
     model = load(paths) if paths else live_model
-    netns_of = _netns_of(st)
+    netns_of = live.pod_netns
     missing = [p.key for p in v.probed_pods(model) if p.key not in netns_of]
     if missing:
         raise UsageError(
@@ -314,7 +312,7 @@ def verify(
     if services:
         from podnet.linux import services as s
 
-        service_diffs = s.verify(model, st, timeout=timeout)
+        service_diffs = s.verify(model, live, timeout=timeout)
         for d in service_diffs:
             print(d)
     skipped = len(measured.unsupported)
@@ -349,11 +347,10 @@ def exec_(
         cmd = cmd[1:]
     if not cmd:
         raise UsageError("give the command after --: podnet exec ns/pod -- CMD...")
-    st = state.load_state(state.choose(name))
-    info = st["pods"].get(pod)
+    info = state.load(state.choose(name)).pods.get(pod)
     if info is None:
         raise UsageError(f"no pod {pod!r} in the cluster that is up")
     sys.stdout.flush()
     # `ip netns exec` gives the command a mount namespace where /etc/netns/<namespace>/resolv.conf
     # (the pod's, written by `up`) is /etc/resolv.conf.
-    os.execvp("ip", ["ip", "netns", "exec", info["netns"], *cmd])
+    os.execvp("ip", ["ip", "netns", "exec", info.netns, *cmd])

@@ -11,8 +11,9 @@ import ipaddress
 import os
 from collections import namedtuple
 
-from podnet.cni import delegate, netlink, nft, spec, wiring
+from podnet.cni import delegate, nft, spec, wiring
 from podnet.cni.spec import CniError
+from podnet.kernel import netlink
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
-from podnet.cni import netlink, spec, wiring
+from podnet.cni import spec, wiring
 from podnet.cni.spec import CniError
+from podnet.kernel import netlink
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:

@@ -11,8 +11,7 @@ import ipaddress
 
 from podnet.cni import spec
 from podnet.cni.spec import CniError
-
-NFT = "nft"
+from podnet.kernel import nft as kernel_nft
 
 
 def table_name(prefix: str, network: str, container_id: str, ifname: str) -> str:
@@ -61,17 +60,15 @@ def delete_table(family: str, name: str) -> str:
 
 def apply(script: str) -> None:
     try:
-        import subprocess
+        kernel_nft.apply(script)
+    except kernel_nft.NftError as err:
+        raise _cni_error(err) from None
 
-        proc = subprocess.run(
-            [NFT, "-f", "-"], input=script.encode(), capture_output=True, check=False
-        )
-    except FileNotFoundError:
-        raise CniError(
-            spec.INTERNAL, "nft not found: nftables is needed for ipMasq and portmap"
-        ) from None
-    if proc.returncode != 0:
-        raise CniError(spec.INTERNAL, "nft failed", proc.stderr.decode(errors="replace").strip())
+
+def _cni_error(err: kernel_nft.NftError) -> CniError:
+    if err.missing:
+        return CniError(spec.INTERNAL, "nft not found: nftables is needed for ipMasq and portmap")
+    return CniError(spec.INTERNAL, "nft failed", err.stderr)
 
 
 _TABLE = r'^table (\S+) (\S+) \{\n(?:\s+comment "([^"]*)")?'
@@ -92,12 +89,11 @@ def tables_in(ruleset: str, prefix: str) -> list[tuple[str, str, str]]:
 
 
 def tables_with_prefix(prefix: str) -> list[tuple[str, str, str]]:
-    import subprocess
-
-    proc = subprocess.run([NFT, "list", "ruleset"], capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise CniError(spec.INTERNAL, "nft failed", proc.stderr.decode(errors="replace").strip())
-    return tables_in(proc.stdout.decode(), prefix)
+    try:
+        ruleset = kernel_nft.list_ruleset()
+    except kernel_nft.NftError as err:
+        raise _cni_error(err) from None
+    return tables_in(ruleset, prefix)
 
 
 def attachment_of(note: str) -> tuple[str, str, str] | None:

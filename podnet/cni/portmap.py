@@ -12,8 +12,10 @@ import contextlib
 import ipaddress
 from collections import namedtuple
 
-from podnet.cni import netlink, nft, spec
+from podnet.cni import nft, spec
 from podnet.cni.spec import CniError
+from podnet.kernel import nft as kernel_nft
+from podnet.kernel import sysctl
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:
@@ -151,7 +153,7 @@ def _route_localnet(result: spec.Result) -> None:
     for itf in result.interfaces:
         if not itf.sandbox:
             with contextlib.suppress(OSError):
-                netlink.write_sysctl(f"net/ipv4/conf/{itf.name}/route_localnet", "1")
+                sysctl.write(f"net/ipv4/conf/{itf.name}/route_localnet", "1")
             return
 
 
@@ -166,12 +168,7 @@ def cmd_check(conf: dict[str, Any], env: spec.Environment) -> None:
     if not parse_mappings(conf):
         return
     name, _ = _name(conf, env)
-    import subprocess
-
-    proc = subprocess.run(
-        [nft.NFT, "list", "table", "inet", name], capture_output=True, check=False
-    )
-    if proc.returncode != 0:
+    if not kernel_nft.has_table("inet", name):
         raise CniError(spec.INTERNAL, f"portmap table {name} missing")
 
 

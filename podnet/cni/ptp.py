@@ -12,8 +12,9 @@ import hashlib
 import ipaddress
 import os
 
-from podnet.cni import delegate, netlink, spec, wiring
+from podnet.cni import delegate, spec, wiring
 from podnet.cni.spec import CniError
+from podnet.kernel import netlink, sysctl
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:
@@ -115,9 +116,9 @@ def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.R
 
 
 def _host_sysctls(name: str) -> None:
-    netlink.write_sysctl(f"net/ipv4/conf/{name}/proxy_arp", "1")
-    netlink.write_sysctl(f"net/ipv4/neigh/{name}/proxy_delay", "0")
-    netlink.write_sysctl(f"net/ipv4/conf/{name}/forwarding", "1")
+    sysctl.write(f"net/ipv4/conf/{name}/proxy_arp", "1")
+    sysctl.write(f"net/ipv4/neigh/{name}/proxy_delay", "0")
+    sysctl.write(f"net/ipv4/conf/{name}/forwarding", "1")
 
 
 def cmd_del(conf: dict[str, Any], env: spec.Environment) -> None:

@@ -11,8 +11,9 @@ import errno
 import ipaddress
 import os
 
-from podnet.cni import delegate, netlink, spec
+from podnet.cni import delegate, spec
 from podnet.cni.spec import CniError
+from podnet.kernel import netlink, netns, sysctl
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def make_veth(
 def try_sysctl(path: str, value: str) -> None:
     """Set a sysctl when it exists (the ipv6 tree does not with IPv6 disabled), as the reference does."""
     with contextlib.suppress(OSError):
-        netlink.write_sysctl(path, value)
+        sysctl.write(path, value)
 
 
 def own_routes(name: str) -> None:
@@ -144,7 +145,7 @@ def container_sysctls(netns_fd: int, ifname: str) -> None:
     """Before the pod interface gets its addresses, as the reference bridge: no duplicate address
     detection (IPv6 addresses usable at once, and none lost to a hairpin echo) and a gratuitous
     ARP when the link comes up (`arp_notify`)."""
-    with netlink.entered(netns_fd):
+    with netns.entered(netns_fd):
         try_sysctl(f"net/ipv6/conf/{ifname}/accept_dad", "0")
         try_sysctl(f"net/ipv4/conf/{ifname}/arp_notify", "1")
 
@@ -196,10 +197,8 @@ def enable_forwarding(versions: set[int]) -> None:
 
 
 def _write_if_different(path: str, value: str) -> None:
-    with open("/proc/sys/" + path) as f:
-        if f.read().strip() == value:
-            return
-    netlink.write_sysctl(path, value)
+    if sysctl.read(path).strip() != value:
+        sysctl.write(path, value)
 
 
 def delete_link(

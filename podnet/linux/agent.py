@@ -22,7 +22,7 @@ import socket
 import sys
 from collections import defaultdict
 
-from podnet.cni.netlink import entered
+from podnet.kernel.netns import entered
 
 
 def open_sockets(listeners: list[dict]) -> list[tuple[socket.socket, bytes]]:

@@ -1,8 +1,8 @@
 """Applying a plan: the thin step that makes the kernel objects a `Plan` lists.
 
-Links, addresses, routes, neighbours and FDB entries go through pyroute2's `IPRoute` opened
-inside the target namespace; each ruleset is one `nft -f` transaction run in its node's
-namespace; pods are attached by running podnet's CNI plugin as a runtime does (environment,
+Links, addresses, routes, neighbours and FDB entries go through podnet's own netlink client
+(`kernel.netlink`, the one the CNI plugin uses) opened inside the target namespace; each ruleset
+is one `nft -f` transaction run in its node's namespace; pods are attached by running podnet's CNI plugin as a runtime does (environment,
 configuration on stdin) from the node's namespace, several at once; the probe agents and DNS
 servers are started in their namespaces. Every namespace, path and process is written to the
 journal (`state.Journal`) before it is created, so `teardown` can always undo it.
@@ -19,14 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import ip_interface
+from ipaddress import ip_interface, ip_network
 
 from podnet.errors import PodnetError
-from podnet.linux import netns, probe, state
-from podnet.linux.plan import CNI_BRIDGE, CniCall, Netns, Plan, Process
+from podnet.kernel import netlink, netns, nft
+from podnet.linux import probe, state
+from podnet.linux.plan import CNI_BRIDGE, CniCall, Link, Netns, Plan, Process
 from podnet.model.cluster import Cluster
 
-NUD_PERMANENT = 0x80
 READY_TIMEOUT = 30.0
 
 
@@ -97,7 +97,7 @@ def up(
             static_neighbours(node, CNI_BRIDGE)
         wait_agents(plan, agents)
         wait_ready(plan, progress)
-        state.write_state(plan.cluster, {**plan.to_json(), "state_dir": plan.state_dir})
+        state.save(plan.realised(plan.state_dir))
     finally:
         journal.close()
 
@@ -137,81 +137,57 @@ def _parallel(fn: Callable, items: Iterable, phase: str, progress: Progress) -> 
 def configure(ns: Netns) -> None:
     """Links, addresses, routes, neighbours and FDB entries of one namespace (its sysctls were
     set when it was created)."""
-    from pyroute2 import IPRoute
-
     with netns.inside(ns.name):
-        ipr = IPRoute()
+        rtnl = netlink.Rtnl()
     try:
         for link in ns.links:
-            _add_link(ipr, link)
+            _add_link(rtnl, link)
         for dev, cidr in ns.addresses:
-            iface = ip_interface(cidr)
-            ipr.addr(
-                "add",
-                index=_index(ipr, dev),
-                address=str(iface.ip),
-                prefixlen=iface.network.prefixlen,
-            )
+            rtnl.addr_add(rtnl.index(dev), ip_interface(cidr), broadcast=False)
         for dev in ns.up:
-            ipr.link("set", index=_index(ipr, dev), state="up")
+            rtnl.link_set(rtnl.index(dev), up=True)
         for n in ns.neighbours:
-            ipr.neigh(
-                "add", dst=n.ip, lladdr=n.mac, ifindex=_index(ipr, n.dev), state=NUD_PERMANENT
-            )
+            rtnl.neigh_add(rtnl.index(n.dev), n.ip, n.mac)
         for e in ns.fdb:
-            ipr.fdb("add", ifindex=_index(ipr, e.dev), lladdr=e.mac, dst=e.dst, state=NUD_PERMANENT)
+            rtnl.fdb_add(rtnl.index(e.dev), e.mac, e.dst)
         for r in ns.routes:
-            kw: dict = {"dst": r.dst}
-            if r.gateway:
-                kw["gateway"] = r.gateway
-            if r.dev:
-                kw["oif"] = _index(ipr, r.dev)
-            if r.onlink:
-                kw["flags"] = ["onlink"]
-            if r.src:
-                kw["prefsrc"] = r.src
-            ipr.route("add", **kw)
+            rtnl.route_add(
+                ip_network(r.dst),
+                gw=r.gateway,
+                oif=rtnl.index(r.dev) if r.dev else 0,
+                onlink=r.onlink,
+                prefsrc=r.src,
+                protocol=netlink.RTPROT_STATIC,
+            )
     except Exception as err:
         raise RealiseError(f"{ns.name}: {err}") from err
     finally:
-        ipr.close()
+        rtnl.close()
 
 
-def _index(ipr, name: str) -> int:  # type: ignore[no-untyped-def]
-    found = ipr.link_lookup(ifname=name)
-    if not found:
-        raise RealiseError(f"no link {name}")
-    return found[0]
-
-
-def _add_link(ipr, link) -> None:  # type: ignore[no-untyped-def]
-    kw: dict = {"ifname": link.name, "kind": link.kind}
-    if link.mtu:
-        kw["mtu"] = link.mtu
-    if link.mac:
-        kw["address"] = link.mac
+def _add_link(rtnl: netlink.Rtnl, link: Link) -> None:
     if link.kind == "veth":
-        fd = os.open(netns.path(link.peer_netns), os.O_RDONLY | os.O_CLOEXEC)
+        fd = netns.open_fd(link.peer_netns)
         try:
-            peer: dict = {"ifname": link.peer, "net_ns_fd": fd}
-            if link.mtu:
-                peer["mtu"] = link.mtu
-            kw["peer"] = peer
-            ipr.link("add", **kw)
+            rtnl.veth_add(link.name, link.peer, link.mtu, peer_netns_fd=fd, mac=link.mac)
         finally:
             os.close(fd)
     elif link.kind == "vxlan":
-        kw.update(
-            vxlan_id=link.vxlan_id,
-            vxlan_local=link.vxlan_local,
-            vxlan_port=link.vxlan_port,
-            vxlan_learning=0,
+        rtnl.vxlan_add(
+            link.name,
+            link.vxlan_id,
+            link.vxlan_local,
+            link.vxlan_port,
+            learning=False,
+            mtu=link.mtu,
+            mac=link.mac,
         )
-        ipr.link("add", **kw)
+    elif link.kind == "bridge":
+        rtnl.bridge_add(link.name, link.mtu, link.mac)
     else:
-        ipr.link("add", **kw)
+        raise RealiseError(f"link {link.name}: no kind {link.kind!r}")
     if link.master:
-        ipr.link("set", index=_index(ipr, link.name), master=_index(ipr, link.master))
+        rtnl.link_set(rtnl.index(link.name), master=rtnl.index(link.master))
 
 
 # rulesets, files, pods --------------------------------------------------------------------------
@@ -220,11 +196,10 @@ def _add_link(ipr, link) -> None:  # type: ignore[no-untyped-def]
 def apply_ruleset(ns: Netns) -> None:
     if not ns.ruleset:
         return
-    result = netns.run(ns.name, ["nft", "-f", "-"], stdin=ns.ruleset.encode())
-    if result.returncode != 0:
-        raise RealiseError(
-            f"{ns.name}: nft -f refused the ruleset: {result.stderr.decode().strip()}"
-        )
+    try:
+        nft.apply(ns.ruleset, ns.name)
+    except nft.NftError as err:
+        raise RealiseError(f"{ns.name}: nft -f refused the ruleset: {err.stderr}") from err
 
 
 def _write_files(plan: Plan, journal: state.Journal) -> None:
@@ -252,10 +227,6 @@ def cni_add(call: CniCall, bindir: str | None = None) -> dict:
     return json.loads(out)
 
 
-RTM_NEWNEIGH = 28
-NDA_DST, NDA_LLADDR = 1, 2
-
-
 def static_neighbours(ns: Netns, dev: str = "") -> None:
     """The namespace's permanent neighbour entries (on `dev` only, if given), by netlink from
     inside it, once their links are ready: for a pod, after the plugin made `eth0`; for a node's
@@ -263,11 +234,6 @@ def static_neighbours(ns: Netns, dev: str = "") -> None:
     wanted = [n for n in ns.neighbours if not dev or n.dev == dev]
     if not wanted:
         return
-    import socket
-    import struct
-
-    from podnet.cni import netlink
-
     with netns.inside(ns.name):
         rtnl = netlink.Rtnl()
     try:
@@ -275,10 +241,7 @@ def static_neighbours(ns: Netns, dev: str = "") -> None:
             link = rtnl.link_get(n.dev)
             if link is None:
                 raise RealiseError(f"{ns.name}: no link {n.dev}")
-            body = struct.pack("=BxxxiHBB", socket.AF_INET, link.index, NUD_PERMANENT, 0, 0)
-            body += netlink.attr(NDA_DST, socket.inet_aton(n.ip))
-            body += netlink.attr(NDA_LLADDR, netlink.mac_bytes(n.mac))
-            rtnl.request(RTM_NEWNEIGH, netlink.NLM_F_CREATE | netlink.NLM_F_REPLACE, body)
+            rtnl.neigh_add(link.index, n.ip, n.mac, replace=True)
     finally:
         rtnl.close()
 
@@ -447,9 +410,10 @@ def reload_policies(cluster: Cluster, nodes: dict[str, str]) -> None:
     def one(item: tuple[str, str]) -> None:
         node, ns = item
         text = f"table inet {TABLE}\ndelete table inet {TABLE}\n" + render_policy(cluster, node)
-        result = netns.run(ns, ["nft", "-f", "-"], stdin=text.encode())
-        if result.returncode != 0:
-            raise RealiseError(f"{ns}: nft -f refused the policy table: {result.stderr.decode()}")
+        try:
+            nft.apply(text, ns)
+        except nft.NftError as err:
+            raise RealiseError(f"{ns}: nft -f refused the policy table: {err.stderr}") from err
 
     with ThreadPoolExecutor(max_workers=workers()) as pool:
         list(pool.map(one, nodes.items()))

@@ -34,6 +34,8 @@ from ipaddress import IPv4Address, IPv4Network
 
 from podnet.dns.resolver import pod_resolv_conf
 from podnet.errors import UsageError
+from podnet.kernel.netns import NETNS_DIR
+from podnet.linux.realised import Realised, RealisedPod, RealisedProcess
 from podnet.model.cluster import Cluster
 from podnet.model.objects import Node, Pod
 from podnet.path.trace import entry_node, external_client
@@ -42,7 +44,6 @@ from podnet.policy.semantics import Endpoint
 from podnet.proxy.nftables import render_nftables
 
 STATE_ROOT = "/run/podnet"
-NETNS_DIR = "/run/netns"
 ETC_NETNS = "/etc/netns"
 NETNS_PREFIX = "pn"
 RESERVED_NODE_NAMES = ("underlay", "external")
@@ -185,21 +186,23 @@ class Plan:
     def pod(self, key: str) -> PodPlan | None:
         return next((p for p in self.pods if p.key == key), None)
 
+    def realised(self, state_dir: str = "") -> Realised:
+        """What `up` records once it has built this plan (`state_dir`: where it keeps it)."""
+        return Realised(
+            cluster=self.cluster,
+            backend=self.backend,
+            namespaces=self.namespace_names,
+            nodes=dict(self.nodes),
+            pods={p.key: RealisedPod(p.netns, p.node, p.ips) for p in self.pods},
+            external_netns=netns_name(self.cluster, "external"),
+            external_ip=self.external_ip,
+            processes=tuple(RealisedProcess(p.name, p.netns, p.argv) for p in self.processes),
+            state_dir=state_dir,
+        )
+
     def to_json(self) -> dict:
-        """A summary (for `podnet up --dry-run -o json` and the state record)."""
-        return {
-            "cluster": self.cluster,
-            "backend": self.backend,
-            "namespaces": list(self.namespace_names),
-            "nodes": self.nodes,
-            "pods": {
-                p.key: {"netns": p.netns, "node": p.node, "ips": list(p.ips)} for p in self.pods
-            },
-            "external": {"netns": netns_name(self.cluster, "external"), "ip": self.external_ip},
-            "processes": [
-                {"name": p.name, "netns": p.netns, "argv": list(p.argv)} for p in self.processes
-            ],
-        }
+        """A summary (for `podnet up --dry-run -o json`): the record, without where it is kept."""
+        return self.realised().to_json()
 
 
 # names ------------------------------------------------------------------------------------------
@@ -263,6 +266,30 @@ def is_dns_pod(pod: Pod) -> bool:
 # the plan -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where a plan puts things: the cluster's name and directories, each node's namespace, the
+    pods' MTU and the interpreter that runs podnet's own processes."""
+
+    cluster: str
+    state: str
+    cni_bin: str
+    nodes_ns: dict[str, str]  # node name -> namespace
+    mtu: int
+    python: str
+
+
+@dataclass(frozen=True, slots=True)
+class _PodPart:
+    """One pod's share of a plan."""
+
+    pod: PodPlan
+    netns: Netns | None  # None for a host-network pod (it lives in its node's namespace)
+    files: tuple[tuple[str, str], ...]
+    server: Process | None  # the DNS server of a cluster DNS pod
+    served: tuple[tuple[int, str], ...]  # the ports its node's probe agent answers on
+
+
 def make_plan(
     cluster: Cluster,
     name: str | None = None,
@@ -275,140 +302,159 @@ def make_plan(
         raise UsageError(f"--backend {backend!r}: must be host-gw or vxlan")
     _check_supported(cluster)
     state = state_dir(name)
-    cni_bin = f"{state}/bin"
-    prefix = link_prefix(name)
     subnet = cluster.config.node_subnet
     assert isinstance(subnet, IPv4Network)
     outside = external_client(cluster)
     node_ips = {n.name: n.ips[0] for n in cluster.nodes}
     gateway = subnet[1] if subnet[1] not in node_ips.values() else outside
-    nodes_ns = {n.name: netns_name(name, n.name) for n in cluster.nodes}
-    underlay_ns = netns_name(name, "underlay")
-    external_ns = netns_name(name, "external")
-
-    bridge = f"{prefix}br"
-    underlay_links = [Link(bridge, "bridge", mtu=UNDERLAY_MTU)]
-    for i, node in enumerate(cluster.nodes):
-        underlay_links.append(
-            Link(f"{prefix}n{i}", "veth", NODE_IFNAME, nodes_ns[node.name], bridge, UNDERLAY_MTU)
-        )
-    underlay_links.append(
-        Link(f"{prefix}ext", "veth", NODE_IFNAME, external_ns, bridge, UNDERLAY_MTU)
+    layout = _Layout(
+        cluster=name,
+        state=state,
+        cni_bin=f"{state}/bin",
+        nodes_ns={n.name: netns_name(name, n.name) for n in cluster.nodes},
+        mtu=UNDERLAY_MTU - VXLAN_OVERHEAD if backend == "vxlan" else UNDERLAY_MTU,
+        python=python,
     )
-    underlay = Netns(
-        underlay_ns,
-        "underlay",
-        links=tuple(underlay_links),
-        up=("lo", *(link.name for link in underlay_links)),
-        sysctls=(("net/bridge/bridge-nf-call-iptables", "0"),),
-    )
-
-    external_addrs = [(NODE_IFNAME, f"{outside}/{subnet.prefixlen}")]
-    if gateway != outside:
-        external_addrs.append((NODE_IFNAME, f"{gateway}/{subnet.prefixlen}"))
-    external = Netns(
-        external_ns,
-        "external",
-        sysctls=ICMP_SYSCTLS,
-        addresses=tuple(external_addrs),
-        up=("lo", NODE_IFNAME),
-        routes=tuple(_external_routes(cluster, node_ips)),
-    )
-
-    mtu = UNDERLAY_MTU - VXLAN_OVERHEAD if backend == "vxlan" else UNDERLAY_MTU
-    node_plans = [
-        _node_netns(cluster, node.name, nodes_ns[node.name], backend, gateway, mtu)
+    nodes = [
+        _node_netns(cluster, node.name, layout.nodes_ns[node.name], backend, gateway, layout.mtu)
         for node in cluster.nodes
     ]
-    pods: list[PodPlan] = []
-    pod_namespaces: list[Netns] = []
-    files: list[tuple[str, str]] = []
-    listeners: dict[str, list[Listener]] = {n.name: [] for n in cluster.nodes}
-    dns_servers: list[Process] = []
-    for pod in cluster.running_pods:
-        node = cluster.node(pod.node_name)
-        ports = tuple(sorted({(p.container_port, p.protocol) for p in pod.ports}))
-        resolv = pod_resolv_conf(cluster, pod).text()
-        if pod.host_network:
-            pods.append(
-                PodPlan(
-                    pod.key,
-                    node.name,
-                    nodes_ns[node.name],
-                    tuple(map(str, pod.ips)),
-                    True,
-                    ports,
-                    None,
-                    resolv,
-                )
-            )
-            served = ports
-            where = nodes_ns[node.name]
-        else:
-            where = pod_netns_name(name, pod)
-            gw = node.pod_cidrs[0].network_address + 1
-            # Static neighbours both ways (the node's are in its own namespace): the kernel's
-            # neighbour table is shared by every namespace and overflows at 1024 dynamic entries,
-            # which a thousand pods and their nodes would pass; permanent ones do not count.
-            pod_namespaces.append(
-                Netns(
-                    where,
-                    "pod",
-                    sysctls=ICMP_SYSCTLS,
-                    neighbours=(Neighbour(POD_IFNAME, str(gw), pod_mac(gw)),),
-                )
-            )
-            cni = _cni_call(name, cni_bin, state, pod, node, nodes_ns[node.name], where, mtu)
-            pods.append(
-                PodPlan(
-                    pod.key, node.name, where, tuple(map(str, pod.ips)), False, ports, cni, resolv
-                )
-            )
-            files.append((f"{ETC_NETNS}/{where}/resolv.conf", resolv))
-            served = ports
-            if is_dns_pod(pod):
-                served = tuple(p for p in ports if p[0] != DNS_PORT)
-                dns_servers.append(
-                    Process(
-                        f"dns {pod.key}",
-                        where,
-                        (
-                            python,
-                            "-m",
-                            "podnet",
-                            "dns",
-                            "serve",
-                            f"{state}/manifests",
-                            "--listen",
-                            f"{pod.ips[0]}:{DNS_PORT}",
-                        ),
-                    )
-                )
-        taken = {
-            (listener.netns, listener.port, listener.protocol) for listener in listeners[node.name]
-        }
-        for port, protocol in served:
-            if protocol == "SCTP" or (where, port, protocol) in taken:
-                continue  # no SCTP sockets here; host-network pods may share a node's port
-            listeners[node.name].append(Listener(where, port, protocol, pod.key))
-    agents = []
-    for node in cluster.nodes:
-        spec = f"{state}/agents/{node.name}.json"
-        files.append((spec, agent_spec(listeners[node.name])))
-        argv = (python, "-m", "podnet.linux.agent", spec)
-        agents.append(Process(f"agent {node.name}", nodes_ns[node.name], argv))
+    parts = [_pod_part(cluster, layout, pod) for pod in cluster.running_pods]
+    agent_files, agents = _agents(cluster, layout, parts)
     return Plan(
         cluster=name,
         backend=backend,
         state_dir=state,
-        cni_bin=cni_bin,
-        namespaces=(underlay, external, *node_plans, *pod_namespaces),
-        pods=tuple(pods),
-        files=tuple(files),
-        processes=(*agents, *dns_servers),
+        cni_bin=layout.cni_bin,
+        namespaces=(
+            _underlay_netns(cluster, layout),
+            _external_netns(cluster, layout, outside, gateway, node_ips),
+            *nodes,
+            *(part.netns for part in parts if part.netns is not None),
+        ),
+        pods=tuple(part.pod for part in parts),
+        files=(*(f for part in parts for f in part.files), *agent_files),
+        processes=(*agents, *(part.server for part in parts if part.server is not None)),
         external_ip=str(outside),
-        nodes=nodes_ns,
+        nodes=layout.nodes_ns,
     )
+
+
+def _underlay_netns(cluster: Cluster, layout: _Layout) -> Netns:
+    """The cluster's L2 network: a bridge with a veth port to each node and to the external
+    client."""
+    prefix = link_prefix(layout.cluster)
+    bridge = f"{prefix}br"
+    links = [Link(bridge, "bridge", mtu=UNDERLAY_MTU)]
+    for i, node in enumerate(cluster.nodes):
+        ns = layout.nodes_ns[node.name]
+        links.append(Link(f"{prefix}n{i}", "veth", NODE_IFNAME, ns, bridge, UNDERLAY_MTU))
+    external_ns = netns_name(layout.cluster, "external")
+    links.append(Link(f"{prefix}ext", "veth", NODE_IFNAME, external_ns, bridge, UNDERLAY_MTU))
+    return Netns(
+        netns_name(layout.cluster, "underlay"),
+        "underlay",
+        links=tuple(links),
+        up=("lo", *(link.name for link in links)),
+        sysctls=(("net/bridge/bridge-nf-call-iptables", "0"),),
+    )
+
+
+def _external_netns(
+    cluster: Cluster,
+    layout: _Layout,
+    outside: IPv4Address,
+    gateway: IPv4Address,
+    node_ips: dict,
+) -> Netns:
+    """The external client, which also holds the nodes' default gateway."""
+    prefixlen = cluster.config.node_subnet.prefixlen
+    addresses = [(NODE_IFNAME, f"{outside}/{prefixlen}")]
+    if gateway != outside:
+        addresses.append((NODE_IFNAME, f"{gateway}/{prefixlen}"))
+    return Netns(
+        netns_name(layout.cluster, "external"),
+        "external",
+        sysctls=ICMP_SYSCTLS,
+        addresses=tuple(addresses),
+        up=("lo", NODE_IFNAME),
+        routes=tuple(_external_routes(cluster, node_ips)),
+    )
+
+
+def _pod_part(cluster: Cluster, layout: _Layout, pod: Pod) -> _PodPart:
+    node = cluster.node(pod.node_name)
+    ports = tuple(sorted({(p.container_port, p.protocol) for p in pod.ports}))
+    resolv = pod_resolv_conf(cluster, pod).text()
+    ips = tuple(map(str, pod.ips))
+    node_ns = layout.nodes_ns[node.name]
+    if pod.host_network:
+        plan = PodPlan(pod.key, node.name, node_ns, ips, True, ports, None, resolv)
+        return _PodPart(plan, None, (), None, ports)
+    where = pod_netns_name(layout.cluster, pod)
+    gw = node.pod_cidrs[0].network_address + 1
+    # Static neighbours both ways (the node's are in its own namespace): the kernel's neighbour
+    # table is shared by every namespace and overflows at 1024 dynamic entries, which a thousand
+    # pods and their nodes would pass; permanent ones do not count.
+    netns = Netns(
+        where,
+        "pod",
+        sysctls=ICMP_SYSCTLS,
+        neighbours=(Neighbour(POD_IFNAME, str(gw), pod_mac(gw)),),
+    )
+    cni = _cni_call(
+        layout.cluster, layout.cni_bin, layout.state, pod, node, node_ns, where, layout.mtu
+    )
+    plan = PodPlan(pod.key, node.name, where, ips, False, ports, cni, resolv)
+    files = ((f"{ETC_NETNS}/{where}/resolv.conf", resolv),)
+    if not is_dns_pod(pod):
+        return _PodPart(plan, netns, files, None, ports)
+    served = tuple(p for p in ports if p[0] != DNS_PORT)
+    return _PodPart(plan, netns, files, _dns_server(layout, pod, where), served)
+
+
+def _dns_server(layout: _Layout, pod: Pod, where: str) -> Process:
+    """`podnet dns serve` in a cluster DNS pod, on the manifests `up` keeps."""
+    argv = (
+        layout.python,
+        "-m",
+        "podnet",
+        "dns",
+        "serve",
+        f"{layout.state}/manifests",
+        "--listen",
+        f"{pod.ips[0]}:{DNS_PORT}",
+    )
+    return Process(f"dns {pod.key}", where, argv)
+
+
+def _agents(
+    cluster: Cluster, layout: _Layout, parts: list[_PodPart]
+) -> tuple[list[tuple[str, str]], list[Process]]:
+    """A probe agent per node, and the file listing the sockets it serves."""
+    listeners = _listeners(cluster, parts)
+    files = []
+    agents = []
+    for node in cluster.nodes:
+        spec = f"{layout.state}/agents/{node.name}.json"
+        files.append((spec, agent_spec(listeners[node.name])))
+        argv = (layout.python, "-m", "podnet.linux.agent", spec)
+        agents.append(Process(f"agent {node.name}", layout.nodes_ns[node.name], argv))
+    return files, agents
+
+
+def _listeners(cluster: Cluster, parts: list[_PodPart]) -> dict[str, list[Listener]]:
+    """Node name -> the sockets its agent opens, in pod order."""
+    out: dict[str, list[Listener]] = {n.name: [] for n in cluster.nodes}
+    for part in parts:
+        mine = out[part.pod.node]
+        where = part.pod.netns
+        taken = {(x.netns, x.port, x.protocol) for x in mine}
+        for port, protocol in part.served:
+            if protocol == "SCTP" or (where, port, protocol) in taken:
+                continue  # no SCTP sockets here; host-network pods may share a node's port
+            mine.append(Listener(where, port, protocol, part.pod.key))
+    return out
 
 
 def agent_spec(listeners: list[Listener]) -> str:
@@ -446,6 +492,56 @@ def _check_supported(cluster: Cluster) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _Overlay:
+    """What a backend adds to a node's namespace to reach the other nodes' pods."""
+
+    links: tuple[Link, ...] = ()
+    addresses: tuple[tuple[str, str], ...] = ()
+    routes: tuple[Route, ...] = ()
+    neighbours: tuple[Neighbour, ...] = ()
+    fdb: tuple[FdbEntry, ...] = ()
+
+
+def _vxlan(node: Node, peers: list[Node]) -> _Overlay:
+    """Flannel's VXLAN: `flannel.1`, and per peer a permanent neighbour, an FDB entry and an
+    onlink route whose source is the node's own IP."""
+    ip, cidr = node.ips[0], node.pod_cidrs[0]
+    device = Link(
+        VXLAN_DEVICE,
+        "vxlan",
+        mtu=UNDERLAY_MTU - VXLAN_OVERHEAD,
+        mac=vtep_mac(ip),  # type: ignore[arg-type]
+        vxlan_local=str(ip),
+        vxlan_id=VXLAN_ID,
+        vxlan_port=VXLAN_PORT,
+    )
+    neighbours, fdb, routes = [], [], []
+    for peer in peers:
+        pcidr, pip = peer.pod_cidrs[0], peer.ips[0]
+        mac = vtep_mac(pip)  # type: ignore[arg-type]
+        neighbours.append(Neighbour(VXLAN_DEVICE, str(pcidr.network_address), mac))
+        fdb.append(FdbEntry(VXLAN_DEVICE, mac, str(pip)))
+        routes.append(Route(str(pcidr), str(pcidr.network_address), VXLAN_DEVICE, True, str(ip)))
+    return _Overlay(
+        links=(device,),
+        # A /32 on the network address, as Flannel does, so that no broadcast route appears.
+        addresses=((VXLAN_DEVICE, f"{cidr.network_address}/32"),),
+        routes=tuple(routes),
+        neighbours=tuple(neighbours),
+        fdb=tuple(fdb),
+    )
+
+
+def _bridge_neighbours(cluster: Cluster, node: str) -> list[Neighbour]:
+    """A permanent entry on `cni0` for each pod of the node."""
+    return [
+        Neighbour(CNI_BRIDGE, str(pod.ips[0]), pod_mac(pod.ips[0]))
+        for pod in cluster.running_pods
+        if pod.node_name == node and not pod.host_network and pod.ips
+    ]
+
+
 def _node_netns(
     cluster: Cluster, node_name: str, ns: str, backend: str, gateway: IPv4Address, mtu: int
 ) -> Netns:
@@ -453,46 +549,16 @@ def _node_netns(
     ip = node.ips[0]
     subnet = cluster.config.node_subnet
     cidr = node.pod_cidrs[0]
-    links: list[Link] = []
-    addresses = [(NODE_IFNAME, f"{ip}/{subnet.prefixlen}")]
-    up = ["lo", NODE_IFNAME]
-    routes = [Route("0.0.0.0/0", str(gateway), NODE_IFNAME)]
-    neighbours: list[Neighbour] = []
-    fdb: list[FdbEntry] = []
     peers = [n for n in cluster.nodes if n.name != node.name]
     if backend == "vxlan":
-        links.append(
-            Link(
-                VXLAN_DEVICE,
-                "vxlan",
-                mtu=UNDERLAY_MTU - VXLAN_OVERHEAD,
-                mac=vtep_mac(ip),  # type: ignore[arg-type]
-                vxlan_local=str(ip),
-                vxlan_id=VXLAN_ID,
-                vxlan_port=VXLAN_PORT,
-            )
-        )
-        # A /32 on the network address, as Flannel does, so that no broadcast route appears.
-        addresses.append((VXLAN_DEVICE, f"{cidr.network_address}/32"))
-        up.append(VXLAN_DEVICE)
-        for peer in peers:
-            pcidr, pip = peer.pod_cidrs[0], peer.ips[0]
-            mac = vtep_mac(pip)  # type: ignore[arg-type]
-            neighbours.append(Neighbour(VXLAN_DEVICE, str(pcidr.network_address), mac))
-            fdb.append(FdbEntry(VXLAN_DEVICE, mac, str(pip)))
-            routes.append(
-                Route(str(pcidr), str(pcidr.network_address), VXLAN_DEVICE, True, str(ip))
-            )
+        overlay = _vxlan(node, peers)
     else:
-        for peer in peers:
-            routes.append(Route(str(peer.pod_cidrs[0]), str(peer.ips[0]), NODE_IFNAME))
+        overlay = _Overlay(
+            routes=tuple(Route(str(p.pod_cidrs[0]), str(p.ips[0]), NODE_IFNAME) for p in peers)
+        )
     # cni0 made ahead of the plugin (which keeps an existing bridge and its MAC), so that its MAC
-    # and the pods' are known: the neighbour entries are static (see `make_plan`).
-    links.append(Link(CNI_BRIDGE, "bridge", mtu=mtu, mac=pod_mac(cidr.network_address + 1)))
-    up.append(CNI_BRIDGE)
-    for pod in cluster.running_pods:
-        if pod.node_name == node.name and not pod.host_network and pod.ips:
-            neighbours.append(Neighbour(CNI_BRIDGE, str(pod.ips[0]), pod_mac(pod.ips[0])))
+    # and the pods' are known: the neighbour entries are static (see `_pod_part`).
+    bridge = Link(CNI_BRIDGE, "bridge", mtu=mtu, mac=pod_mac(cidr.network_address + 1))
     sysctls = (
         ("net/ipv4/ip_forward", "1"),
         ("net/ipv4/conf/all/rp_filter", "0"),
@@ -505,13 +571,13 @@ def _node_netns(
     return Netns(
         ns,
         "node",
-        links=tuple(links),
-        addresses=tuple(addresses),
-        up=tuple(up),
+        links=(*overlay.links, bridge),
+        addresses=((NODE_IFNAME, f"{ip}/{subnet.prefixlen}"), *overlay.addresses),
+        up=("lo", NODE_IFNAME, *(link.name for link in overlay.links), CNI_BRIDGE),
         sysctls=sysctls,
-        routes=tuple(routes),
-        neighbours=tuple(neighbours),
-        fdb=tuple(fdb),
+        routes=(Route("0.0.0.0/0", str(gateway), NODE_IFNAME), *overlay.routes),
+        neighbours=(*overlay.neighbours, *_bridge_neighbours(cluster, node.name)),
+        fdb=overlay.fdb,
         ruleset=node_ruleset(cluster, node_name),
     )
 

@@ -23,8 +23,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from podnet.cni.netlink import _setns
-from podnet.linux.plan import NETNS_DIR
+from podnet.kernel import netns as namespaces
 
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_CONCURRENCY = 1000
@@ -79,12 +78,12 @@ class _Namespaces:
     def socket(self, netns: str, kind: int) -> socket.socket:
         fd = self.fds.get(netns)
         if fd is None:
-            fd = self.fds[netns] = os.open(f"{NETNS_DIR}/{netns}", os.O_RDONLY | os.O_CLOEXEC)
-        _setns(fd)
+            fd = self.fds[netns] = namespaces.open_fd(netns)
+        namespaces.setns(fd)
         try:
             sock = socket.socket(socket.AF_INET, kind)
         finally:
-            _setns(self.home)
+            namespaces.setns(self.home)
         sock.setblocking(False)
         return sock
 

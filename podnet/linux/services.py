@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from podnet.linux import probe
 from podnet.linux.plan import netns_name
+from podnet.linux.realised import Realised
 from podnet.model.cluster import Cluster
 from podnet.path.trace import Trace, trace
 
@@ -47,20 +48,20 @@ class Check:
         return "/".join(statuses)
 
 
-def _netns_of(st: dict, cluster_name: str, source: str) -> str:
+def _netns_of(st: Realised, cluster_name: str, source: str) -> str:
     if source == "external":
         return netns_name(cluster_name, "external")
-    if source in st["pods"]:
-        return st["pods"][source]["netns"]
-    return st["nodes"][source]
+    if source in st.pods:
+        return st.pods[source].netns
+    return st.nodes[source]
 
 
-def _where(st: dict, target: str) -> str | None:
+def _where(st: Realised, target: str) -> str | None:
     """The namespace of a trace delivery's target ("ns/pod" or "node NAME")."""
     if target.startswith("node "):
-        return st["nodes"].get(target[5:])
-    pod = st["pods"].get(target)
-    return pod["netns"] if pod else None
+        return st.nodes.get(target[5:])
+    pod = st.pods.get(target)
+    return pod.netns if pod else None
 
 
 def _attempts(t: Trace) -> int:
@@ -80,7 +81,7 @@ def _seen(t: Trace, target: str, source_ip: str) -> str:
     return source_ip
 
 
-def judge(check: Check, st: dict, source_ip: str, affinity: bool) -> tuple[str, ...]:
+def judge(check: Check, st: Realised, source_ip: str, affinity: bool) -> tuple[str, ...]:
     """What the attempts show that the trace does not say (empty: they agree)."""
     t, outs = check.trace, check.outcomes
     problems = []
@@ -103,7 +104,7 @@ def judge(check: Check, st: dict, source_ip: str, affinity: bool) -> tuple[str, 
     for o in outs:
         if o.status != probe.OPEN or not o.identity:
             continue
-        reached = st["pods"].get(o.identity, {}).get("netns")
+        reached = st.pod_netns.get(o.identity)
         if reached not in every:
             problems.append(f"{where}: reached {o.identity}, not an endpoint of the trace")
         elif reached not in allowed:
@@ -115,12 +116,12 @@ def judge(check: Check, st: dict, source_ip: str, affinity: bool) -> tuple[str, 
 
 def check_connections(
     cluster: Cluster,
-    st: dict,
+    st: Realised,
     wanted: list[tuple[str, str, int, str]],
     timeout: float = probe.DEFAULT_TIMEOUT,
 ) -> list[Check]:
     """Trace and try each (source, IP, port, protocol); each Check with its problems."""
-    name = st["cluster"]
+    name = st.cluster
     traces = [trace(cluster, src, ip, port, proto) for src, ip, port, proto in wanted]
     attempts: list[probe.Attempt] = []
     spans = []
@@ -139,11 +140,11 @@ def check_connections(
     return out
 
 
-def _source_ip(cluster: Cluster, st: dict, source: str) -> str:
+def _source_ip(cluster: Cluster, st: Realised, source: str) -> str:
     if source == "external":
-        return st["external"]["ip"]
-    if source in st["pods"]:
-        return st["pods"][source]["ips"][0]
+        return st.external_ip
+    if source in st.pods:
+        return st.pods[source].ips[0]
     return str(cluster.node(source).ips[0])
 
 
@@ -209,11 +210,13 @@ class ServiceMatrix:
         return [p for c in self.checks.values() for p in c.problems]
 
 
-def measure(cluster: Cluster, st: dict, timeout: float = probe.DEFAULT_TIMEOUT) -> ServiceMatrix:
+def measure(
+    cluster: Cluster, st: Realised, timeout: float = probe.DEFAULT_TIMEOUT
+) -> ServiceMatrix:
     """Every pod to every Service port's ClusterIP."""
     from podnet.linux.verify import probed_pods
 
-    pods = [p.key for p in probed_pods(cluster) if p.key in st["pods"]]
+    pods = [p.key for p in probed_pods(cluster) if p.key in st.pods]
     targets = cluster_ip_targets(cluster)
     wanted = [(p, ip, port, proto) for p in pods for _, ip, port, proto in targets]
     checks = check_connections(cluster, st, wanted, timeout)
@@ -224,7 +227,7 @@ def measure(cluster: Cluster, st: dict, timeout: float = probe.DEFAULT_TIMEOUT) 
     return ServiceMatrix(pods, [t[0] for t in targets], cells)
 
 
-def verify(cluster: Cluster, st: dict, timeout: float = probe.DEFAULT_TIMEOUT) -> list[str]:
+def verify(cluster: Cluster, st: Realised, timeout: float = probe.DEFAULT_TIMEOUT) -> list[str]:
     """The Service cells where the kernel and the traces disagree (each re-tried once, slower)."""
     matrix = measure(cluster, st, timeout)
     failing = [c for c in matrix.checks.values() if c.problems]

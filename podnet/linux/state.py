@@ -4,7 +4,7 @@ The realiser writes each intention to `journal` (one JSON object a line) *before
 the namespaces it is about to create, the files and directories it is about to write, the
 process it is starting and, once started, that process's pid and start time. `down` enumerates
 the journal, so a killed `up` is cleaned like a finished one. `state.json` is written when `up`
-finishes: the plan summary that `status`, `probe`, `verify` and `exec` read.
+finishes: the `Realised` record that `status`, `probe`, `verify` and `exec` read.
 
 Nothing here chooses what to create; it only writes and reads the record.
 """
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from podnet.errors import UsageError
 from podnet.linux.plan import STATE_ROOT, state_dir
+from podnet.linux.realised import Realised
 
 JOURNAL = "journal"
 STATE = "state.json"
@@ -103,11 +104,17 @@ def write_state(cluster: str, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_state(cluster: str) -> dict:
+def save(realised: Realised) -> None:
+    """Record that `up` finished, and what it built."""
+    write_state(realised.cluster, realised.to_json())
+
+
+def load(cluster: str) -> Realised:
+    """What `up` built for `cluster`; a UsageError when it is not up."""
     path = os.path.join(state_dir(cluster), STATE)
     try:
         with open(path) as f:
-            return json.load(f)
+            return Realised.from_json(json.load(f))
     except FileNotFoundError:
         raise UsageError(
             f"cluster {cluster!r} is not up (no {path}); run `podnet up` first"

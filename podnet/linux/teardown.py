@@ -17,7 +17,8 @@ import signal
 import time
 from dataclasses import dataclass
 
-from podnet.linux import netns, state
+from podnet.kernel import netns
+from podnet.linux import state
 from podnet.linux.plan import ETC_NETNS, netns_prefix
 
 KILL_GRACE = 2.0

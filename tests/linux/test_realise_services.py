@@ -14,6 +14,7 @@ import yaml
 
 from podnet.linux import apply, services, state, teardown
 from podnet.linux.plan import make_plan
+from podnet.linux.realised import Realised
 from podnet.model.cluster import Cluster, cluster_from_text
 
 from .conftest import assert_no_leftovers, require_binary
@@ -122,14 +123,14 @@ def manifests() -> str:
 
 
 @pytest.fixture(scope="module", params=["host-gw", "vxlan"])
-def live(request: pytest.FixtureRequest, kernel_ready: None) -> Iterator[tuple[Cluster, dict]]:
+def live(request: pytest.FixtureRequest, kernel_ready: None) -> Iterator[tuple[Cluster, Realised]]:
     text = manifests()
     cluster = cluster_from_text(text, "svc.yaml")
     plan = make_plan(cluster, NAME, request.param)
     teardown.down(NAME)
     try:
         apply.up(plan, [("svc.yaml", text)])
-        yield cluster, state.load_state(NAME)
+        yield cluster, state.load(NAME)
     finally:
         teardown.down(NAME)
         assert_no_leftovers(NAME)
@@ -149,7 +150,7 @@ def solo_node_port(cluster: Cluster) -> int:
     return port
 
 
-def test_every_pod_to_every_service_port(live: tuple[Cluster, dict]) -> None:
+def test_every_pod_to_every_service_port(live: tuple[Cluster, Realised]) -> None:
     cluster, st = live
     matrix = services.measure(cluster, st, timeout=0.8)
     problems = [p for c in matrix.checks.values() for p in c.problems]
@@ -162,7 +163,7 @@ def test_every_pod_to_every_service_port(live: tuple[Cluster, dict]) -> None:
     assert verdicts[("svc/client", "svc/web:81/UDP")] == "delivered"
 
 
-def test_from_outside_and_from_a_node(live: tuple[Cluster, dict]) -> None:
+def test_from_outside_and_from_a_node(live: tuple[Cluster, Realised]) -> None:
     cluster, st = live
     n1, n2 = node_ip(cluster, "node-1"), node_ip(cluster, "node-2")
     solo = solo_node_port(cluster)
@@ -189,17 +190,17 @@ def test_from_outside_and_from_a_node(live: tuple[Cluster, dict]) -> None:
     assert verdict[("external", f"{n2}:30080/TCP")] == "dropped"
     lb = next(c for c in checks if c.target == f"{LB_IP}:80/TCP")
     assert lb.trace.verdict == "delivered"
-    assert {o.peer for o in lb.outcomes} == {st["external"]["ip"]}  # source IP kept
+    assert {o.peer for o in lb.outcomes} == {st.external_ip}  # source IP kept
     assert {o.identity for o in lb.outcomes} == {
-        next(k for k in st["pods"] if k.startswith("svc/solo-"))
+        next(k for k in st.pods if k.startswith("svc/solo-"))
     }
     rejected = next(c for c in checks if c.target == f"{n1}:30090/TCP")
     assert {o.status for o in rejected.outcomes} == {"refused"}
 
 
-def test_hairpin_to_itself_through_its_service(live: tuple[Cluster, dict]) -> None:
+def test_hairpin_to_itself_through_its_service(live: tuple[Cluster, Realised]) -> None:
     cluster, st = live
-    solo = next(k for k in st["pods"] if k.startswith("svc/solo-"))
+    solo = next(k for k in st.pods if k.startswith("svc/solo-"))
     ip = svc_ip(cluster, "solo-lb")
     (check,) = services.check_connections(cluster, st, [(solo, ip, 80, "TCP")], timeout=0.8)
     assert not check.problems, check.problems
@@ -208,7 +209,7 @@ def test_hairpin_to_itself_through_its_service(live: tuple[Cluster, dict]) -> No
     assert {(o.identity, o.peer) for o in check.outcomes} == {(solo, gateway)}  # masqueraded
 
 
-def test_session_affinity_pins_the_client(live: tuple[Cluster, dict]) -> None:
+def test_session_affinity_pins_the_client(live: tuple[Cluster, Realised]) -> None:
     cluster, st = live
     ip = svc_ip(cluster, "sticky")
     checks = services.check_connections(
@@ -223,7 +224,7 @@ def test_session_affinity_pins_the_client(live: tuple[Cluster, dict]) -> None:
     assert len({o.identity for c in plain for o in c.outcomes}) == 2  # without affinity: both
 
 
-def test_dns_inside_a_pod(live: tuple[Cluster, dict]) -> None:
+def test_dns_inside_a_pod(live: tuple[Cluster, Realised]) -> None:
     cluster, _ = live
     podnet = [sys.executable, "-m", "podnet", "exec", "svc/client", "--name", NAME, "--"]
     web = svc_ip(cluster, "web")

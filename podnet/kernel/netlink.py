@@ -1,9 +1,12 @@
-"""A small rtnetlink client: links, addresses and routes, in the namespace a socket was opened in.
+"""A small rtnetlink client: links (bridge, veth, VXLAN), addresses, routes, neighbours and
+FDB entries, in the namespace a socket was opened in.
 
-The plugin's whole run must fit in a few tens of milliseconds, and importing pyroute2 alone takes
-longer than the reference plugin's complete ADD, so the few messages the plugin needs are encoded
-here. The encoders and the parser are pure (`encode_*`, `parse_messages`); `Rtnl` is the socket.
-The verbs are shaped like ip(8) and pyroute2's IPRoute: `link_add`, `addr_add`, `route_add`, ...
+Standard library only. The CNI plugin's whole run must fit in a few tens of milliseconds, and
+importing pyroute2 alone takes longer than the reference plugin's complete ADD; the realiser uses
+the same client, so podnet has one netlink stack (measurements: docs/performance.md). The
+encoders and parsers are pure (`encode_*`, `parse_*`, `parse_messages`) and testable without
+root; `Rtnl` is the socket. The verbs are shaped like ip(8) and pyroute2's IPRoute: `link_add`,
+`addr_add`, `route_add`, `neigh_add`, `fdb_add`, ... This module never decides what to create.
 """
 
 from __future__ import annotations
@@ -26,30 +29,37 @@ NLA_F_NESTED = 0x8000
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_PROTINFO, IFLA_TXQLEN, IFLA_LINKINFO, IFLA_NET_NS_FD = 12, 13, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4  # hairpin
+IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
 IFF_UP, IFF_PROMISC = 0x1, 0x100
 
-IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
+IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 6, 7, 15
+RTNH_F_ONLINK = 4
 RTA_METRICS = 8
 RTAX_MTU, RTAX_ADVMSS = 2, 8
 RT_TABLE_MAIN = 254
-RTPROT_BOOT = 3
+RTPROT_BOOT, RTPROT_STATIC = 3, 4
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_HOST = 0, 253, 254
 RTN_UNICAST = 1
 
+NDA_DST, NDA_LLADDR = 1, 2
+NUD_NOARP, NUD_PERMANENT = 0x40, 0x80
+NTF_SELF = 0x02
+
 AF_BRIDGE = 7
-CLONE_NEWNET = 0x40000000
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
 _IFADDRMSG = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
+_NDMSG = struct.Struct("=BxxxiHBB")
 _NLATTR = struct.Struct("=HH")
 
 
@@ -151,6 +161,11 @@ class RouteEntry(
     __slots__ = ()
 
 
+class Neighbour(namedtuple("Neighbour", "index ip mac state flags family")):
+    # index: int; ip: str; mac: str; state: int; flags: int; family: int (AF_BRIDGE: FDB)
+    __slots__ = ()
+
+
 def parse_link(body: bytes) -> Link:
     _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(body)
     a = attrs_of(body, _IFINFOMSG.size)
@@ -204,19 +219,33 @@ def parse_route(body: bytes) -> RouteEntry:
     )
 
 
+def parse_neigh(body: bytes) -> Neighbour:
+    """A neighbour (`ip neigh`) or, with family AF_BRIDGE, an FDB entry (`bridge fdb`)."""
+    family, index, state, flags, _type = _NDMSG.unpack_from(body)
+    a = attrs_of(body, _NDMSG.size)
+    ip = ""
+    if NDA_DST in a:
+        raw = a[NDA_DST]
+        ip = _ip_bytes(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+    return Neighbour(index, ip, mac_text(a.get(NDA_LLADDR, b"")), state, flags, family)
+
+
 def _family(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
     return socket.AF_INET if ip.version == 4 else socket.AF_INET6
 
 
-def encode_addr(index: int, iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> bytes:
+def encode_addr(
+    index: int,
+    iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface,
+    broadcast: bool = True,
+) -> bytes:
+    """`ip addr add IFACE dev INDEX`; `broadcast`: with `brd +` (IPv4 shorter than /31)."""
     family = _family(iface.ip)
     raw = iface.ip.packed
     body = _IFADDRMSG.pack(family, iface.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
     body += attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw)
-    if iface.version == 4 and iface.network.prefixlen < 31:
-        body += attr(
-            4, iface.network.broadcast_address.packed
-        )  # IFA_BROADCAST, as `ip addr add ... brd +`
+    if broadcast and iface.version == 4 and iface.network.prefixlen < 31:
+        body += attr(IFA_BROADCAST, iface.network.broadcast_address.packed)
     return body
 
 
@@ -230,11 +259,23 @@ def encode_route(
     mtu: int = 0,
     advmss: int = 0,
     protocol: int = RTPROT_BOOT,
+    onlink: bool = False,
+    prefsrc: str = "",
 ) -> bytes:
+    """`ip route add DST [via GW] [dev OIF] [onlink] [src PREFSRC] ...`."""
     family = _family(dst.network_address)
     table = table or RT_TABLE_MAIN
+    flags = RTNH_F_ONLINK if onlink else 0
     body = _RTMSG.pack(
-        family, dst.prefixlen, 0, 0, table if table < 256 else 0, protocol, scope, RTN_UNICAST, 0
+        family,
+        dst.prefixlen,
+        0,
+        0,
+        table if table < 256 else 0,
+        protocol,
+        scope,
+        RTN_UNICAST,
+        flags,
     )
     if dst.prefixlen:
         body += attr(RTA_DST, dst.network_address.packed)
@@ -244,6 +285,8 @@ def encode_route(
         body += attr_u32(RTA_OIF, oif)
     if priority:
         body += attr_u32(RTA_PRIORITY, priority)
+    if prefsrc:
+        body += attr(RTA_PREFSRC, ipaddress.ip_address(prefsrc).packed)
     if table >= 256:
         body += attr_u32(RTA_TABLE, table)
     metrics = b""
@@ -274,6 +317,68 @@ def encode_veth(
         body += attr(IFLA_ADDRESS, mac_bytes(mac))
     body += attr(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, data))
     return body
+
+
+def encode_link(
+    name: str, kind: str, mtu: int = 0, mac: str = "", data: bytes = b"", master: int = 0
+) -> bytes:
+    """`ip link add NAME [mtu M] [address MAC] [master INDEX] type KIND [DATA]`."""
+    body = ifinfomsg() + attr_str(IFLA_IFNAME, name)
+    if mtu:
+        body += attr_u32(IFLA_MTU, mtu)
+    if mac:
+        body += attr(IFLA_ADDRESS, mac_bytes(mac))
+    if master:
+        body += attr_u32(IFLA_MASTER, master)
+    info = attr_str(IFLA_INFO_KIND, kind)
+    if data:
+        info += attr(IFLA_INFO_DATA, data)
+    return body + attr(IFLA_LINKINFO, info)
+
+
+def encode_vxlan(
+    name: str,
+    vni: int,
+    local: str = "",
+    port: int = 0,
+    learning: bool = True,
+    mtu: int = 0,
+    mac: str = "",
+) -> bytes:
+    """`ip link add NAME type vxlan id VNI [local IP] [dstport PORT] [nolearning]`."""
+    data = attr_u32(IFLA_VXLAN_ID, vni)
+    if local:
+        data += attr(IFLA_VXLAN_LOCAL, ipaddress.ip_address(local).packed)
+    if port:
+        data += attr(IFLA_VXLAN_PORT, struct.pack("!H", port))  # network order, unlike the rest
+    data += attr_u8(IFLA_VXLAN_LEARNING, int(learning))
+    return encode_link(name, "vxlan", mtu, mac, data)
+
+
+def encode_neigh(
+    index: int,
+    ip: str,
+    mac: str,
+    state: int = NUD_PERMANENT,
+    family: int = 0,
+    flags: int = 0,
+) -> bytes:
+    """`ip neigh add IP lladdr MAC dev INDEX nud permanent`; with family AF_BRIDGE an FDB entry
+    (`bridge fdb add MAC dev INDEX dst IP`), where `ip` is the remote VTEP."""
+    addr = ipaddress.ip_address(ip) if ip else None
+    if not family:
+        family = _family(addr) if addr is not None else socket.AF_INET
+    body = _NDMSG.pack(family, index, state, flags, 0)
+    if addr is not None:
+        body += attr(NDA_DST, addr.packed)
+    if mac:
+        body += attr(NDA_LLADDR, mac_bytes(mac))
+    return body
+
+
+def encode_fdb(index: int, mac: str, dst: str) -> bytes:
+    """`bridge fdb add MAC dev INDEX dst DST` (self, permanent), as iproute2 and pyroute2 send it."""
+    return encode_neigh(index, dst, mac, NUD_PERMANENT | NUD_NOARP, AF_BRIDGE, NTF_SELF)
 
 
 # --------------------------------------------------------------------------- socket
@@ -343,11 +448,27 @@ class Rtnl:
             raise
         return next((parse_link(b) for t, b in replies if t == RTM_NEWLINK), None)
 
-    def bridge_add(self, name: str, mtu: int = 0) -> None:
-        body = ifinfomsg() + attr_str(IFLA_IFNAME, name)
-        if mtu:
-            body += attr_u32(IFLA_MTU, mtu)
-        body += attr(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "bridge"))
+    def index(self, name: str) -> int:
+        """The index of link `name`; NetlinkError(ENODEV) when there is none."""
+        link = self.link_get(name)
+        if link is None:
+            raise NetlinkError(19, f"no link {name}")
+        return link.index
+
+    def bridge_add(self, name: str, mtu: int = 0, mac: str = "") -> None:
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, encode_link(name, "bridge", mtu, mac))
+
+    def vxlan_add(
+        self,
+        name: str,
+        vni: int,
+        local: str = "",
+        port: int = 0,
+        learning: bool = True,
+        mtu: int = 0,
+        mac: str = "",
+    ) -> None:
+        body = encode_vxlan(name, vni, local, port, learning, mtu, mac)
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
 
     def veth_add(
@@ -373,7 +494,10 @@ class Rtnl:
         master: int | None = None,
         mtu: int = 0,
         mac: str = "",
+        netns_fd: int = -1,
     ) -> None:
+        """`ip link set INDEX [up|down] [promisc on|off] [master M|nomaster] [mtu N]
+        [address MAC] [netns FD]`."""
         flags = change = 0
         if up is not None:
             change |= IFF_UP
@@ -388,6 +512,8 @@ class Rtnl:
             body += attr_u32(IFLA_MTU, mtu)
         if mac:
             body += attr(IFLA_ADDRESS, mac_bytes(mac))
+        if netns_fd >= 0:
+            body += attr_u32(IFLA_NET_NS_FD, netns_fd)
         self.request(RTM_NEWLINK, 0, body)
 
     def link_del(self, index: int) -> None:
@@ -414,9 +540,10 @@ class Rtnl:
         index: int,
         iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface,
         replace: bool = False,
+        broadcast: bool = True,
     ) -> None:
         flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
-        self.request(RTM_NEWADDR, flags, encode_addr(index, iface))
+        self.request(RTM_NEWADDR, flags, encode_addr(index, iface, broadcast))
 
     def addr_del(
         self, index: int, iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -443,52 +570,38 @@ class Rtnl:
     def route_del(self, dst: ipaddress.IPv4Network | ipaddress.IPv6Network, **kw: object) -> None:
         self.request(RTM_DELROUTE, 0, encode_route(dst, **kw))  # type: ignore[arg-type]
 
+    # neighbours and FDB entries
 
-# --------------------------------------------------------------------------- namespaces
+    def neighbours(self, family: int = 0) -> list[Neighbour]:
+        """`ip neigh show` (family AF_BRIDGE: `bridge fdb show`)."""
+        body = _NDMSG.pack(family, 0, 0, 0, 0)
+        return [
+            parse_neigh(b)
+            for t, b in self.request(RTM_GETNEIGH, NLM_F_DUMP, body)
+            if t == RTM_NEWNEIGH
+        ]
 
+    def neigh_add(
+        self, index: int, ip: str, mac: str, state: int = NUD_PERMANENT, replace: bool = False
+    ) -> None:
+        """`ip neigh add|replace IP lladdr MAC dev INDEX nud permanent`."""
+        flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
+        self.request(RTM_NEWNEIGH, flags, encode_neigh(index, ip, mac, state))
 
-def _setns(fd: int) -> None:
-    setns = getattr(os, "setns", None)  # Python >= 3.12
-    if setns is not None:
-        setns(fd, CLONE_NEWNET)
-        return
-    import ctypes
+    def neigh_del(self, index: int, ip: str) -> None:
+        self.request(RTM_DELNEIGH, 0, encode_neigh(index, ip, "", 0))
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
+    def fdb_add(self, index: int, mac: str, dst: str) -> None:
+        """`bridge fdb add MAC dev INDEX dst DST`: where a VXLAN device sends frames for MAC."""
+        self.request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, encode_fdb(index, mac, dst))
 
-
-class entered:  # noqa: N801 - used like a function: `with entered(fd): ...`
-    """Run the block with this thread in the namespace of `netns_fd`, then come back."""
-
-    def __init__(self, netns_fd: int):
-        self.netns_fd = netns_fd
-        self.home = -1
-
-    def __enter__(self) -> None:
-        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        try:
-            _setns(self.netns_fd)
-        except BaseException:
-            os.close(self.home)
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            _setns(self.home)
-        finally:
-            os.close(self.home)
+    def fdb_del(self, index: int, mac: str, dst: str) -> None:
+        self.request(RTM_DELNEIGH, 0, encode_fdb(index, mac, dst))
 
 
 def open_in(netns_fd: int) -> Rtnl:
     """A route socket bound to the namespace of `netns_fd` (the caller stays where it is)."""
+    from podnet.kernel.netns import entered
+
     with entered(netns_fd):
         return Rtnl()
-
-
-def write_sysctl(path: str, value: str) -> None:
-    """Set a sysctl (`net/ipv4/conf/eth0/proxy_arp`) of the current thread's network namespace."""
-    with open("/proc/sys/" + path, "w") as f:
-        f.write(value)
