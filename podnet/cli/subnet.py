@@ -548,6 +548,7 @@ def check(
 ) -> None:
     """Capacity, head-room and conflicts of the pod, service and node ranges; exit 1 when the
     plan is broken."""
+    from podnet.model.address_plan import plan_from_cluster
     from podnet.model.cluster import load_cluster
 
     around = plan_mod.parse_existing(list_option(existing))
@@ -560,9 +561,7 @@ def check(
             nodes=nodes if nodes is not None else max(len(cluster.nodes), 1),
             pods_per_node=pods_per_node or max_pods,
         )
-    report = plan_mod.check(
-        plan_mod.plan_from_cluster(cluster), around, max_pods=max_pods, growth=growth
-    )
+    report = plan_mod.check(plan_from_cluster(cluster), around, max_pods=max_pods, growth=growth)
     if output is Output.json:
         _print_json(report.to_json())
     else:

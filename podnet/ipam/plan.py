@@ -1,8 +1,9 @@
 """The cluster's address plan: capacity, head-room, conflicts and sizing advice.
 
 `check(plan, ...)` is pure: it takes plain values (an `AddressPlan`: networks and counts, and the
-networks around the cluster) and returns a `Report`. `plan_from_cluster` reads those values from
-a resolved `Cluster`; `parse_ip_route_json` and `parse_proc_net_route` read the host's routing
+networks around the cluster) and returns a `Report`. It never imports the model:
+`model.address_plan.plan_from_cluster` reads those values from a resolved `Cluster`;
+`parse_ip_route_json` and `parse_proc_net_route` read the host's routing
 table from text, and `read_host_routes` is the one function here that looks at the host.
 """
 
@@ -12,18 +13,13 @@ import json
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from podnet.errors import UsageError
 from podnet.ipam import subnet as sn
-
-if TYPE_CHECKING:
-    from podnet.model.cluster import Cluster
 
 # kubelet's default --max-pods.
 DEFAULT_MAX_PODS = 110
@@ -519,40 +515,6 @@ def check(
         advice=advice.lines if stated or broken_or_tight else (),
         growth=growth,
         growth_fits=advice.growth_fits,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# From a resolved cluster
-
-
-def plan_from_cluster(cluster: Cluster) -> AddressPlan:
-    """The plan of a resolved cluster. The model has already allocated (and checked) every
-    ClusterIP and nodePort, so this only counts them."""
-    config = cluster.config
-    pods_by_node = {n.name: 0 for n in cluster.nodes}
-    for pod in cluster.pods:
-        if pod.ips and not pod.host_network and pod.node_name in pods_by_node:
-            pods_by_node[pod.node_name] += 1
-    services: Counter[int] = Counter(ip.version for s in cluster.services for ip in s.cluster_ips)
-    needed = sum(
-        len({p.node_port for p in s.ports})
-        for s in cluster.services
-        if s.type in ("NodePort", "LoadBalancer")
-    )
-    load_balancers = sum(s.type == "LoadBalancer" for s in cluster.services)
-    return AddressPlan(
-        name=config.name,
-        pod_subnets=tuple(config.pod_subnets),
-        node_masks={4: config.node_cidr_mask_size, 6: config.node_cidr_mask_size_v6},
-        service_subnets=tuple(config.service_subnets),
-        node_subnet=config.node_subnet,
-        node_port_range=config.service_node_port_range,
-        pods_by_node=pods_by_node,
-        services_by_family=dict(services),
-        node_ports=NodePorts(needed=needed),
-        load_balancer_pool=tuple(config.load_balancer_pool),
-        load_balancers=load_balancers,
     )
 
 

@@ -2,7 +2,7 @@
 
 Pure: values in, values out; no I/O and no printing. Everything is built on Python's
 `ipaddress` (networks are `IPv4Network`/`IPv6Network` values, never raw integers), and what
-differs between the families lives in one table, `FAMILIES`.
+differs between the families lives in one place, `podnet.ipam.addresses.Family`.
 
 Conventions (documented for users in docs/subnet.md):
 - `parse_interface` reads an address with an optional prefix length or mask and keeps the
@@ -22,10 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
-    IPv4Interface,
     IPv4Network,
-    IPv6Address,
-    IPv6Interface,
     IPv6Network,
     NetmaskValueError,
     collapse_addresses,
@@ -36,43 +33,15 @@ from ipaddress import (
 )
 
 from podnet.errors import UsageError
+from podnet.ipam.addresses import FAMILIES as FAMILIES  # re-exported: callers size by family
+from podnet.ipam.addresses import Family, IPAddress, IPInterface, IPNetwork, family
 
-Address = IPv4Address | IPv6Address
-Network = IPv4Network | IPv6Network
-Interface = IPv4Interface | IPv6Interface
+Address = IPAddress
+Network = IPNetwork
+Interface = IPInterface
 
 # A listing larger than this is refused rather than printed: a /8 split into /32s is a typo.
 MAX_LISTED = 65536
-
-
-@dataclass(frozen=True, slots=True)
-class Family:
-    """What differs between IPv4 and IPv6 for subnet arithmetic."""
-
-    version: int
-    bits: int
-    # Addresses a multi-host subnet keeps from its hosts: network and broadcast (IPv4), or the
-    # Subnet-Router anycast address (IPv6).
-    reserved: int
-    # Bits per label in the reverse zone: octets under in-addr.arpa, nibbles under ip6.arpa.
-    reverse_label_bits: int
-    # Binary view: bits per group and the separator between groups.
-    group_bits: int
-    group_sep: str
-
-    def is_point_to_point(self, prefixlen: int) -> bool:
-        """/31 and /32 (IPv4), /127 and /128 (IPv6): no address is reserved."""
-        return prefixlen >= self.bits - 1
-
-
-FAMILIES = {
-    4: Family(4, 32, reserved=2, reverse_label_bits=8, group_bits=8, group_sep="."),
-    6: Family(6, 128, reserved=1, reverse_label_bits=4, group_bits=16, group_sep=":"),
-}
-
-
-def family(value: Address | Network | Interface) -> Family:
-    return FAMILIES[value.version]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Service and EndpointSlice documents to objects, validated as the API server validates them
 (pkg/apis/core/validation ValidateService, pkg/apis/discovery/validation). Addresses and ports
-that are allocated (ClusterIPs, nodePorts, load-balancer IPs) are checked in `model.services`.
+that are allocated (ClusterIPs, nodePorts, load-balancer IPs) are checked where they are
+allocated, in `ipam.service_allocation`.
 """
 
 from __future__ import annotations
