@@ -36,7 +36,7 @@ from podnet.dns.resolver import pod_resolv_conf
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster
 from podnet.model.objects import Node, Pod
-from podnet.path.trace import entry_node, external_client
+from podnet.model.topology import entry_node, external_client
 from podnet.policy.nftables import render_node as render_policy
 from podnet.policy.semantics import Endpoint
 from podnet.proxy.nftables import render_nftables
