@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue, UsageError
 from podnet.ipam import subnet as sn
 
 # kubelet's default --max-pods.
@@ -329,7 +329,7 @@ def smallest_node_mask(fam: sn.Family, pods_per_node: int) -> int:
     for mask in range(fam.bits, -1, -1):
         if pods_per_node_cidr(fam, mask) >= pods_per_node:
             return mask
-    raise UsageError(f"bad --pods-per-node {pods_per_node}: more than IPv{fam.version} holds")
+    raise InvalidValue("podsPerNode", pods_per_node, f"more than {fam.name} holds")
 
 
 def pod_prefix_for(nodes: int, node_mask: int) -> int:
@@ -456,11 +456,12 @@ def check(
 ) -> Report:
     """Capacity, conflicts and advice for `plan` among the networks `around` it."""
     if max_pods < 1:
-        raise UsageError(f"bad --max-pods {max_pods}: expected 1 or more")
+        raise InvalidValue("maxPods", max_pods, "expected 1 or more")
     if growth is not None and (growth.nodes < 1 or growth.pods_per_node < 1):
-        raise UsageError(
-            f"bad growth {growth.nodes} nodes of {growth.pods_per_node} pods: "
-            "expected 1 or more of each"
+        raise InvalidValue(
+            "growth",
+            f"{growth.nodes} nodes of {growth.pods_per_node} pods",
+            "expected 1 or more of each",
         )
     usages = _usages(plan, max_pods)
     found = conflicts(plan.ranges(), around)

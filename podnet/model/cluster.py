@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from podnet.errors import ManifestError, Problem
+from podnet.errors import ManifestError, NotFound, Problem
 from podnet.ipam.allocate import NodeAddresses, PodAddresses, address_nodes, address_pods
 from podnet.model.config import ClusterConfig
 from podnet.model.documents import parse_text, read_documents
@@ -58,7 +58,11 @@ class Cluster:
         return tuple(p for p in self.pods if p.ips)
 
     def node(self, name: str) -> Node:
-        return next(n for n in self.nodes if n.name == name)
+        """The node called `name`; `NotFound` when there is none."""
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise NotFound("node", name, (n.name for n in self.nodes))
 
     def pod(self, key: str) -> Pod | None:
         return next((p for p in self.pods if p.key == key), None)
