@@ -20,6 +20,7 @@ from pathlib import Path
 
 from podnet.errors import InvalidValue, UsageError
 from podnet.ipam import subnet as sn
+from podnet.ipam.addresses import FAMILIES
 
 # kubelet's default --max-pods.
 DEFAULT_MAX_PODS = 110
@@ -28,10 +29,6 @@ TIGHT = 0.8
 # kube-apiserver's bitmap allocator refuses a service range of more than 2^20 addresses
 # (/12 for IPv4, /108 for IPv6).
 MAX_SERVICE_BITS = 20
-# kube-controller-manager refuses an IPv6 node mask more than 16 bits longer than the pod subnet.
-MAX_V6_NODE_MASK_BITS = 16
-# Services every cluster has whether or not the manifests declare them (DESIGN.md: `kubernetes`
-# at .1, `kube-dns` at .10).
 # Where a replacement range is looked for: the private ranges, most common first.
 POOLS = {
     4: tuple(ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),
@@ -227,7 +224,7 @@ def _usages(plan: AddressPlan, max_pods: int) -> list[Usage]:
         fam = sn.family(pod_subnet)
         mask = plan.node_masks[pod_subnet.version]
         per_node = min(pods_per_node_cidr(fam, mask), max_pods)
-        v = f"IPv{pod_subnet.version} " if len(plan.pod_subnets) > 1 else ""
+        v = f"{fam.name} " if len(plan.pod_subnets) > 1 else ""
         out.append(
             Usage(
                 f"{v}nodes (node ranges of /{mask})",
@@ -251,7 +248,7 @@ def _usages(plan: AddressPlan, max_pods: int) -> list[Usage]:
             )
         )
     for net in plan.service_subnets:
-        v = f"IPv{net.version} " if len(plan.service_subnets) > 1 else ""
+        v = f"{sn.family(net).name} " if len(plan.service_subnets) > 1 else ""
         out.append(
             Usage(
                 f"{v}Services (ClusterIPs)",
@@ -344,7 +341,7 @@ def choose_free(
     """A free network of /prefixlen: `prefer` widened or narrowed in place when that is free,
     else the first fit in the private pools, avoiding every network of `avoid`."""
     avoid = [n for n in avoid if n.version == version]
-    if prefer is not None and prefer.version == version and prefixlen <= sn.FAMILIES[version].bits:
+    if prefer is not None and prefer.version == version and prefixlen <= FAMILIES[version].bits:
         if prefixlen <= prefer.prefixlen:
             candidate = prefer.supernet(new_prefix=prefixlen)
         else:
@@ -369,11 +366,11 @@ class Advice:
 def _sizing(fam: sn.Family, current_mask: int, growth: Growth) -> tuple[int, int]:
     """The node mask and pod subnet prefix length the growth needs."""
     mask = smallest_node_mask(fam, growth.pods_per_node)
-    if fam.version == 6 and pods_per_node_cidr(fam, current_mask) >= growth.pods_per_node:
-        mask = current_mask  # IPv6 ranges are not scarce: keep the configured /64
+    if not fam.scarce and pods_per_node_cidr(fam, current_mask) >= growth.pods_per_node:
+        mask = current_mask  # keep the configured mask (/64) where addresses are plenty
     prefix = pod_prefix_for(growth.nodes, mask)
-    if fam.version == 6:
-        prefix = max(prefix, mask - MAX_V6_NODE_MASK_BITS)
+    if fam.max_node_mask_bits is not None:
+        prefix = max(prefix, mask - fam.max_node_mask_bits)
     return mask, prefix
 
 
@@ -402,10 +399,10 @@ def _advice(
             fits = False
             out.append(
                 f"{growth.nodes} nodes of {growth.pods_per_node} pods are more than "
-                f"IPv{fam.version} can address"
+                f"{fam.name} can address"
             )
             continue
-        if fam.version == 6 and mask == current_mask:
+        if not fam.scarce and mask == current_mask:
             out.append(f"node mask: the configured /{mask} holds {growth.pods_per_node} pods")
         else:
             out.append(
@@ -481,17 +478,17 @@ def check(
                 f"nodes run out of pod IPs before kubelet stops scheduling (set maxPods to "
                 f"{ips} or use a node mask of /{smallest_node_mask(sn.family(pod_subnet), max_pods)})"
             )
-        if pod_subnet.version == 6 and mask - pod_subnet.prefixlen > MAX_V6_NODE_MASK_BITS:
+        limit = sn.family(pod_subnet).max_node_mask_bits
+        if limit is not None and mask - pod_subnet.prefixlen > limit:
             problems.append(
-                f"node mask /{mask} is more than {MAX_V6_NODE_MASK_BITS} bits "
-                f"longer than the pod subnet {pod_subnet}"
+                f"node mask /{mask} is more than {limit} bits longer than the pod subnet {pod_subnet}"
             )
     for net in plan.service_subnets:
         fam = sn.family(net)
         if fam.bits - net.prefixlen > MAX_SERVICE_BITS:
             problems.append(
                 f"service subnet {net} is larger than kube-apiserver allows (at most /"
-                f"{fam.bits - MAX_SERVICE_BITS} for IPv{fam.version})"
+                f"{fam.bits - MAX_SERVICE_BITS} for {fam.name})"
             )
     for r in plan.ranges():
         name, _ = sn.scope(r.network)
@@ -543,7 +540,7 @@ _IGNORED_SCOPES = {"loopback", "link-local", "multicast"}
 def _host_route(dst: str, dev: str, table: str, version: int) -> Named | None:
     if dst == "default":
         return None
-    text = dst if "/" in dst else f"{dst}/{32 if version == 4 else 128}"
+    text = dst if "/" in dst else f"{dst}/{FAMILIES[version].bits}"
     try:
         net = ip_network(text, strict=False)
     except ValueError:

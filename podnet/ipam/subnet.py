@@ -93,7 +93,7 @@ def parse_interface(text: str) -> Interface:
         if prefixlen > fam.bits:
             raise UsageError(
                 f"bad network {raw!r}: prefix length /{mask} is out of range for "
-                f"IPv{fam.version} (0-{fam.bits})"
+                f"{fam.name} (0-{fam.bits})"
             )
     elif fam.version == 4 and ("." in mask or mask.lower().startswith("0x")):
         prefixlen = _prefix_from_mask(raw, mask)
@@ -127,9 +127,7 @@ def parse_prefixlen(text: str | int, fam: Family) -> int:
     """A prefix length given as `26` or `/26` for a network of family `fam`."""
     raw = str(text).strip().removeprefix("/")
     if not re.fullmatch(r"[0-9]+", raw) or int(raw) > fam.bits:
-        raise UsageError(
-            f"bad prefix length {str(text)!r}: expected 0-{fam.bits} for IPv{fam.version}"
-        )
+        raise UsageError(f"bad prefix length {str(text)!r}: expected 0-{fam.bits} for {fam.name}")
     return int(raw)
 
 
@@ -258,7 +256,7 @@ def usable_hosts(net: Network) -> int:
 def broadcast(net: Network) -> Address | None:
     """The broadcast address: IPv4 subnets of /30 and wider only."""
     fam = family(net)
-    if net.version != 4 or fam.is_point_to_point(net.prefixlen):
+    if not fam.broadcast or fam.is_point_to_point(net.prefixlen):
         return None
     return net.broadcast_address
 
@@ -354,7 +352,7 @@ def prefix_for_hosts(hosts: int, fam: Family, point_to_point: bool = False) -> i
             continue
         if hosts_in_prefix(fam, prefixlen) >= hosts:
             return prefixlen
-    raise UsageError(f"bad host count {hosts}: more than IPv{fam.version} can address")
+    raise UsageError(f"bad host count {hosts}: more than {fam.name} can address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,7 +487,7 @@ def summarize(nets: Iterable[Network]) -> list[Network]:
     """The exact summary: the fewest CIDR blocks covering exactly the inputs (each family)."""
     nets = list(nets)
     out: list[Network] = []
-    for version in (4, 6):
+    for version in FAMILIES:
         same = [n for n in nets if n.version == version]
         out.extend(collapse_addresses(same))  # type: ignore[arg-type]
     return out
@@ -521,7 +519,7 @@ class Supernet:
 def supernets(nets: Sequence[Network]) -> list[Supernet]:
     """One covering supernet per family present, with the space it claims beyond `nets`."""
     out = []
-    for version in (4, 6):
+    for version in FAMILIES:
         same = [n for n in nets if n.version == version]
         if same:
             sup = covering_supernet(same)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from podnet.errors import Problem
+from podnet.ipam.addresses import family
 from podnet.ipam.service_allocation import (
     PortRequest,
     ServiceAddresses,
@@ -230,7 +231,7 @@ def _endpoint_slices(svc: Service, pods: list[Pod], nodes: dict[str, Node]) -> l
                         SERVICE_NAME_LABEL: svc.name,
                         MANAGED_BY_LABEL: CONTROLLER,
                     },
-                    address_type=f"IPv{version}",
+                    address_type=family(version).name,
                     endpoints=tuple(endpoints[start : start + MAX_ENDPOINTS_PER_SLICE]),
                     ports=ports,
                     origin=svc.origin,
@@ -265,7 +266,7 @@ def _kubernetes_slice(nodes: list[Node]) -> EndpointSlice:
         "kubernetes",
         "default",
         {SERVICE_NAME_LABEL: "kubernetes"},
-        f"IPv{plane.ips[0].version}",
+        family(plane.ips[0]).name,
         (Endpoint((str(plane.ips[0]),), True, True, False, node_name=plane.name),),
         (EndpointPort(6443, "TCP", "https"),),
         BUILT_IN,
