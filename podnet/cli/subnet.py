@@ -553,7 +553,10 @@ def check(
 
     around = plan_mod.parse_existing(list_option(existing))
     if host:
-        around += plan_mod.read_host_routes()
+        try:
+            around += plan_mod.read_host_routes()
+        except plan_mod.NoHostRoutes as err:
+            raise UsageError(f"--host needs Linux: {err}") from None
     cluster = load_cluster(paths or [])
     growth = None
     if nodes is not None or pods_per_node is not None:

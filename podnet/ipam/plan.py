@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
 
-from podnet.errors import InvalidValue, UsageError
+from podnet.errors import InvalidValue, PodnetError, UsageError
 from podnet.ipam import subnet as sn
 from podnet.ipam.addresses import FAMILIES
 
@@ -613,6 +613,10 @@ def _unique(routes: list[Named]) -> list[Named]:
     return list(seen.values())
 
 
+class NoHostRoutes(PodnetError):
+    """This host has no way to show its routing table (not Linux)."""
+
+
 def read_host_routes() -> list[Named]:
     """The host's routes, every table: `ip -j route` when iproute2 is there, else /proc."""
     ip = shutil.which("ip")
@@ -630,7 +634,7 @@ def read_host_routes() -> list[Named]:
         return out
     proc4, proc6 = Path("/proc/net/route"), Path("/proc/net/ipv6_route")
     if not proc4.exists():
-        raise UsageError("--host needs Linux: neither `ip` nor /proc/net/route is here")
+        raise NoHostRoutes("neither `ip` nor /proc/net/route is here")
     out = parse_proc_net_route(proc4.read_text())
     if proc6.exists():
         out += parse_proc_ipv6_route(proc6.read_text())
