@@ -96,7 +96,7 @@ def resolve(m: Manifests) -> Cluster:
         raise ManifestError(problems)
     # The cluster's own pods (CoreDNS) come after the declared ones: adding them moves nobody.
     pods.sort(key=lambda p: (p.origin is BUILT_IN, p.namespace, p.name))
-    pods = _address_pods(_schedule(pods, nodes), nodes, problems)
+    pods = _address_pods(pods, _schedule(pods, nodes), nodes, problems)
     pods.sort(key=lambda p: (p.namespace, p.name))
     if problems:
         raise ManifestError(problems)
@@ -213,24 +213,31 @@ def _address_nodes(nodes: list[Node], config: ClusterConfig, problems: list[Prob
     ]
 
 
-def _schedule(pods: list[Pod], nodes: list[Node]) -> list[Pod]:
-    placed = schedule([p for p in pods if p.phase not in ("Succeeded", "Failed")], nodes)
-    return [replace(p, node_name=placed.get(p.key, "")) for p in pods]
+def _schedule(pods: list[Pod], nodes: list[Node]) -> dict[str, str]:
+    """The node of every pod that runs somewhere, by pod key."""
+    return schedule([p for p in pods if p.phase not in ("Succeeded", "Failed")], nodes)
 
 
-def _address_pods(pods: list[Pod], nodes: list[Node], problems: list[Problem]) -> list[Pod]:
-    given = [
-        PodAddresses(p.key, p.node_name, p.ips, p.host_network, p.phase in ("Succeeded", "Failed"))
-        for p in pods
-    ]
+def _address_pods(
+    pods: list[Pod], placed: dict[str, str], nodes: list[Node], problems: list[Problem]
+) -> list[Pod]:
+    """The pods on the nodes they are `placed` on, with their addresses."""
+    given = []
+    for p in pods:
+        key = p.key
+        finished = p.phase in ("Succeeded", "Failed")
+        given.append(PodAddresses(key, placed.get(key, ""), p.ips, p.host_network, finished))
     node_addresses = [NodeAddresses(n.name, n.ips, n.pod_cidrs) for n in nodes]
     addressed, found = address_pods(given, node_addresses)
     problems += [
         _problem(pods[p.subject], p.field, p.message) for p in found if p.subject is not None
     ]
-    return [
-        p
-        if (a.ips, a.node_name) == (p.ips, p.node_name)
-        else replace(p, ips=a.ips, node_name=a.node_name)
-        for p, a in zip(pods, addressed, strict=True)
-    ]
+    # One copy per pod that changes, scheduling and addresses at once: a pod has many fields.
+    out = []
+    for p, a in zip(pods, addressed, strict=True):
+        if a.node_name != p.node_name:
+            p = replace(p, ips=a.ips, node_name=a.node_name)
+        elif a.ips != p.ips:
+            p = replace(p, ips=a.ips)
+        out.append(p)
+    return out
