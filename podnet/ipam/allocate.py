@@ -108,6 +108,18 @@ def address_nodes(
     """Node IPs from the underlay, podCIDRs from the pod subnets (one per family), keeping the
     addresses given; `node_mask(version)` is the node CIDR mask of a family."""
     problems: list[AllocationProblem] = []
+    out = _node_ips(nodes, node_subnet, problems)
+    cidrs: dict[str, list[IPNetwork]] = {n.name: [] for n in out}
+    for subnet in pod_subnets:
+        for name, cidr in _node_pod_cidrs(out, subnet, node_mask(subnet.version), problems):
+            cidrs[name].append(cidr)
+    return [NodeAddresses(n.name, n.ips, tuple(cidrs[n.name])) for n in out], problems
+
+
+def _node_ips(
+    nodes: Sequence[NodeAddresses], node_subnet: IPNetwork, problems: list[AllocationProblem]
+) -> list[NodeAddresses]:
+    """An address of the underlay's family for every node that has none."""
     out = list(nodes)
     used: dict[IPAddress, str] = {}
     for i, n in enumerate(nodes):
@@ -127,34 +139,42 @@ def address_nodes(
                 problems.append(AllocationProblem(i, "status.addresses", "the node subnet is full"))
                 continue
             out[i] = NodeAddresses(n.name, (ip, *n.ips), n.pod_cidrs)
-    cidrs: dict[str, list[IPNetwork]] = {n.name: [] for n in out}
-    for subnet in pod_subnets:
-        given: list[tuple[str, IPNetwork | None]] = []
-        for i, n in enumerate(out):
-            mine = [c for c in n.pod_cidrs if c.version == subnet.version]
-            other = next((o for o, c in given if c and mine and c.overlaps(mine[0])), None)  # type: ignore[arg-type]
-            if other is not None:
-                problems.append(
-                    AllocationProblem(
-                        i, "spec.podCIDRs", f"{mine[0]} overlaps the podCIDR of node {other}"
-                    )
+    return out
+
+
+def _node_pod_cidrs(
+    nodes: Sequence[NodeAddresses],
+    subnet: IPNetwork,
+    mask: int,
+    problems: list[AllocationProblem],
+) -> Iterable[tuple[str, IPNetwork]]:
+    """The podCIDR of `subnet`'s family of every node: the given ones checked, the others
+    carved; none at all when the subnet cannot hold them."""
+    given: list[tuple[str, IPNetwork | None]] = []
+    for i, n in enumerate(nodes):
+        mine = [c for c in n.pod_cidrs if c.version == subnet.version]
+        other = next((o for o, c in given if c and mine and c.overlaps(mine[0])), None)  # type: ignore[arg-type]
+        if other is not None:
+            problems.append(
+                AllocationProblem(
+                    i, "spec.podCIDRs", f"{mine[0]} overlaps the podCIDR of node {other}"
                 )
-            if mine and not mine[0].subnet_of(subnet):  # type: ignore[arg-type]
-                problems.append(
-                    AllocationProblem(
-                        i,
-                        "spec.podCIDRs",
-                        f"{mine[0]} is outside the cluster's pod subnet {subnet}"
-                        " (set spec.podSubnet in a ClusterNetwork document)",
-                    )
+            )
+        if mine and not mine[0].subnet_of(subnet):  # type: ignore[arg-type]
+            problems.append(
+                AllocationProblem(
+                    i,
+                    "spec.podCIDRs",
+                    f"{mine[0]} is outside the cluster's pod subnet {subnet}"
+                    " (set spec.podSubnet in a ClusterNetwork document)",
                 )
-            given.append((n.name, mine[0] if mine else None))
-        try:
-            for name, cidr in node_pod_cidrs(subnet, node_mask(subnet.version), given).items():
-                cidrs[name].append(cidr)
-        except PodnetError as err:  # AddressExhausted, or a mask the subnet cannot hold
-            problems.append(AllocationProblem(None, "podSubnet", str(err)))
-    return [NodeAddresses(n.name, n.ips, tuple(cidrs[n.name])) for n in out], problems
+            )
+        given.append((n.name, mine[0] if mine else None))
+    try:
+        return node_pod_cidrs(subnet, mask, given).items()
+    except PodnetError as err:  # AddressExhausted, or a mask the subnet cannot hold
+        problems.append(AllocationProblem(None, "podSubnet", str(err)))
+        return ()
 
 
 # pods ---------------------------------------------------------------------------------------------
@@ -184,31 +204,7 @@ def address_pods(
     hold; host-network pods share their node's IPs. A pod on no known node gets no address."""
     problems: list[AllocationProblem] = []
     by_node = {n.name: n for n in nodes}
-    used: dict[IPNetwork, set[IPAddress]] = {c: set() for n in nodes for c in n.pod_cidrs}
-    owner: dict[IPAddress, str] = {}
-    # Addresses given in the manifests first (a dump of a live cluster), then the rest.
-    for i, p in enumerate(pods):
-        node = by_node.get(p.node_name)
-        if node is None or p.host_network or not p.ips:
-            continue
-        for ip in p.ips:
-            cidr = next((c for c in node.pod_cidrs if ip in c), None)
-            if cidr is None:
-                problems.append(
-                    AllocationProblem(
-                        i,
-                        "status.podIPs",
-                        f"{ip} is outside the podCIDRs of node {node.name}"
-                        f" ({', '.join(map(str, node.pod_cidrs))})",
-                    )
-                )
-            elif ip in owner:
-                problems.append(
-                    AllocationProblem(i, "status.podIPs", f"{ip} is also the IP of {owner[ip]}")
-                )
-            else:
-                used[cidr].add(ip)
-                owner[ip] = p.key
+    used = _given_pod_ips(pods, by_node, problems)
     free = {c: host_addresses(c, 2, used[c]) for c in used}
     left_out: dict[tuple[str, IPNetwork], list[int]] = {}
     out = []
@@ -237,3 +233,38 @@ def address_pods(
             )
         )
     return out, problems
+
+
+def _given_pod_ips(
+    pods: Sequence[PodAddresses],
+    by_node: dict[str, NodeAddresses],
+    problems: list[AllocationProblem],
+) -> dict[IPNetwork, set[IPAddress]]:
+    """The addresses pods already hold (a dump of a live cluster), by podCIDR, checked."""
+    used: dict[IPNetwork, set[IPAddress]] = {
+        c: set() for n in by_node.values() for c in n.pod_cidrs
+    }
+    owner: dict[IPAddress, str] = {}
+    for i, p in enumerate(pods):
+        node = by_node.get(p.node_name)
+        if node is None or p.host_network or not p.ips:
+            continue
+        for ip in p.ips:
+            cidr = next((c for c in node.pod_cidrs if ip in c), None)
+            if cidr is None:
+                problems.append(
+                    AllocationProblem(
+                        i,
+                        "status.podIPs",
+                        f"{ip} is outside the podCIDRs of node {node.name}"
+                        f" ({', '.join(map(str, node.pod_cidrs))})",
+                    )
+                )
+            elif ip in owner:
+                problems.append(
+                    AllocationProblem(i, "status.podIPs", f"{ip} is also the IP of {owner[ip]}")
+                )
+            else:
+                used[cidr].add(ip)
+                owner[ip] = p.key
+    return used

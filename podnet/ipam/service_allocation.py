@@ -222,6 +222,54 @@ def _next_address(
     return None
 
 
+class _NodePorts:
+    """The NodePort range and who holds which port in it (kube-apiserver's port allocator)."""
+
+    def __init__(self, node_port_range: tuple[int, int]) -> None:
+        self.low, self.high = node_port_range
+        self.taken: dict[int, str] = {}
+        size = self.high - self.low + 1
+        self.size = size
+        # The lower band is kept for ports given in the manifests (KEP-3668).
+        self.band = _static_band(size, 16, 128) if size > 256 else 0
+
+    def claim_given(self, i: int, svc: ServiceRequest, problems: list[AllocationProblem]) -> None:
+        """The nodePorts and healthCheckNodePort a Service gives: checked and taken."""
+        numbers = {p.node_port for p in svc.ports if p.node_port is not None}
+        if svc.health_check_node_port is not None:
+            numbers.add(svc.health_check_node_port)
+        for n in sorted(numbers):
+            if not self.low <= n <= self.high:
+                problems.append(
+                    AllocationProblem(
+                        i,
+                        "spec.ports",
+                        f"Invalid value: {n}: provided port is not in the valid range. The range of valid ports is {self.low}-{self.high}",
+                    )
+                )
+            elif n in self.taken:
+                problems.append(
+                    AllocationProblem(
+                        i,
+                        "spec.ports",
+                        f"Invalid value: {n}: provided port is already allocated (to {self.taken[n]})",
+                    )
+                )
+            else:
+                self.taken[n] = svc.key
+
+    def allocate(self, key: str) -> int | None:
+        """A free port for `key` ("ns/name#what"), found from a hash of it; None when full."""
+        dynamic = self.size - self.band
+        start = _digest(key) % dynamic
+        for i in _probe(start, dynamic):
+            n = self.low + self.band + i
+            if n not in self.taken:
+                self.taken[n] = key.split("#")[0]
+                return n
+        return None
+
+
 def _allocate_node_ports(
     services: Sequence[ServiceRequest],
     node_port_range: tuple[int, int],
@@ -229,45 +277,9 @@ def _allocate_node_ports(
 ) -> dict[int, tuple[tuple[int | None, ...] | None, int | None]]:
     """For each NodePort and LoadBalancer Service: its nodePorts (None: the ports are left as
     given) and its healthCheckNodePort."""
-    low, high = node_port_range
-    taken: dict[int, str] = {}
+    ports = _NodePorts(node_port_range)
     for i in _allocation_order(services):
-        svc = services[i]
-        numbers = {p.node_port for p in svc.ports if p.node_port is not None}
-        if svc.health_check_node_port is not None:
-            numbers.add(svc.health_check_node_port)
-        for n in sorted(numbers):
-            if not low <= n <= high:
-                problems.append(
-                    AllocationProblem(
-                        i,
-                        "spec.ports",
-                        f"Invalid value: {n}: provided port is not in the valid range. The range of valid ports is {low}-{high}",
-                    )
-                )
-            elif n in taken:
-                problems.append(
-                    AllocationProblem(
-                        i,
-                        "spec.ports",
-                        f"Invalid value: {n}: provided port is already allocated (to {taken[n]})",
-                    )
-                )
-            else:
-                taken[n] = svc.key
-    size = high - low + 1
-    band = _static_band(size, 16, 128) if size > 256 else 0
-
-    def allocate(key: str) -> int | None:
-        dynamic = size - band
-        start = _digest(key) % dynamic
-        for i in _probe(start, dynamic):
-            n = low + band + i
-            if n not in taken:
-                taken[n] = key.split("#")[0]
-                return n
-        return None
-
+        ports.claim_given(i, services[i], problems)
     out: dict[int, tuple[tuple[int | None, ...] | None, int | None]] = {}
     for i in sorted(range(len(services)), key=lambda i: services[i].key):
         svc = services[i]
@@ -278,30 +290,38 @@ def _allocate_node_ports(
         if svc.type == "LoadBalancer" and not svc.allocate_load_balancer_node_ports:
             # Only the nodePorts given are kept (the load balancer reaches the pods directly).
             if wants_hc and hc is None:
-                hc = allocate(f"{svc.key}#healthCheckNodePort")
+                hc = ports.allocate(f"{svc.key}#healthCheckNodePort")
             out[i] = (None, hc)
             continue
-        by_number: dict[int, int] = {
-            p.port: p.node_port for p in svc.ports if p.node_port is not None
-        }
-        ports: list[int | None] = []
-        for p in svc.ports:
-            n = (
-                p.node_port
-                or by_number.get(p.port)
-                or allocate(f"{svc.key}#{p.name}/{p.protocol}/{p.port}")
-            )
-            if n is None:
-                problems.append(
-                    AllocationProblem(i, "spec.ports", f"the NodePort range {low}-{high} is full")
-                )
-            else:
-                by_number.setdefault(p.port, n)
-            ports.append(n)
+        numbers = _service_node_ports(i, svc, ports, problems)
         if wants_hc and hc is None:
-            hc = allocate(f"{svc.key}#healthCheckNodePort")
-        out[i] = (tuple(ports), hc)
+            hc = ports.allocate(f"{svc.key}#healthCheckNodePort")
+        out[i] = (numbers, hc)
     return out
+
+
+def _service_node_ports(
+    i: int, svc: ServiceRequest, ports: _NodePorts, problems: list[AllocationProblem]
+) -> tuple[int | None, ...]:
+    """One nodePort per port; a port number served on several protocols shares one."""
+    by_number: dict[int, int] = {p.port: p.node_port for p in svc.ports if p.node_port is not None}
+    out: list[int | None] = []
+    for p in svc.ports:
+        n = (
+            p.node_port
+            or by_number.get(p.port)
+            or ports.allocate(f"{svc.key}#{p.name}/{p.protocol}/{p.port}")
+        )
+        if n is None:
+            problems.append(
+                AllocationProblem(
+                    i, "spec.ports", f"the NodePort range {ports.low}-{ports.high} is full"
+                )
+            )
+        else:
+            by_number.setdefault(p.port, n)
+        out.append(n)
+    return tuple(out)
 
 
 def _assign_load_balancers(
