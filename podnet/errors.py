@@ -1,7 +1,12 @@
-"""Errors a user can cause. The CLI prints them without a traceback and exits 2."""
+"""Errors a user can cause. The CLI prints them without a traceback and exits 2.
+
+Library code speaks in its own words (`NotFound`, `InvalidValue`, `ManifestError`); only the
+command line turns them into option wording (`UsageError`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -42,3 +47,26 @@ class ManifestError(PodnetError):
 
 class UsageError(PodnetError):
     """A command-line value that cannot be used (unknown pod, bad port, ...)."""
+
+
+class NotFound(PodnetError, LookupError):
+    """An object asked for by name is not in the cluster: a node, a pod, a Service..."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str] | None = None):
+        self.kind = kind
+        self.name = name
+        self.known = None if known is None else tuple(known)
+        message = f"no {kind} {name!r} in the cluster"
+        if self.known is not None:
+            message += f" ({kind}s: {', '.join(self.known) or 'none'})"
+        super().__init__(message)
+
+
+class InvalidValue(PodnetError, ValueError):
+    """A value a function cannot work with; `field` names it as the caller gave it."""
+
+    def __init__(self, field: str, value: object, why: str):
+        self.field = field
+        self.value = value
+        self.why = why
+        super().__init__(f"invalid {field} {value}: {why}")

@@ -12,7 +12,7 @@ from hypothesis import settings
 
 from podnet.errors import ManifestError, Problem
 from podnet.model.cluster import Cluster, cluster_from_text
-from podnet.model.services import BUILT_IN
+from podnet.model.service_controllers import BUILT_IN
 
 # In CI the property tests replay the same examples every run, so a submission's result does not
 # depend on luck; developers' runs keep exploring new ones.

@@ -16,6 +16,7 @@ from podnet.errors import ManifestError, UsageError
 from podnet.ipam import plan as pl
 from podnet.ipam import subnet as sn
 from podnet.ipam.allocate import host_addresses
+from podnet.model.address_plan import plan_from_cluster
 from podnet.model.cluster import cluster_from_text
 
 
@@ -299,7 +300,7 @@ spec:
 
 
 def test_plan_from_cluster():
-    plan = pl.plan_from_cluster(cluster_from_text(MANIFESTS))
+    plan = plan_from_cluster(cluster_from_text(MANIFESTS))
     assert plan.name == "tiny"
     assert plan.nodes == 3 and plan.pods == 7  # five declared, two CoreDNS
     assert sorted(plan.pods_by_node) == ["a", "b", "c"]

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from podnet.cli import app
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue, UsageError
 from podnet.ipam import plan as plan_mod
 from podnet.ipam import subnet as sn
 
@@ -548,11 +548,15 @@ def check(
 ) -> None:
     """Capacity, head-room and conflicts of the pod, service and node ranges; exit 1 when the
     plan is broken."""
+    from podnet.model.address_plan import plan_from_cluster
     from podnet.model.cluster import load_cluster
 
     around = plan_mod.parse_existing(list_option(existing))
     if host:
-        around += plan_mod.read_host_routes()
+        try:
+            around += plan_mod.read_host_routes()
+        except plan_mod.NoHostRoutes as err:
+            raise UsageError(f"--host needs Linux: {err}") from None
     cluster = load_cluster(paths or [])
     growth = None
     if nodes is not None or pods_per_node is not None:
@@ -560,15 +564,23 @@ def check(
             nodes=nodes if nodes is not None else max(len(cluster.nodes), 1),
             pods_per_node=pods_per_node or max_pods,
         )
-    report = plan_mod.check(
-        plan_mod.plan_from_cluster(cluster), around, max_pods=max_pods, growth=growth
-    )
+    try:
+        report = plan_mod.check(
+            plan_from_cluster(cluster), around, max_pods=max_pods, growth=growth
+        )
+    except InvalidValue as err:  # in the words of the command line
+        option = _CHECK_OPTIONS.get(err.field, err.field)
+        raise UsageError(f"bad {option} {err.value}: {err.why}") from None
     if output is Output.json:
         _print_json(report.to_json())
     else:
         _print_report(report)
     if report.status == "broken":
         raise typer.Exit(1)
+
+
+# The options of `ipam check` that the plan's values come from.
+_CHECK_OPTIONS = {"maxPods": "--max-pods", "podsPerNode": "--pods-per-node"}
 
 
 def _print_report(report: plan_mod.Report) -> None:

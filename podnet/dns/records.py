@@ -36,6 +36,7 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
+from podnet.ipam.addresses import FAMILIES, family
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPAddress, Service
 
@@ -59,6 +60,8 @@ A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT = (
     RdataType.SRV,
     RdataType.TXT,
 )
+# The record type of each IP family's addresses.
+_ADDRESS_TYPES = {f.version: RdataType[f.dns_type] for f in FAMILIES.values()}
 IN = dns.rdataclass.IN
 
 _Item = tuple[dns.name.Name, RdataType, int, Any]  # owner, type, TTL, data (text or a Name)
@@ -171,7 +174,7 @@ class _Target:
         if self.text:
             return TXT
         try:
-            return A if ip_address(self.host).version == 4 else AAAA
+            return address_type(ip_address(self.host))
         except ValueError:
             return CNAME
 
@@ -353,9 +356,9 @@ class ClusterZone:
                             ports |= {(p.name, p.protocol) for p in sl.ports if p.port != -1}
                         if a.label not in labels:
                             labels.add(a.label)
-                            yield (f"{a.label}.{fqdn}", A if ip.version == 4 else AAAA)
+                            yield (f"{a.label}.{fqdn}", address_type(ip))
                 for version in sorted(families):
-                    yield (fqdn, A if version == 4 else AAAA)
+                    yield (fqdn, address_type(version))
                 for port_name, protocol in sorted(ports):
                     if port_name:
                         yield (f"_{port_name}._{protocol.lower()}.{fqdn}", SRV)
@@ -470,7 +473,7 @@ class ClusterZone:
     ) -> bool:
         seen: set[str] = set()
         for name, ip in self._ns_addresses(zone):
-            extra.append((dns.name.from_text(name), A if ip.version == 4 else AAAA, self.ttl, ip))
+            extra.append((dns.name.from_text(name), address_type(ip), self.ttl, ip))
             if name not in seen:
                 seen.add(name)
                 items.append((qname, NS, self.ttl, name))
@@ -493,7 +496,7 @@ class ClusterZone:
             return [
                 _Target(host=str(ip), key=qname.to_text(), ttl=self.ttl)
                 for _, ip in self._ns_addresses(zone)
-                if (ip.version == 4) == (qtype == A) and qtype in (A, AAAA)
+                if address_type(ip) == qtype
             ]
         targets = self._records(qname, zone)
         if qtype == SRV and targets is not None:
@@ -654,6 +657,11 @@ def _parse_ip(text: str) -> IPAddress | None:
         return ip_address(text)
     except ValueError:
         return None
+
+
+def address_type(ip: IPAddress | int) -> RdataType:
+    """The record type holding an address (or the addresses of an IP version): A or AAAA."""
+    return _ADDRESS_TYPES[family(ip).version]
 
 
 def _ip_order(ip: IPv4Address | IPv6Address) -> tuple[int, int]:

@@ -5,18 +5,35 @@
 - node IPs: from the underlay network, from .2, in node order (kind's docker network);
 - pod IPs: from the node's podCIDR, the gateway (.1) first, then pods from .2 in a stable order
   (the host-local IPAM plugin).
+
+The allocators work on addresses and the plain values they are given (`NodeAddresses`,
+`PodAddresses`), never on model objects: the model calls down into this module, never the
+reverse. What they cannot allocate comes back as `AllocationProblem`s, in the order found.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from podnet.errors import PodnetError
-from podnet.model.objects import IPAddress, IPNetwork
+from podnet.ipam.addresses import IPAddress, IPNetwork, family
 
 
 class AddressExhausted(PodnetError):
     """A range has no free address or block left."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationProblem:
+    """An address that cannot be had. `subject` is the index of the object in the sequence the
+    allocator was given, or None when the range itself is at fault; `field` is the object's
+    field path (or the setting's name for a range)."""
+
+    subject: int | None
+    field: str
+    message: str
 
 
 def free_blocks(
@@ -56,7 +73,9 @@ def node_pod_cidrs(
 
 def host_addresses(network: IPNetwork, start: int, used: set[IPAddress]) -> Iterator[IPAddress]:
     """Addresses of `network` from offset `start`, skipping `used` and the IPv4 broadcast."""
-    last = network.num_addresses - (2 if network.version == 4 and network.prefixlen < 31 else 1)
+    fam = family(network)
+    has_broadcast = fam.broadcast and not fam.is_point_to_point(network.prefixlen)
+    last = network.num_addresses - (2 if has_broadcast else 1)
     base = int(network.network_address)
     for offset in range(start, last + 1):
         addr = network.network_address.__class__(base + offset)
@@ -67,3 +86,185 @@ def host_addresses(network: IPNetwork, start: int, used: set[IPAddress]) -> Iter
 def gateway(pod_cidr: IPNetwork) -> IPAddress:
     """The bridge's address on a node: the first address of its podCIDR."""
     return pod_cidr.network_address + 1
+
+
+# nodes --------------------------------------------------------------------------------------------
+
+
+class NodeAddresses(NamedTuple):
+    """A node's addresses: as given (possibly none), then as allocated."""
+
+    name: str
+    ips: tuple[IPAddress, ...] = ()  # InternalIP(s)
+    pod_cidrs: tuple[IPNetwork, ...] = ()  # spec.podCIDRs
+
+
+def address_nodes(
+    nodes: Sequence[NodeAddresses],
+    node_subnet: IPNetwork,
+    pod_subnets: Sequence[IPNetwork],
+    node_mask: Callable[[int], int],
+) -> tuple[list[NodeAddresses], list[AllocationProblem]]:
+    """Node IPs from the underlay, podCIDRs from the pod subnets (one per family), keeping the
+    addresses given; `node_mask(version)` is the node CIDR mask of a family."""
+    problems: list[AllocationProblem] = []
+    out = _node_ips(nodes, node_subnet, problems)
+    cidrs: dict[str, list[IPNetwork]] = {n.name: [] for n in out}
+    for subnet in pod_subnets:
+        for name, cidr in _node_pod_cidrs(out, subnet, node_mask(subnet.version), problems):
+            cidrs[name].append(cidr)
+    return [NodeAddresses(n.name, n.ips, tuple(cidrs[n.name])) for n in out], problems
+
+
+def _node_ips(
+    nodes: Sequence[NodeAddresses], node_subnet: IPNetwork, problems: list[AllocationProblem]
+) -> list[NodeAddresses]:
+    """An address of the underlay's family for every node that has none."""
+    out = list(nodes)
+    used: dict[IPAddress, str] = {}
+    for i, n in enumerate(nodes):
+        for ip in n.ips:
+            if ip in used:
+                problems.append(
+                    AllocationProblem(
+                        i, "status.addresses", f"{ip} is also the IP of node {used[ip]}"
+                    )
+                )
+            used.setdefault(ip, n.name)
+    free = host_addresses(node_subnet, 2, set(used))
+    for i, n in enumerate(out):
+        if not any(ip.version == node_subnet.version for ip in n.ips):
+            ip = next(free, None)
+            if ip is None:
+                problems.append(AllocationProblem(i, "status.addresses", "the node subnet is full"))
+                continue
+            out[i] = NodeAddresses(n.name, (ip, *n.ips), n.pod_cidrs)
+    return out
+
+
+def _node_pod_cidrs(
+    nodes: Sequence[NodeAddresses],
+    subnet: IPNetwork,
+    mask: int,
+    problems: list[AllocationProblem],
+) -> Iterable[tuple[str, IPNetwork]]:
+    """The podCIDR of `subnet`'s family of every node: the given ones checked, the others
+    carved; none at all when the subnet cannot hold them."""
+    given: list[tuple[str, IPNetwork | None]] = []
+    for i, n in enumerate(nodes):
+        mine = [c for c in n.pod_cidrs if c.version == subnet.version]
+        other = next((o for o, c in given if c and mine and c.overlaps(mine[0])), None)  # type: ignore[arg-type]
+        if other is not None:
+            problems.append(
+                AllocationProblem(
+                    i, "spec.podCIDRs", f"{mine[0]} overlaps the podCIDR of node {other}"
+                )
+            )
+        if mine and not mine[0].subnet_of(subnet):  # type: ignore[arg-type]
+            problems.append(
+                AllocationProblem(
+                    i,
+                    "spec.podCIDRs",
+                    f"{mine[0]} is outside the cluster's pod subnet {subnet}"
+                    " (set spec.podSubnet in a ClusterNetwork document)",
+                )
+            )
+        given.append((n.name, mine[0] if mine else None))
+    try:
+        return node_pod_cidrs(subnet, mask, given).items()
+    except PodnetError as err:  # AddressExhausted, or a mask the subnet cannot hold
+        problems.append(AllocationProblem(None, "podSubnet", str(err)))
+        return ()
+
+
+# pods ---------------------------------------------------------------------------------------------
+
+
+class PodAddresses(NamedTuple):
+    """A pod's addresses: as given (a dump of a live cluster) or none, then as allocated.
+
+    A NamedTuple rather than a dataclass: one is made per pod on every resolution, and a tuple
+    is made several times faster."""
+
+    key: str  # namespace/name
+    node_name: str  # the node it is scheduled on, or ""
+    ips: tuple[IPAddress, ...] = ()  # status.podIPs
+    host_network: bool = False
+    finished: bool = False  # phase Succeeded or Failed: no longer on the pod network
+
+    def with_ips(self, ips: tuple[IPAddress, ...], node_name: str | None = None) -> PodAddresses:
+        node = self.node_name if node_name is None else node_name
+        return PodAddresses(self.key, node, ips, self.host_network, self.finished)
+
+
+def address_pods(
+    pods: Sequence[PodAddresses], nodes: Sequence[NodeAddresses]
+) -> tuple[list[PodAddresses], list[AllocationProblem]]:
+    """Pod IPs from their node's podCIDRs, in the order given, after the addresses pods already
+    hold; host-network pods share their node's IPs. A pod on no known node gets no address."""
+    problems: list[AllocationProblem] = []
+    by_node = {n.name: n for n in nodes}
+    used = _given_pod_ips(pods, by_node, problems)
+    free = {c: host_addresses(c, 2, used[c]) for c in used}
+    left_out: dict[tuple[str, IPNetwork], list[int]] = {}
+    out = []
+    for i, p in enumerate(pods):
+        node = by_node.get(p.node_name)
+        if node is None or p.finished:
+            out.append(p.with_ips((), p.node_name if node else ""))
+        elif p.host_network:
+            out.append(p.with_ips(node.ips))
+        elif p.ips:
+            out.append(p)
+        else:
+            ips = []
+            for cidr in node.pod_cidrs:
+                ip = next(free[cidr], None)
+                if ip is None:
+                    left_out.setdefault((node.name, cidr), []).append(i)
+                    continue
+                ips.append(ip)
+            out.append(p.with_ips(tuple(ips)))
+    for (name, cidr), missed in left_out.items():  # one problem per range, not one per pod
+        more = f" ({len(missed) - 1} more pods after it)" if len(missed) > 1 else ""
+        problems.append(
+            AllocationProblem(
+                missed[0], "status.podIPs", f"node {name}'s podCIDR {cidr} is full{more}"
+            )
+        )
+    return out, problems
+
+
+def _given_pod_ips(
+    pods: Sequence[PodAddresses],
+    by_node: dict[str, NodeAddresses],
+    problems: list[AllocationProblem],
+) -> dict[IPNetwork, set[IPAddress]]:
+    """The addresses pods already hold (a dump of a live cluster), by podCIDR, checked."""
+    used: dict[IPNetwork, set[IPAddress]] = {
+        c: set() for n in by_node.values() for c in n.pod_cidrs
+    }
+    owner: dict[IPAddress, str] = {}
+    for i, p in enumerate(pods):
+        node = by_node.get(p.node_name)
+        if node is None or p.host_network or not p.ips:
+            continue
+        for ip in p.ips:
+            cidr = next((c for c in node.pod_cidrs if ip in c), None)
+            if cidr is None:
+                problems.append(
+                    AllocationProblem(
+                        i,
+                        "status.podIPs",
+                        f"{ip} is outside the podCIDRs of node {node.name}"
+                        f" ({', '.join(map(str, node.pod_cidrs))})",
+                    )
+                )
+            elif ip in owner:
+                problems.append(
+                    AllocationProblem(i, "status.podIPs", f"{ip} is also the IP of {owner[ip]}")
+                )
+            else:
+                used[cidr].add(ip)
+                owner[ip] = p.key
+    return used

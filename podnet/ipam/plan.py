@@ -1,8 +1,9 @@
 """The cluster's address plan: capacity, head-room, conflicts and sizing advice.
 
 `check(plan, ...)` is pure: it takes plain values (an `AddressPlan`: networks and counts, and the
-networks around the cluster) and returns a `Report`. `plan_from_cluster` reads those values from
-a resolved `Cluster`; `parse_ip_route_json` and `parse_proc_net_route` read the host's routing
+networks around the cluster) and returns a `Report`. It never imports the model:
+`model.address_plan.plan_from_cluster` reads those values from a resolved `Cluster`;
+`parse_ip_route_json` and `parse_proc_net_route` read the host's routing
 table from text, and `read_host_routes` is the one function here that looks at the host.
 """
 
@@ -12,18 +13,14 @@ import json
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue, PodnetError, UsageError
 from podnet.ipam import subnet as sn
-
-if TYPE_CHECKING:
-    from podnet.model.cluster import Cluster
+from podnet.ipam.addresses import FAMILIES
 
 # kubelet's default --max-pods.
 DEFAULT_MAX_PODS = 110
@@ -32,10 +29,6 @@ TIGHT = 0.8
 # kube-apiserver's bitmap allocator refuses a service range of more than 2^20 addresses
 # (/12 for IPv4, /108 for IPv6).
 MAX_SERVICE_BITS = 20
-# kube-controller-manager refuses an IPv6 node mask more than 16 bits longer than the pod subnet.
-MAX_V6_NODE_MASK_BITS = 16
-# Services every cluster has whether or not the manifests declare them (DESIGN.md: `kubernetes`
-# at .1, `kube-dns` at .10).
 # Where a replacement range is looked for: the private ranges, most common first.
 POOLS = {
     4: tuple(ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),
@@ -231,7 +224,7 @@ def _usages(plan: AddressPlan, max_pods: int) -> list[Usage]:
         fam = sn.family(pod_subnet)
         mask = plan.node_masks[pod_subnet.version]
         per_node = min(pods_per_node_cidr(fam, mask), max_pods)
-        v = f"IPv{pod_subnet.version} " if len(plan.pod_subnets) > 1 else ""
+        v = f"{fam.name} " if len(plan.pod_subnets) > 1 else ""
         out.append(
             Usage(
                 f"{v}nodes (node ranges of /{mask})",
@@ -255,7 +248,7 @@ def _usages(plan: AddressPlan, max_pods: int) -> list[Usage]:
             )
         )
     for net in plan.service_subnets:
-        v = f"IPv{net.version} " if len(plan.service_subnets) > 1 else ""
+        v = f"{sn.family(net).name} " if len(plan.service_subnets) > 1 else ""
         out.append(
             Usage(
                 f"{v}Services (ClusterIPs)",
@@ -333,7 +326,7 @@ def smallest_node_mask(fam: sn.Family, pods_per_node: int) -> int:
     for mask in range(fam.bits, -1, -1):
         if pods_per_node_cidr(fam, mask) >= pods_per_node:
             return mask
-    raise UsageError(f"bad --pods-per-node {pods_per_node}: more than IPv{fam.version} holds")
+    raise InvalidValue("podsPerNode", pods_per_node, f"more than {fam.name} holds")
 
 
 def pod_prefix_for(nodes: int, node_mask: int) -> int:
@@ -348,7 +341,7 @@ def choose_free(
     """A free network of /prefixlen: `prefer` widened or narrowed in place when that is free,
     else the first fit in the private pools, avoiding every network of `avoid`."""
     avoid = [n for n in avoid if n.version == version]
-    if prefer is not None and prefer.version == version and prefixlen <= sn.FAMILIES[version].bits:
+    if prefer is not None and prefer.version == version and prefixlen <= FAMILIES[version].bits:
         if prefixlen <= prefer.prefixlen:
             candidate = prefer.supernet(new_prefix=prefixlen)
         else:
@@ -373,11 +366,11 @@ class Advice:
 def _sizing(fam: sn.Family, current_mask: int, growth: Growth) -> tuple[int, int]:
     """The node mask and pod subnet prefix length the growth needs."""
     mask = smallest_node_mask(fam, growth.pods_per_node)
-    if fam.version == 6 and pods_per_node_cidr(fam, current_mask) >= growth.pods_per_node:
-        mask = current_mask  # IPv6 ranges are not scarce: keep the configured /64
+    if not fam.scarce and pods_per_node_cidr(fam, current_mask) >= growth.pods_per_node:
+        mask = current_mask  # keep the configured mask (/64) where addresses are plenty
     prefix = pod_prefix_for(growth.nodes, mask)
-    if fam.version == 6:
-        prefix = max(prefix, mask - MAX_V6_NODE_MASK_BITS)
+    if fam.max_node_mask_bits is not None:
+        prefix = max(prefix, mask - fam.max_node_mask_bits)
     return mask, prefix
 
 
@@ -406,10 +399,10 @@ def _advice(
             fits = False
             out.append(
                 f"{growth.nodes} nodes of {growth.pods_per_node} pods are more than "
-                f"IPv{fam.version} can address"
+                f"{fam.name} can address"
             )
             continue
-        if fam.version == 6 and mask == current_mask:
+        if not fam.scarce and mask == current_mask:
             out.append(f"node mask: the configured /{mask} holds {growth.pods_per_node} pods")
         else:
             out.append(
@@ -460,11 +453,12 @@ def check(
 ) -> Report:
     """Capacity, conflicts and advice for `plan` among the networks `around` it."""
     if max_pods < 1:
-        raise UsageError(f"bad --max-pods {max_pods}: expected 1 or more")
+        raise InvalidValue("maxPods", max_pods, "expected 1 or more")
     if growth is not None and (growth.nodes < 1 or growth.pods_per_node < 1):
-        raise UsageError(
-            f"bad growth {growth.nodes} nodes of {growth.pods_per_node} pods: "
-            "expected 1 or more of each"
+        raise InvalidValue(
+            "growth",
+            f"{growth.nodes} nodes of {growth.pods_per_node} pods",
+            "expected 1 or more of each",
         )
     usages = _usages(plan, max_pods)
     found = conflicts(plan.ranges(), around)
@@ -484,17 +478,17 @@ def check(
                 f"nodes run out of pod IPs before kubelet stops scheduling (set maxPods to "
                 f"{ips} or use a node mask of /{smallest_node_mask(sn.family(pod_subnet), max_pods)})"
             )
-        if pod_subnet.version == 6 and mask - pod_subnet.prefixlen > MAX_V6_NODE_MASK_BITS:
+        limit = sn.family(pod_subnet).max_node_mask_bits
+        if limit is not None and mask - pod_subnet.prefixlen > limit:
             problems.append(
-                f"node mask /{mask} is more than {MAX_V6_NODE_MASK_BITS} bits "
-                f"longer than the pod subnet {pod_subnet}"
+                f"node mask /{mask} is more than {limit} bits longer than the pod subnet {pod_subnet}"
             )
     for net in plan.service_subnets:
         fam = sn.family(net)
         if fam.bits - net.prefixlen > MAX_SERVICE_BITS:
             problems.append(
                 f"service subnet {net} is larger than kube-apiserver allows (at most /"
-                f"{fam.bits - MAX_SERVICE_BITS} for IPv{fam.version})"
+                f"{fam.bits - MAX_SERVICE_BITS} for {fam.name})"
             )
     for r in plan.ranges():
         name, _ = sn.scope(r.network)
@@ -523,40 +517,6 @@ def check(
 
 
 # ---------------------------------------------------------------------------------------------
-# From a resolved cluster
-
-
-def plan_from_cluster(cluster: Cluster) -> AddressPlan:
-    """The plan of a resolved cluster. The model has already allocated (and checked) every
-    ClusterIP and nodePort, so this only counts them."""
-    config = cluster.config
-    pods_by_node = {n.name: 0 for n in cluster.nodes}
-    for pod in cluster.pods:
-        if pod.ips and not pod.host_network and pod.node_name in pods_by_node:
-            pods_by_node[pod.node_name] += 1
-    services: Counter[int] = Counter(ip.version for s in cluster.services for ip in s.cluster_ips)
-    needed = sum(
-        len({p.node_port for p in s.ports})
-        for s in cluster.services
-        if s.type in ("NodePort", "LoadBalancer")
-    )
-    load_balancers = sum(s.type == "LoadBalancer" for s in cluster.services)
-    return AddressPlan(
-        name=config.name,
-        pod_subnets=tuple(config.pod_subnets),
-        node_masks={4: config.node_cidr_mask_size, 6: config.node_cidr_mask_size_v6},
-        service_subnets=tuple(config.service_subnets),
-        node_subnet=config.node_subnet,
-        node_port_range=config.service_node_port_range,
-        pods_by_node=pods_by_node,
-        services_by_family=dict(services),
-        node_ports=NodePorts(needed=needed),
-        load_balancer_pool=tuple(config.load_balancer_pool),
-        load_balancers=load_balancers,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 # The networks around the cluster
 
 
@@ -580,7 +540,7 @@ _IGNORED_SCOPES = {"loopback", "link-local", "multicast"}
 def _host_route(dst: str, dev: str, table: str, version: int) -> Named | None:
     if dst == "default":
         return None
-    text = dst if "/" in dst else f"{dst}/{32 if version == 4 else 128}"
+    text = dst if "/" in dst else f"{dst}/{FAMILIES[version].bits}"
     try:
         net = ip_network(text, strict=False)
     except ValueError:
@@ -653,6 +613,10 @@ def _unique(routes: list[Named]) -> list[Named]:
     return list(seen.values())
 
 
+class NoHostRoutes(PodnetError):
+    """This host has no way to show its routing table (not Linux)."""
+
+
 def read_host_routes() -> list[Named]:
     """The host's routes, every table: `ip -j route` when iproute2 is there, else /proc."""
     ip = shutil.which("ip")
@@ -670,7 +634,7 @@ def read_host_routes() -> list[Named]:
         return out
     proc4, proc6 = Path("/proc/net/route"), Path("/proc/net/ipv6_route")
     if not proc4.exists():
-        raise UsageError("--host needs Linux: neither `ip` nor /proc/net/route is here")
+        raise NoHostRoutes("neither `ip` nor /proc/net/route is here")
     out = parse_proc_net_route(proc4.read_text())
     if proc6.exists():
         out += parse_proc_ipv6_route(proc6.read_text())

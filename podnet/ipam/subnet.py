@@ -2,7 +2,7 @@
 
 Pure: values in, values out; no I/O and no printing. Everything is built on Python's
 `ipaddress` (networks are `IPv4Network`/`IPv6Network` values, never raw integers), and what
-differs between the families lives in one table, `FAMILIES`.
+differs between the families lives in one place, `podnet.ipam.addresses.Family`.
 
 Conventions (documented for users in docs/subnet.md):
 - `parse_interface` reads an address with an optional prefix length or mask and keeps the
@@ -22,10 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
-    IPv4Interface,
     IPv4Network,
-    IPv6Address,
-    IPv6Interface,
     IPv6Network,
     NetmaskValueError,
     collapse_addresses,
@@ -36,43 +33,15 @@ from ipaddress import (
 )
 
 from podnet.errors import UsageError
+from podnet.ipam.addresses import FAMILIES as FAMILIES  # re-exported: callers size by family
+from podnet.ipam.addresses import Family, IPAddress, IPInterface, IPNetwork, family
 
-Address = IPv4Address | IPv6Address
-Network = IPv4Network | IPv6Network
-Interface = IPv4Interface | IPv6Interface
+Address = IPAddress
+Network = IPNetwork
+Interface = IPInterface
 
 # A listing larger than this is refused rather than printed: a /8 split into /32s is a typo.
 MAX_LISTED = 65536
-
-
-@dataclass(frozen=True, slots=True)
-class Family:
-    """What differs between IPv4 and IPv6 for subnet arithmetic."""
-
-    version: int
-    bits: int
-    # Addresses a multi-host subnet keeps from its hosts: network and broadcast (IPv4), or the
-    # Subnet-Router anycast address (IPv6).
-    reserved: int
-    # Bits per label in the reverse zone: octets under in-addr.arpa, nibbles under ip6.arpa.
-    reverse_label_bits: int
-    # Binary view: bits per group and the separator between groups.
-    group_bits: int
-    group_sep: str
-
-    def is_point_to_point(self, prefixlen: int) -> bool:
-        """/31 and /32 (IPv4), /127 and /128 (IPv6): no address is reserved."""
-        return prefixlen >= self.bits - 1
-
-
-FAMILIES = {
-    4: Family(4, 32, reserved=2, reverse_label_bits=8, group_bits=8, group_sep="."),
-    6: Family(6, 128, reserved=1, reverse_label_bits=4, group_bits=16, group_sep=":"),
-}
-
-
-def family(value: Address | Network | Interface) -> Family:
-    return FAMILIES[value.version]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +93,7 @@ def parse_interface(text: str) -> Interface:
         if prefixlen > fam.bits:
             raise UsageError(
                 f"bad network {raw!r}: prefix length /{mask} is out of range for "
-                f"IPv{fam.version} (0-{fam.bits})"
+                f"{fam.name} (0-{fam.bits})"
             )
     elif fam.version == 4 and ("." in mask or mask.lower().startswith("0x")):
         prefixlen = _prefix_from_mask(raw, mask)
@@ -158,9 +127,7 @@ def parse_prefixlen(text: str | int, fam: Family) -> int:
     """A prefix length given as `26` or `/26` for a network of family `fam`."""
     raw = str(text).strip().removeprefix("/")
     if not re.fullmatch(r"[0-9]+", raw) or int(raw) > fam.bits:
-        raise UsageError(
-            f"bad prefix length {str(text)!r}: expected 0-{fam.bits} for IPv{fam.version}"
-        )
+        raise UsageError(f"bad prefix length {str(text)!r}: expected 0-{fam.bits} for {fam.name}")
     return int(raw)
 
 
@@ -289,7 +256,7 @@ def usable_hosts(net: Network) -> int:
 def broadcast(net: Network) -> Address | None:
     """The broadcast address: IPv4 subnets of /30 and wider only."""
     fam = family(net)
-    if net.version != 4 or fam.is_point_to_point(net.prefixlen):
+    if not fam.broadcast or fam.is_point_to_point(net.prefixlen):
         return None
     return net.broadcast_address
 
@@ -385,7 +352,7 @@ def prefix_for_hosts(hosts: int, fam: Family, point_to_point: bool = False) -> i
             continue
         if hosts_in_prefix(fam, prefixlen) >= hosts:
             return prefixlen
-    raise UsageError(f"bad host count {hosts}: more than IPv{fam.version} can address")
+    raise UsageError(f"bad host count {hosts}: more than {fam.name} can address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,7 +487,7 @@ def summarize(nets: Iterable[Network]) -> list[Network]:
     """The exact summary: the fewest CIDR blocks covering exactly the inputs (each family)."""
     nets = list(nets)
     out: list[Network] = []
-    for version in (4, 6):
+    for version in FAMILIES:
         same = [n for n in nets if n.version == version]
         out.extend(collapse_addresses(same))  # type: ignore[arg-type]
     return out
@@ -552,7 +519,7 @@ class Supernet:
 def supernets(nets: Sequence[Network]) -> list[Supernet]:
     """One covering supernet per family present, with the space it claims beyond `nets`."""
     out = []
-    for version in (4, 6):
+    for version in FAMILIES:
         same = [n for n in nets if n.version == version]
         if same:
             sup = covering_supernet(same)

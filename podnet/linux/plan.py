@@ -38,7 +38,7 @@ from podnet.kernel.netns import NETNS_DIR
 from podnet.linux.realised import Realised, RealisedPod, RealisedProcess
 from podnet.model.cluster import Cluster
 from podnet.model.objects import Node, Pod
-from podnet.path.trace import entry_node, external_client
+from podnet.model.topology import entry_node, external_client
 from podnet.policy.nftables import render_node as render_policy
 from podnet.policy.semantics import Endpoint
 from podnet.proxy.nftables import render_nftables

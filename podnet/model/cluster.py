@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from podnet.errors import ManifestError, PodnetError, Problem
-from podnet.ipam.allocate import host_addresses, node_pod_cidrs
+from podnet.errors import ManifestError, NotFound, Problem
+from podnet.ipam.allocate import NodeAddresses, PodAddresses, address_nodes, address_pods
 from podnet.model.config import ClusterConfig
 from podnet.model.documents import parse_text, read_documents
 from podnet.model.objects import (
     NAMESPACE_NAME_LABEL,
     EndpointSlice,
-    IPAddress,
-    IPNetwork,
     Namespace,
     NetworkPolicy,
     Node,
@@ -28,7 +26,12 @@ from podnet.model.objects import (
 from podnet.model.parse import Manifests, Workload, parse_documents
 from podnet.model.scheduling import schedule
 from podnet.model.selectors import LabelSelector
-from podnet.model.services import BUILT_IN, builtin_services, coredns_template, resolve_services
+from podnet.model.service_controllers import (
+    BUILT_IN,
+    builtin_services,
+    coredns_template,
+    resolve_services,
+)
 from podnet.model.workloads import expand
 
 ALWAYS_NAMESPACES = ("default", "kube-system")
@@ -55,7 +58,11 @@ class Cluster:
         return tuple(p for p in self.pods if p.ips)
 
     def node(self, name: str) -> Node:
-        return next(n for n in self.nodes if n.name == name)
+        """The node called `name`; `NotFound` when there is none."""
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise NotFound("node", name, (n.name for n in self.nodes))
 
     def pod(self, key: str) -> Pod | None:
         return next((p for p in self.pods if p.key == key), None)
@@ -89,7 +96,7 @@ def resolve(m: Manifests) -> Cluster:
         raise ManifestError(problems)
     # The cluster's own pods (CoreDNS) come after the declared ones: adding them moves nobody.
     pods.sort(key=lambda p: (p.origin is BUILT_IN, p.namespace, p.name))
-    pods = _address_pods(_schedule(pods, nodes), nodes, problems)
+    pods = _address_pods(pods, _schedule(pods, nodes), nodes, problems)
     pods.sort(key=lambda p: (p.namespace, p.name))
     if problems:
         raise ManifestError(problems)
@@ -111,7 +118,7 @@ def resolve(m: Manifests) -> Cluster:
 
 
 def _with_builtins(m: Manifests) -> Manifests:
-    """The manifests plus the objects every cluster has (see `model.services`)."""
+    """The manifests plus the objects every cluster has (see `model.service_controllers`)."""
     services = m.services + builtin_services(m.services)
     workloads = list(m.workloads)
     dns_declared = any(s.key == "kube-system/kube-dns" for s in m.services) or any(
@@ -183,115 +190,54 @@ def _problem(obj: Pod | Node, path: str, message: str) -> Problem:
 
 def _address_nodes(nodes: list[Node], config: ClusterConfig, problems: list[Problem]) -> list[Node]:
     """Node IPs from the underlay, podCIDRs from the pod subnets, one per family."""
-    out = list(nodes)
-    used: dict[IPAddress, str] = {}
-    for n in nodes:
-        for ip in n.ips:
-            if ip in used:
-                problems.append(
-                    _problem(n, "status.addresses", f"{ip} is also the IP of node {used[ip]}")
-                )
-            used.setdefault(ip, n.name)
-    free = host_addresses(config.node_subnet, 2, set(used))
-    for i, n in enumerate(out):
-        if not any(ip.version == config.node_subnet.version for ip in n.ips):
-            ip = next(free, None)
-            if ip is None:
-                problems.append(_problem(n, "status.addresses", "the node subnet is full"))
-                continue
-            out[i] = replace(n, ips=(ip, *n.ips))
-    cidrs: dict[str, list[IPNetwork]] = {n.name: [] for n in out}
-    for subnet in config.pod_subnets:
-        given: list[tuple[str, IPNetwork | None]] = []
-        for n in out:
-            mine = [c for c in n.pod_cidrs if c.version == subnet.version]
-            other = next((o for o, c in given if c and mine and c.overlaps(mine[0])), None)  # type: ignore[arg-type]
-            if other is not None:
-                problems.append(
-                    _problem(n, "spec.podCIDRs", f"{mine[0]} overlaps the podCIDR of node {other}")
-                )
-            if mine and not mine[0].subnet_of(subnet):  # type: ignore[arg-type]
-                problems.append(
-                    _problem(
-                        n,
-                        "spec.podCIDRs",
-                        f"{mine[0]} is outside the cluster's pod subnet {subnet}"
-                        " (set spec.podSubnet in a ClusterNetwork document)",
-                    )
-                )
-            given.append((n.name, mine[0] if mine else None))
-        try:
-            for name, cidr in node_pod_cidrs(
-                subnet, config.node_mask(subnet.version), given
-            ).items():
-                cidrs[name].append(cidr)
-        except PodnetError as err:  # AddressExhausted, or a mask the subnet cannot hold
+    given = [NodeAddresses(n.name, n.ips, n.pod_cidrs) for n in nodes]
+    addressed, found = address_nodes(
+        given, config.node_subnet, config.pod_subnets, config.node_mask
+    )
+    for p in found:
+        if p.subject is not None:
+            problems.append(_problem(nodes[p.subject], p.field, p.message))
+        else:
             where = "networking" if config.document.startswith("Cluster ") else "spec"
             problems.append(
                 Problem(
                     config.origin.file,
                     config.origin.line,
                     config.document,
-                    f"{where}.podSubnet",
-                    str(err),
+                    f"{where}.{p.field}",
+                    p.message,
                 )
             )
-    return [replace(n, pod_cidrs=tuple(cidrs[n.name])) for n in out]
+    return [
+        replace(n, ips=a.ips, pod_cidrs=a.pod_cidrs) for n, a in zip(nodes, addressed, strict=True)
+    ]
 
 
-def _schedule(pods: list[Pod], nodes: list[Node]) -> list[Pod]:
-    placed = schedule([p for p in pods if p.phase not in ("Succeeded", "Failed")], nodes)
-    return [replace(p, node_name=placed.get(p.key, "")) for p in pods]
+def _schedule(pods: list[Pod], nodes: list[Node]) -> dict[str, str]:
+    """The node of every pod that runs somewhere, by pod key."""
+    return schedule([p for p in pods if p.phase not in ("Succeeded", "Failed")], nodes)
 
 
-def _address_pods(pods: list[Pod], nodes: list[Node], problems: list[Problem]) -> list[Pod]:
-    by_node = {n.name: n for n in nodes}
-    used: dict[IPNetwork, set[IPAddress]] = {c: set() for n in nodes for c in n.pod_cidrs}
-    owner: dict[IPAddress, str] = {}
-    # Addresses given in the manifests first (a dump of a live cluster), then the rest.
+def _address_pods(
+    pods: list[Pod], placed: dict[str, str], nodes: list[Node], problems: list[Problem]
+) -> list[Pod]:
+    """The pods on the nodes they are `placed` on, with their addresses."""
+    given = []
     for p in pods:
-        node = by_node.get(p.node_name)
-        if node is None or p.host_network or not p.ips:
-            continue
-        for ip in p.ips:
-            cidr = next((c for c in node.pod_cidrs if ip in c), None)
-            if cidr is None:
-                problems.append(
-                    _problem(
-                        p,
-                        "status.podIPs",
-                        f"{ip} is outside the podCIDRs of node {node.name}"
-                        f" ({', '.join(map(str, node.pod_cidrs))})",
-                    )
-                )
-            elif ip in owner:
-                problems.append(_problem(p, "status.podIPs", f"{ip} is also the IP of {owner[ip]}"))
-            else:
-                used[cidr].add(ip)
-                owner[ip] = p.key
-    free = {c: host_addresses(c, 2, used[c]) for c in used}
-    left_out: dict[tuple[str, IPNetwork], list[Pod]] = {}
+        key = p.key
+        finished = p.phase in ("Succeeded", "Failed")
+        given.append(PodAddresses(key, placed.get(key, ""), p.ips, p.host_network, finished))
+    node_addresses = [NodeAddresses(n.name, n.ips, n.pod_cidrs) for n in nodes]
+    addressed, found = address_pods(given, node_addresses)
+    problems += [
+        _problem(pods[p.subject], p.field, p.message) for p in found if p.subject is not None
+    ]
+    # One copy per pod that changes, scheduling and addresses at once: a pod has many fields.
     out = []
-    for p in pods:
-        node = by_node.get(p.node_name)
-        if node is None or p.phase in ("Succeeded", "Failed"):
-            out.append(replace(p, ips=(), node_name=p.node_name if node else ""))
-        elif p.host_network:
-            out.append(replace(p, ips=node.ips))
-        elif p.ips:
-            out.append(p)
-        else:
-            ips = []
-            for cidr in node.pod_cidrs:
-                ip = next(free[cidr], None)
-                if ip is None:
-                    left_out.setdefault((node.name, cidr), []).append(p)
-                    continue
-                ips.append(ip)
-            out.append(replace(p, ips=tuple(ips)))
-    for (name, cidr), missed in left_out.items():  # one problem per range, not one per pod
-        more = f" ({len(missed) - 1} more pods after it)" if len(missed) > 1 else ""
-        problems.append(
-            _problem(missed[0], "status.podIPs", f"node {name}'s podCIDR {cidr} is full{more}")
-        )
+    for p, a in zip(pods, addressed, strict=True):
+        if a.node_name != p.node_name:
+            p = replace(p, ips=a.ips, node_name=a.node_name)
+        elif a.ips != p.ips:
+            p = replace(p, ips=a.ips)
+        out.append(p)
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, ip_network
 from typing import Any
 
+from podnet.ipam.addresses import family
 from podnet.model import validation as v
 from podnet.model.fields import Field, quote
 from podnet.model.objects import IPAddress, IPNetwork, Origin, Taint
@@ -182,9 +183,11 @@ def _check_node_mask(f: Field, config: ClusterConfig, subnet: IPNetwork) -> None
             f"Invalid value: node CIDR mask /{mask} is larger than the pod subnet {subnet}:"
             " it cannot be carved from it"
         )
-    elif subnet.version == 6 and mask - subnet.prefixlen > 16:
+    elif (
+        limit := family(subnet).max_node_mask_bits
+    ) is not None and mask - subnet.prefixlen > limit:
         f.error(
-            f"Invalid value: node CIDR mask /{mask} is more than 16 bits longer than the pod"
+            f"Invalid value: node CIDR mask /{mask} is more than {limit} bits longer than the pod"
             f" subnet {subnet} (kube-controller-manager refuses it)"
         )
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
+from podnet.ipam.addresses import IPAddress, IPNetwork
 from podnet.model.selectors import LabelSelector
-
-IPAddress = IPv4Address | IPv6Address
-IPNetwork = IPv4Network | IPv6Network
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 

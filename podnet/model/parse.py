@@ -264,52 +264,10 @@ def pod_from_spec(
     spec: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin, owner: str = ""
 ) -> Pod:
     """A pod from a PodSpec (of a Pod, or of a workload's template)."""
-    ports: list[ContainerPort] = []
     host_network = spec["hostNetwork"].bool()
-    containers = spec["containers"].objects()
-    if not containers and spec.present:
-        spec["containers"].error("Required value")
-    sidecars = [c for c in spec["initContainers"].objects() if c["restartPolicy"].value == "Always"]
-    for c in containers + sidecars:
-        cname = c["name"].str(required=True)
-        names: set[str] = set()  # port names are unique within a container
-        for p in c["ports"].objects():
-            number = p["containerPort"].int(required=True)
-            if number is not None:
-                p["containerPort"].check(number, v.port_number)
-            proto = p["protocol"].str("TCP") or "TCP"
-            p["protocol"].check(proto, v.protocol)
-            pname = p["name"].str()
-            if pname and p["name"].check(pname, v.port_name):
-                if pname in names:
-                    p["name"].error(f'Duplicate value: "{pname}"')
-                names.add(pname)
-            host_port = p["hostPort"].int() or None  # 0 is unset
-            if host_port is not None:
-                p["hostPort"].check(host_port, v.port_number)
-                if host_network and number is not None and host_port != number:
-                    p["hostPort"].error(
-                        f"Invalid value: {host_port}: must match `containerPort` when"
-                        " `hostNetwork` is true"
-                    )
-            if number is not None:
-                ports.append(ContainerPort(number, proto, pname, host_port, cname))
-    tolerations = []
-    for t in spec["tolerations"].objects():
-        op = t["operator"].str("Equal") or "Equal"
-        if op not in ("Equal", "Exists"):
-            t["operator"].error(f'Unsupported value: "{op}": supported values: "Equal", "Exists"')
-        tolerations.append(Toleration(t["key"].str(), op, t["value"].str(), t["effect"].str()))
-    affinity = []
-    required = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    for term in required["nodeSelectorTerms"].objects():
-        exprs = []
-        for e in term["matchExpressions"].objects():
-            op = e["operator"].str(required=True)
-            if op not in (*OPERATORS, "Gt", "Lt"):
-                e["operator"].error(f'Unsupported value: "{op}"')
-            exprs.append(Requirement(e["key"].str(required=True), op, tuple(e["values"].strings())))
-        affinity.append(LabelSelector.of({}, *exprs))
+    ports = _container_ports(spec, host_network)
+    tolerations = _tolerations(spec["tolerations"])
+    affinity = _required_node_affinity(spec["affinity"]["nodeAffinity"])
     node_selector = spec["nodeSelector"].string_map()
     hostname = spec["hostname"].str()
     subdomain = spec["subdomain"].str()
@@ -333,6 +291,74 @@ def pod_from_spec(
         owner=owner,
         origin=origin,
     )
+
+
+def _container_ports(spec: Field, host_network: bool) -> list[ContainerPort]:
+    """The ports of the containers and of the sidecars (init containers that keep running)."""
+    ports: list[ContainerPort] = []
+    containers = spec["containers"].objects()
+    if not containers and spec.present:
+        spec["containers"].error("Required value")
+    sidecars = [c for c in spec["initContainers"].objects() if c["restartPolicy"].value == "Always"]
+    for c in containers + sidecars:
+        cname = c["name"].str(required=True)
+        names: set[str] = set()  # port names are unique within a container
+        for p in c["ports"].objects():
+            port = _container_port(p, cname, host_network, names)
+            if port is not None:
+                ports.append(port)
+    return ports
+
+
+def _container_port(
+    p: Field, container: str, host_network: bool, names: set[str]
+) -> ContainerPort | None:
+    """One entry of a container's `ports`; None when it has no valid number."""
+    number = p["containerPort"].int(required=True)
+    if number is not None:
+        p["containerPort"].check(number, v.port_number)
+    proto = p["protocol"].str("TCP") or "TCP"
+    p["protocol"].check(proto, v.protocol)
+    pname = p["name"].str()
+    if pname and p["name"].check(pname, v.port_name):
+        if pname in names:
+            p["name"].error(f'Duplicate value: "{pname}"')
+        names.add(pname)
+    host_port = p["hostPort"].int() or None  # 0 is unset
+    if host_port is not None:
+        p["hostPort"].check(host_port, v.port_number)
+        if host_network and number is not None and host_port != number:
+            p["hostPort"].error(
+                f"Invalid value: {host_port}: must match `containerPort` when `hostNetwork` is true"
+            )
+    if number is None:
+        return None
+    return ContainerPort(number, proto, pname, host_port, container)
+
+
+def _tolerations(items: Field) -> list[Toleration]:
+    tolerations = []
+    for t in items.objects():
+        op = t["operator"].str("Equal") or "Equal"
+        if op not in ("Equal", "Exists"):
+            t["operator"].error(f'Unsupported value: "{op}": supported values: "Equal", "Exists"')
+        tolerations.append(Toleration(t["key"].str(), op, t["value"].str(), t["effect"].str()))
+    return tolerations
+
+
+def _required_node_affinity(node_affinity: Field) -> list[LabelSelector]:
+    """requiredDuringSchedulingIgnoredDuringExecution: one selector per term, ORed."""
+    affinity = []
+    required = node_affinity["requiredDuringSchedulingIgnoredDuringExecution"]
+    for term in required["nodeSelectorTerms"].objects():
+        exprs = []
+        for e in term["matchExpressions"].objects():
+            op = e["operator"].str(required=True)
+            if op not in (*OPERATORS, "Gt", "Lt"):
+                e["operator"].error(f'Unsupported value: "{op}"')
+            exprs.append(Requirement(e["key"].str(required=True), op, tuple(e["values"].strings())))
+        affinity.append(LabelSelector.of({}, *exprs))
+    return affinity
 
 
 DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")

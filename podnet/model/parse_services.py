@@ -1,10 +1,13 @@
 """Service and EndpointSlice documents to objects, validated as the API server validates them
 (pkg/apis/core/validation ValidateService, pkg/apis/discovery/validation). Addresses and ports
-that are allocated (ClusterIPs, nodePorts, load-balancer IPs) are checked in `model.services`.
+that are allocated (ClusterIPs, nodePorts, load-balancer IPs) are checked where they are
+allocated, in `ipam.service_allocation`.
 """
 
 from __future__ import annotations
 
+from podnet.ipam.addresses import FAMILIES as ADDRESS_FAMILIES
+from podnet.ipam.addresses import family
 from podnet.model import validation as v
 from podnet.model.fields import Field
 from podnet.model.objects import (
@@ -20,7 +23,8 @@ from podnet.model.objects import (
 )
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-FAMILIES = {"IPv4": 4, "IPv6": 6}
+# Kubernetes' names of the IP families (spec.ipFamilies) and their IP versions.
+FAMILIES = {f.name: f.version for f in ADDRESS_FAMILIES.values()}
 
 
 def _ips(f: Field, what: str = "a valid IP address") -> list[IPAddress]:
@@ -41,128 +45,22 @@ def parse_service(
     spec = obj["spec"]
     stype = spec["type"].choice(SERVICE_TYPES, "ClusterIP")
     external = stype in ("NodePort", "LoadBalancer")
-    cluster_ip = spec["clusterIP"].str()
-    given = (
-        spec["clusterIPs"].strings()
-        if spec["clusterIPs"].present
-        else ([cluster_ip] if cluster_ip else [])
-    )
-    if cluster_ip and given and given[0] != cluster_ip:
-        spec["clusterIPs"].error(
-            "Invalid value: must have the same value as `clusterIP` at index 0"
-        )
-    headless = bool(given) and given[0] == "None"
-    cluster_ips: list[IPAddress] = []
-    if headless:
-        if len(given) > 1:
-            spec["clusterIPs"].error(
-                "Invalid value: must not have more than one value when the first is 'None'"
-            )
-        if external:
-            spec["clusterIP"].error(
-                f"Invalid value: \"None\": may not be set to 'None' for {stype} services"
-            )
-    else:
-        for i, text in enumerate(given):
-            ip = v.parse_ip(text)
-            field = spec["clusterIPs"] if spec["clusterIPs"].present else spec["clusterIP"]
-            if ip is None:
-                field.error(
-                    f"Invalid value: {text!r}: must be a valid IP address or 'None'"
-                    + (f" (index {i})" if i else "")
-                )
-            else:
-                cluster_ips.append(ip)
-        if len({ip.version for ip in cluster_ips}) < len(cluster_ips):
-            spec["clusterIPs"].error(
-                "Invalid value: may specify no more than one IP for each IP family"
-            )
+    headless, cluster_ips = _cluster_ips(spec, stype, external)
     if stype == "ExternalName":
         ext = spec["externalName"].str(required=True).rstrip(".")
         if ext:
             spec["externalName"].check(ext, v.dns1123_subdomain)
         if cluster_ips:
             spec["clusterIP"].error("Forbidden: may not be set for ExternalName services")
-    families = []
-    for item in spec["ipFamilies"].items():
-        fam = item.str()
-        if fam not in FAMILIES:
-            item.error(f'Unsupported value: "{fam}": supported values: "IPv4", "IPv6"')
-        elif FAMILIES[fam] in families:
-            item.error(f'Duplicate value: "{fam}"')
-        else:
-            families.append(FAMILIES[fam])
-    for i, ip in enumerate(cluster_ips):
-        if i < len(families) and families[i] != ip.version:
-            spec["ipFamilies"].error(
-                f"Invalid value: {'IPv4' if families[i] == 4 else 'IPv6'}: does not match the family of clusterIPs[{i}] ({ip})"
-            )
-    policy = spec["ipFamilyPolicy"].str()
-    if policy and policy not in ("SingleStack", "PreferDualStack", "RequireDualStack"):
-        spec["ipFamilyPolicy"].error(
-            f'Unsupported value: "{policy}": supported values: "PreferDualStack", "RequireDualStack", "SingleStack"'
-        )
+    families, policy = _ip_families(spec, cluster_ips)
     ports = _service_ports(spec, stype, headless)
-    selector = None
-    if spec["selector"].present:
-        selector = spec["selector"].string_map()
-        for k, val in selector.items():
-            spec["selector"][k].check(k, v.qualified_name)
-            spec["selector"][k].check(val, v.label_value)
-    affinity = spec["sessionAffinity"].choice(("None", "ClientIP"), "None")
-    timeout_field = spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"]
-    timeout = timeout_field.int(10800)
-    if timeout_field.present and affinity != "ClientIP":
-        timeout_field.error("Forbidden: must not be set when `sessionAffinity` is None")
-    elif timeout is not None and not 0 < timeout <= 86400:
-        timeout_field.error(f"Invalid value: {timeout}: must be greater than 0 and less than 86400")
-    etp = spec["externalTrafficPolicy"].str()
-    if etp and etp not in ("Cluster", "Local"):
-        spec["externalTrafficPolicy"].error(
-            f'Unsupported value: "{etp}": supported values: "Cluster", "Local"'
-        )
-        etp = ""
-    external_ips = _ips(spec["externalIPs"])
-    if etp and not external and not external_ips:
-        spec["externalTrafficPolicy"].error(
-            "Invalid value: may only be set for externally-accessible services"
-        )
-    if external and not etp:
-        etp = "Cluster"
+    selector = _selector(spec)
+    affinity, timeout = _session_affinity(spec)
+    etp, external_ips = _external_traffic_policy(spec, external)
     itp = spec["internalTrafficPolicy"].choice(("Cluster", "Local"), "Cluster")
-    hc = spec["healthCheckNodePort"].int()
-    if hc is not None:
-        if not (stype == "LoadBalancer" and etp == "Local"):
-            spec["healthCheckNodePort"].error(
-                "Invalid value: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"
-            )
-        else:
-            spec["healthCheckNodePort"].check(hc, v.port_number)
-    ranges: list[IPNetwork] = []
-    for item in spec["loadBalancerSourceRanges"].items():
-        text = item.str().strip()  # kube-proxy trims white space; so does the API server
-        net = v.parse_cidr(text) if text else None
-        if net is None:
-            item.error(f"Invalid value: {item.value!r}: must be a valid CIDR")
-        else:
-            ranges.append(net)
-    if ranges and stype != "LoadBalancer":
-        spec["loadBalancerSourceRanges"].error(
-            "Forbidden: may only be used when `type` is 'LoadBalancer'"
-        )
-    ingress = []
-    for item in obj["status"]["loadBalancer"]["ingress"].items():
-        ip = None
-        if item["ip"].present:
-            ip = v.parse_ip(item["ip"].str())
-            if ip is None:
-                item["ip"].error(f"Invalid value: {item['ip'].value!r}: must be a valid IP address")
-        mode = item["ipMode"].str()
-        if mode and mode not in ("VIP", "Proxy"):
-            item["ipMode"].error(f'Unsupported value: "{mode}": supported values: "Proxy", "VIP"')
-        if mode and ip is None:
-            item["ipMode"].error("Forbidden: may only be specified when `ip` is set")
-        ingress.append(LoadBalancerIngress(ip, item["hostname"].str(), mode))
+    hc = _health_check_node_port(spec, stype, etp)
+    ranges = _source_ranges(spec, stype)
+    ingress = _load_balancer_ingress(obj["status"]["loadBalancer"]["ingress"])
     distribution = spec["trafficDistribution"].str()
     return Service(
         name=name,
@@ -190,6 +88,159 @@ def parse_service(
         annotations=obj["metadata"]["annotations"].string_map(),
         origin=origin,
     )
+
+
+def _cluster_ips(spec: Field, stype: str, external: bool) -> tuple[bool, list[IPAddress]]:
+    """spec.clusterIP and spec.clusterIPs: whether the Service is headless, and its addresses."""
+    cluster_ip = spec["clusterIP"].str()
+    given = (
+        spec["clusterIPs"].strings()
+        if spec["clusterIPs"].present
+        else ([cluster_ip] if cluster_ip else [])
+    )
+    if cluster_ip and given and given[0] != cluster_ip:
+        spec["clusterIPs"].error(
+            "Invalid value: must have the same value as `clusterIP` at index 0"
+        )
+    headless = bool(given) and given[0] == "None"
+    cluster_ips: list[IPAddress] = []
+    if headless:
+        if len(given) > 1:
+            spec["clusterIPs"].error(
+                "Invalid value: must not have more than one value when the first is 'None'"
+            )
+        if external:
+            spec["clusterIP"].error(
+                f"Invalid value: \"None\": may not be set to 'None' for {stype} services"
+            )
+        return headless, cluster_ips
+    for i, text in enumerate(given):
+        ip = v.parse_ip(text)
+        field = spec["clusterIPs"] if spec["clusterIPs"].present else spec["clusterIP"]
+        if ip is None:
+            field.error(
+                f"Invalid value: {text!r}: must be a valid IP address or 'None'"
+                + (f" (index {i})" if i else "")
+            )
+        else:
+            cluster_ips.append(ip)
+    if len({ip.version for ip in cluster_ips}) < len(cluster_ips):
+        spec["clusterIPs"].error(
+            "Invalid value: may specify no more than one IP for each IP family"
+        )
+    return headless, cluster_ips
+
+
+def _ip_families(spec: Field, cluster_ips: list[IPAddress]) -> tuple[list[int], str]:
+    """spec.ipFamilies (as IP versions) and spec.ipFamilyPolicy."""
+    families = []
+    for item in spec["ipFamilies"].items():
+        fam = item.str()
+        if fam not in FAMILIES:
+            item.error(f'Unsupported value: "{fam}": supported values: "IPv4", "IPv6"')
+        elif FAMILIES[fam] in families:
+            item.error(f'Duplicate value: "{fam}"')
+        else:
+            families.append(FAMILIES[fam])
+    for i, ip in enumerate(cluster_ips):
+        if i < len(families) and families[i] != ip.version:
+            spec["ipFamilies"].error(
+                f"Invalid value: {family(families[i]).name}: does not match the family of clusterIPs[{i}] ({ip})"
+            )
+    policy = spec["ipFamilyPolicy"].str()
+    if policy and policy not in ("SingleStack", "PreferDualStack", "RequireDualStack"):
+        spec["ipFamilyPolicy"].error(
+            f'Unsupported value: "{policy}": supported values: "PreferDualStack", "RequireDualStack", "SingleStack"'
+        )
+    return families, policy
+
+
+def _selector(spec: Field) -> dict[str, str] | None:
+    if not spec["selector"].present:
+        return None
+    selector = spec["selector"].string_map()
+    for k, val in selector.items():
+        spec["selector"][k].check(k, v.qualified_name)
+        spec["selector"][k].check(val, v.label_value)
+    return selector
+
+
+def _session_affinity(spec: Field) -> tuple[str, int | None]:
+    """spec.sessionAffinity and its timeout."""
+    affinity = spec["sessionAffinity"].choice(("None", "ClientIP"), "None")
+    timeout_field = spec["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"]
+    timeout = timeout_field.int(10800)
+    if timeout_field.present and affinity != "ClientIP":
+        timeout_field.error("Forbidden: must not be set when `sessionAffinity` is None")
+    elif timeout is not None and not 0 < timeout <= 86400:
+        timeout_field.error(f"Invalid value: {timeout}: must be greater than 0 and less than 86400")
+    return affinity, timeout
+
+
+def _external_traffic_policy(spec: Field, external: bool) -> tuple[str, list[IPAddress]]:
+    """spec.externalTrafficPolicy (defaulted for NodePort and LoadBalancer) and spec.externalIPs,
+    which make a Service externally reachable as well."""
+    etp = spec["externalTrafficPolicy"].str()
+    if etp and etp not in ("Cluster", "Local"):
+        spec["externalTrafficPolicy"].error(
+            f'Unsupported value: "{etp}": supported values: "Cluster", "Local"'
+        )
+        etp = ""
+    external_ips = _ips(spec["externalIPs"])
+    if etp and not external and not external_ips:
+        spec["externalTrafficPolicy"].error(
+            "Invalid value: may only be set for externally-accessible services"
+        )
+    if external and not etp:
+        etp = "Cluster"
+    return etp, external_ips
+
+
+def _health_check_node_port(spec: Field, stype: str, etp: str) -> int | None:
+    hc = spec["healthCheckNodePort"].int()
+    if hc is not None:
+        if not (stype == "LoadBalancer" and etp == "Local"):
+            spec["healthCheckNodePort"].error(
+                "Invalid value: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"
+            )
+        else:
+            spec["healthCheckNodePort"].check(hc, v.port_number)
+    return hc
+
+
+def _source_ranges(spec: Field, stype: str) -> list[IPNetwork]:
+    """spec.loadBalancerSourceRanges."""
+    ranges: list[IPNetwork] = []
+    for item in spec["loadBalancerSourceRanges"].items():
+        text = item.str().strip()  # kube-proxy trims white space; so does the API server
+        net = v.parse_cidr(text) if text else None
+        if net is None:
+            item.error(f"Invalid value: {item.value!r}: must be a valid CIDR")
+        else:
+            ranges.append(net)
+    if ranges and stype != "LoadBalancer":
+        spec["loadBalancerSourceRanges"].error(
+            "Forbidden: may only be used when `type` is 'LoadBalancer'"
+        )
+    return ranges
+
+
+def _load_balancer_ingress(items: Field) -> list[LoadBalancerIngress]:
+    """status.loadBalancer.ingress."""
+    ingress = []
+    for item in items.items():
+        ip = None
+        if item["ip"].present:
+            ip = v.parse_ip(item["ip"].str())
+            if ip is None:
+                item["ip"].error(f"Invalid value: {item['ip'].value!r}: must be a valid IP address")
+        mode = item["ipMode"].str()
+        if mode and mode not in ("VIP", "Proxy"):
+            item["ipMode"].error(f'Unsupported value: "{mode}": supported values: "Proxy", "VIP"')
+        if mode and ip is None:
+            item["ipMode"].error("Forbidden: may only be specified when `ip` is set")
+        ingress.append(LoadBalancerIngress(ip, item["hostname"].str(), mode))
+    return ingress
 
 
 def _allocate_node_ports(spec: Field, stype: str) -> bool:

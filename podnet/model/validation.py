@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 from podnet.model.objects import PROTOCOLS, IPAddress, IPNetwork
 
@@ -21,40 +22,47 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _SVC_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
 
 
-def dns1123_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL.match(value):
-        errs.append(
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-',"
-            " and must start and end with an alphanumeric character"
-        )
-    return errs
+@dataclass(frozen=True, slots=True)
+class NameFormat:
+    """A kind of name the API server checks: its longest length, then its form."""
+
+    longest: int
+    pattern: re.Pattern[str]
+    form: str  # the message when the form is wrong
+
+    def __call__(self, value: str) -> list[str]:
+        errs = []
+        if len(value) > self.longest:
+            errs.append(f"must be no more than {self.longest} characters")
+        if not self.pattern.match(value):
+            errs.append(self.form)
+        return errs
 
 
-def dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if len(value) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.match(value):
-        errs.append(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
-            " '-' or '.', and must start and end with an alphanumeric character"
-        )
-    return errs
-
-
-def dns1035_label(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1035_LABEL.match(value):
-        errs.append(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-',"
-            " start with an alphabetic character, and end with an alphanumeric character"
-        )
-    return errs
+dns1123_label = NameFormat(
+    63,
+    _DNS1123_LABEL,
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-',"
+    " and must start and end with an alphanumeric character",
+)
+dns1123_subdomain = NameFormat(
+    253,
+    _DNS1123_SUBDOMAIN,
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
+    " '-' or '.', and must start and end with an alphanumeric character",
+)
+dns1035_label = NameFormat(
+    63,
+    _DNS1035_LABEL,
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-',"
+    " start with an alphabetic character, and end with an alphanumeric character",
+)
+label_value = NameFormat(
+    63,
+    _LABEL_VALUE,
+    "a valid label must be an empty string or consist of alphanumeric characters, '-',"
+    " '_' or '.', and must start and end with an alphanumeric character",
+)
 
 
 def qualified_name(value: str) -> list[str]:
@@ -82,18 +90,6 @@ def qualified_name(value: str) -> list[str]:
         errs.append(
             "name part must consist of alphanumeric characters, '-', '_' or '.', and must start"
             " and end with an alphanumeric character"
-        )
-    return errs
-
-
-def label_value(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE.match(value):
-        errs.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-',"
-            " '_' or '.', and must start and end with an alphanumeric character"
         )
     return errs
 

@@ -70,77 +70,113 @@ def _generate_name(base: str, seed: str, index: int, namespace: str, taken: set[
 
 
 def _pods_of(w: Workload, nodes: list[Node], taken: set[str]) -> list[Pod]:
-    h = template_hash(w.raw_template)
-    uid = w.uid or f"{fnv32a(f'{w.kind}/{w.namespace}/{w.name}'.encode()):08x}"
-    owner = f"{w.kind}/{w.name}"
-    t = w.template
+    """The pods `w`'s controller creates."""
     if w.kind == "Deployment":
-        rs = f"{w.name}-{h}"
-        labels = {**t.labels, "pod-template-hash": h}
-        return [
-            replace(
-                t,
-                name=_generate_name(rs, rs, i, w.namespace, taken),
-                labels=labels,
-                owner=f"ReplicaSet/{rs}",
-            )
-            for i in range(w.replicas)
-        ]
+        return _deployment_pods(w, taken)
     if w.kind == "ReplicaSet":
-        return [
-            replace(t, name=_generate_name(w.name, w.name, i, w.namespace, taken), owner=owner)
-            for i in range(w.replicas)
-        ]
+        return _replica_set_pods(w, taken)
     if w.kind == "StatefulSet":
-        out = []
-        for i in range(w.replicas):
-            name = f"{w.name}-{i}"
-            labels = {
-                **t.labels,
-                "controller-revision-hash": f"{w.name}-{h}",
-                "statefulset.kubernetes.io/pod-name": name,
-                "apps.kubernetes.io/pod-index": str(i),
-            }
-            out.append(
-                replace(
-                    t,
-                    name=name,
-                    labels=labels,
-                    hostname=name,
-                    subdomain=w.service_name or t.subdomain,
-                    owner=owner,
-                )
-            )
-        return out
+        return _stateful_set_pods(w)
     if w.kind == "DaemonSet":
+        return _daemon_set_pods(w, nodes, taken)
+    return _job_pods(w, taken)  # a Job, or the one Job of a CronJob
+
+
+def _deployment_pods(w: Workload, taken: set[str]) -> list[Pod]:
+    """The pods of the Deployment's ReplicaSet, named after the template's hash."""
+    h = template_hash(w.raw_template)
+    rs = f"{w.name}-{h}"
+    labels = {**w.template.labels, "pod-template-hash": h}
+    return [
+        replace(
+            w.template,
+            name=_generate_name(rs, rs, i, w.namespace, taken),
+            labels=labels,
+            owner=f"ReplicaSet/{rs}",
+        )
+        for i in range(w.replicas)
+    ]
+
+
+def _replica_set_pods(w: Workload, taken: set[str]) -> list[Pod]:
+    return [
+        replace(
+            w.template,
+            name=_generate_name(w.name, w.name, i, w.namespace, taken),
+            owner=f"{w.kind}/{w.name}",
+        )
+        for i in range(w.replicas)
+    ]
+
+
+def _stateful_set_pods(w: Workload) -> list[Pod]:
+    """Pods `name-0` .. `name-<N-1>`, each its own hostname under the governing Service."""
+    h = template_hash(w.raw_template)
+    t = w.template
+    out = []
+    for i in range(w.replicas):
+        name = f"{w.name}-{i}"
         labels = {
             **t.labels,
-            "controller-revision-hash": h,
-            "pod-template-generation": "1",
+            "controller-revision-hash": f"{w.name}-{h}",
+            "statefulset.kubernetes.io/pod-name": name,
+            "apps.kubernetes.io/pod-index": str(i),
         }
-        return [
+        out.append(
             replace(
                 t,
-                name=_generate_name(w.name, f"{w.name}@{n.name}", 0, w.namespace, taken),
+                name=name,
                 labels=labels,
-                node_name=n.name,
-                owner=owner,
+                hostname=name,
+                subdomain=w.service_name or t.subdomain,
+                owner=f"{w.kind}/{w.name}",
             )
-            for n in nodes
-            if eligible(t, n, daemon=True)
-        ]
-    job = w.name
+        )
+    return out
+
+
+def _daemon_set_pods(w: Workload, nodes: list[Node], taken: set[str]) -> list[Pod]:
+    """One pod on every node the template may run on."""
+    h = template_hash(w.raw_template)
+    t = w.template
+    labels = {
+        **t.labels,
+        "controller-revision-hash": h,
+        "pod-template-generation": "1",
+    }
+    return [
+        replace(
+            t,
+            name=_generate_name(w.name, f"{w.name}@{n.name}", 0, w.namespace, taken),
+            labels=labels,
+            node_name=n.name,
+            owner=f"{w.kind}/{w.name}",
+        )
+        for n in nodes
+        if eligible(t, n, daemon=True)
+    ]
+
+
+def _job_pods(w: Workload, taken: set[str]) -> list[Pod]:
+    """The pods of a Job, or of the one Job a CronJob has created."""
+    uid = w.uid or f"{fnv32a(f'{w.kind}/{w.namespace}/{w.name}'.encode()):08x}"
+    job, owner = w.name, f"{w.kind}/{w.name}"
     if w.kind == "CronJob":
         job = f"{w.name}-{fnv32a(w.name.encode()) % 10**8:08d}"
         owner = f"Job/{job}"
     labels = {
-        **t.labels,
+        **w.template.labels,
         "batch.kubernetes.io/controller-uid": uid,
         "batch.kubernetes.io/job-name": job,
         "controller-uid": uid,
         "job-name": job,
     }
     return [
-        replace(t, name=_generate_name(job, job, i, w.namespace, taken), labels=labels, owner=owner)
+        replace(
+            w.template,
+            name=_generate_name(job, job, i, w.namespace, taken),
+            labels=labels,
+            owner=owner,
+        )
         for i in range(w.replicas)
     ]

@@ -21,6 +21,7 @@ from podnet.errors import UsageError
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPAddress, Node, Service
+from podnet.model.topology import EXTERNAL, entry_node, external_client
 from podnet.policy.explain import (
     Reason,
     endpoint_for_address,
@@ -30,8 +31,6 @@ from podnet.policy.explain import (
 )
 from podnet.policy.semantics import Endpoint
 from podnet.proxy.verdict import Verdict, decide
-
-EXTERNAL = "external"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +103,6 @@ class Trace:
 
 
 # parsing the two ends ---------------------------------------------------------------------------
-
-
-def external_client(cluster: Cluster) -> IPAddress:
-    net = cluster.config.node_subnet
-    return net.broadcast_address - 1 if net.version == 4 else net[-2]
 
 
 def parse_source(cluster: Cluster, text: str) -> Endpoint:
@@ -323,27 +317,6 @@ def _service_kind(service: Service, ip: IPAddress) -> str:
     if ip in service.external_ips:
         return "externalIP"
     return "LoadBalancer IP"
-
-
-def entry_node(cluster: Cluster, src: Endpoint, dst: IPAddress, service: Service | None) -> str:
-    """The node whose kube-proxy sees the packet first."""
-    if src.node:
-        return src.node
-    for n in cluster.nodes:
-        if dst in n.ips:
-            return n.name
-    if service is not None and service.external_traffic_policy == "Local":
-        local = {
-            e.node_name
-            for s in cluster.endpoint_slices
-            if (s.namespace, s.service_name) == (service.namespace, service.name)
-            for e in s.endpoints
-            if e.is_ready
-        }
-        for n in cluster.nodes:
-            if n.name in local:
-                return n.name
-    return cluster.nodes[0].name
 
 
 def _proxy_hop(node: str, v: Verdict) -> Hop:
