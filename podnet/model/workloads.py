@@ -32,8 +32,19 @@ def safe_encode(text: str) -> str:
 
 
 def template_hash(template: object) -> str:
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        _string_keys(template), sort_keys=True, separators=(",", ":"), default=str
+    )
     return safe_encode(str(fnv32a(canonical.encode())))
+
+
+def _string_keys(value: object) -> object:
+    """YAML allows keys of any type; the hash, like the JSON the API server stores, has strings."""
+    if isinstance(value, dict):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
 
 
 def suffix(owner: str, index: int, attempt: int = 0) -> str:
