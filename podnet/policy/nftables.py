@@ -30,9 +30,9 @@ from ipaddress import collapse_addresses, ip_network
 import numpy as np
 
 from podnet.model.cluster import Cluster
+from podnet.model.config import MASQUERADE_MARK
 from podnet.model.objects import IPNetwork, NetworkPolicy, Pod, PolicyPort, PolicyRule
 from podnet.policy.engine import PolicyEngine
-from podnet.proxy.node import MASQUERADE_MARK
 
 TABLE = "podnet-policy"
 _L4 = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}

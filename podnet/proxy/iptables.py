@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 
 from podnet.model.cluster import Cluster
+from podnet.model.config import MASQUERADE_MARK
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.nftables import base32_prefix
 from podnet.proxy.node import (
     LOOPBACK,
-    MASQUERADE_MARK,
     NodeProxy,
     PortState,
     families,

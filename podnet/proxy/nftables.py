@@ -17,10 +17,10 @@ import hashlib
 from dataclasses import dataclass, field
 
 from podnet.model.cluster import Cluster
+from podnet.model.config import MASQUERADE_MARK
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.node import (
     LOOPBACK,
-    MASQUERADE_MARK,
     NodeProxy,
     PortState,
     families,

@@ -19,7 +19,6 @@ from podnet.model.objects import IPAddress, IPNetwork, Node
 from podnet.proxy.endpoints import ZONE_LABEL, Categorized, categorize, endpoints_by_service_port
 from podnet.proxy.serviceport import ServicePortInfo, service_ports
 
-MASQUERADE_MARK = 0x4000  # --masquerade-bit 14
 LOOPBACK = {4: IPv4Network("127.0.0.0/8"), 6: IPv6Network("::1/128")}
 
 
