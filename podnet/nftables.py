@@ -186,7 +186,7 @@ class Transaction:
 
     def _operation(self, verb: str, obj: Object) -> None:
         if verb not in _VERBS[type(obj)]:
-            raise ValueError(f"nft has no {verb} for a {type(obj).__name__.lower()}")
+            raise ValueError(f"nft has no {verb} of {type(obj).__name__.lower()}s")
         if type(obj) is Rule and verb in ("replace", "delete") and obj.handle is None:
             raise ValueError(f"{verb} of a rule needs its handle")
         self._ops.append((verb, obj))
