@@ -231,7 +231,7 @@ class Transaction:
                 if verb != run_verb:
                     _flush_elements(lines, family, table, run_verb, items)
                     run_verb = verb
-                items.setdefault(obj.set, []).append(_item(obj, verb))  # type: ignore[union-attr]
+                items.setdefault(obj.set, []).append(_item(obj, verb))
                 continue
             if items:
                 _flush_elements(lines, family, table, run_verb, items)
@@ -252,14 +252,17 @@ class Transaction:
             if verb != "add":
                 raise ValueError(f"a table definition only adds: {verb} {kind.__name__.lower()}")
             if kind is Table:
-                table = obj  # type: ignore[assignment]
-            elif kind is Rule:
-                bodies[(Chain, obj.chain)].append(_rule_text(obj))  # type: ignore[union-attr]
-            elif kind is Element:
-                bodies[(Set, obj.set)].append(_item(obj))  # type: ignore[union-attr]
+                table = obj
+            elif kind is Rule or kind is Element:
+                key = (Chain, obj.chain) if kind is Rule else (Set, obj.set)
+                if key not in bodies:
+                    raise ValueError(f"{kind.__name__.lower()} of undeclared {key[1]}: {obj}")
+                if kind is Rule and (obj.index is not None or obj.handle is not None):
+                    raise ValueError(f"a table definition appends rules: {obj}")
+                bodies[key].append(_rule_text(obj) if kind is Rule else _item(obj))
             else:
-                declared.append(obj)  # type: ignore[arg-type]
-                bodies[(Chain if kind is Chain else Set, obj.name)] = []  # type: ignore[union-attr]
+                declared.append(obj)
+                bodies[(Chain if kind is Chain else Set, obj.name)] = []
         out = [f"table {self.family} {self.table} {{\n"]
         if table.comment is not None:
             out.append(f"\tcomment {_quote(table.comment)}\n")
@@ -273,7 +276,7 @@ class Transaction:
                 lines = head + bodies[(Chain, obj.name)]
                 out.append(f"\tchain {obj.name} {{\n")
             else:
-                lines = _set_spec(obj)  # type: ignore[arg-type]
+                lines = _set_spec(obj)
                 elements = bodies[(Set, obj.name)]
                 if elements:
                     lines.append(f"elements = {{ {', '.join(elements)} }}")

@@ -138,6 +138,21 @@ def test_definition() -> None:
         "\t}\n"
         "}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (Rule("nowhere", "accept"), "undeclared nowhere"),
+        (Element("nothing", "10.0.0.1"), "undeclared nothing"),
+        (Rule("forward", "accept", index=0), "appends rules"),
+    ],
+)
+def test_what_a_definition_cannot_say(obj: object, message: str) -> None:
+    tx = definition()
+    tx.add(obj)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        tx.definition()
     tx = Transaction("ip", "t")
     tx.delete(Table())
     with pytest.raises(ValueError, match="only adds"):
