@@ -163,6 +163,9 @@ _RENDER: dict[type, Callable[[str, str, str, Object], str]] = {
     Set: _set,
     Map: _set,
 }
+# The fields after the first two of a rule without comment, index or handle, and of a regular
+# chain without comment (the fast path of `Transaction.__str__`).
+_PLAIN: dict[type, tuple | None] = {Rule: (None, None, None), Chain: (None,) * 4}
 # Which verbs each object takes (as nft does); `insert` and `replace` are for rules only.
 _VERBS = {
     Table: ("add", "create", "flush", "delete"),
@@ -222,6 +225,8 @@ class Transaction:
         faster than a line per element, and the elements of a run do not depend on each other."""
         family, table = self.family, self.table
         render = _RENDER
+        # Most of a large ruleset is plain rules and regular chains added: written here directly.
+        add_rule, add_chain = f"add rule {family} {table} ", f"add chain {family} {table} "
         lines: list[str] = []
         items: dict[str, list[str]] = {}  # the current run of element operations, by set
         run_verb = ""
@@ -236,7 +241,10 @@ class Transaction:
             if items:
                 _flush_elements(lines, family, table, run_verb, items)
                 run_verb = ""
-            lines.append(render[kind](family, table, verb, obj))
+            if verb == "add" and obj[2:] == _PLAIN.get(kind):
+                lines.append(f"{add_rule}{obj[0]} {obj[1]}" if kind is Rule else add_chain + obj[0])
+            else:
+                lines.append(render[kind](family, table, verb, obj))
         _flush_elements(lines, family, table, run_verb, items)
         lines.append("")
         return "\n".join(lines)

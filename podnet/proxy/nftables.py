@@ -83,15 +83,15 @@ def base32_prefix(digest: bytes, chars: int) -> str:
     return "".join(out)
 
 
-def port_chain_base(st: PortState) -> str:
+def service_port_chain_name(st: PortState) -> str:
+    """Upstream's servicePortChainNameBase before hashing: "ns/name/protocol/port"."""
     n = st.info.name
-    return hash_and_truncate(f"{n.namespace}/{n.name}/{st.info.protocol}/{n.port}")
+    return f"{n.namespace}/{n.name}/{st.info.protocol}/{n.port}"
 
 
-def endpoint_chain_base(st: PortState, ep: ProxyEndpoint) -> str:
-    n = st.info.name
-    ip = ep.address.replace(":", ".")
-    return hash_and_truncate(f"{n.namespace}/{n.name}/{st.info.protocol}/{n.port}__{ip}/{ep.port}")
+def endpoint_chain_name(port_name: str, ep: ProxyEndpoint) -> str:
+    """Upstream's servicePortEndpointChainNameBase before hashing (colons of IPv6 as dots)."""
+    return f"{port_name}__{ep.address.replace(':', '.')}/{ep.port}"
 
 
 class _PortChains(NamedTuple):
@@ -114,10 +114,14 @@ class _PortChains(NamedTuple):
 
 
 def _port_chains(st: PortState) -> _PortChains:
+    name = service_port_chain_name(st)
     return _PortChains(
         st,
-        port_chain_base(st),
-        {e.key: f"endpoint-{endpoint_chain_base(st, e)}" for e in st.endpoints.reachable},
+        hash_and_truncate(name),
+        {
+            e.key: f"endpoint-{hash_and_truncate(endpoint_chain_name(name, e))}"
+            for e in st.endpoints.reachable
+        },
     )
 
 
