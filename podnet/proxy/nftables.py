@@ -52,6 +52,7 @@ HELPER_CHAINS = (
     "service-endpoints-check",
     "services",
 )
+AFFINITY_FLAGS = ("dynamic", "timeout")  # of the per-endpoint ClientIP affinity sets
 
 
 def render_nftables(cluster: Cluster, node: str) -> str:
@@ -76,21 +77,22 @@ def base32_prefix(digest: bytes, chars: int) -> str:
     """The first `chars` (a multiple of 8) characters of base64.b32encode(digest), without its
     per-call overhead: tens of thousands of chain names per ruleset."""
     out: list[str] = []
+    pairs = _BASE32_PAIRS
     for i in range(0, chars * 5 // 8, 5):
         v = int.from_bytes(digest[i : i + 5], "big")
-        pairs = _BASE32_PAIRS
         out += (pairs[v >> 30], pairs[(v >> 20) & 1023], pairs[(v >> 10) & 1023], pairs[v & 1023])
     return "".join(out)
 
 
 def service_port_chain_name(st: PortState) -> str:
-    """Upstream's servicePortChainNameBase before hashing: "ns/name/protocol/port"."""
+    """What upstream's servicePortChainNameBase hashes: "ns/name/protocol/port"."""
     n = st.info.name
     return f"{n.namespace}/{n.name}/{st.info.protocol}/{n.port}"
 
 
 def endpoint_chain_name(port_name: str, ep: ProxyEndpoint) -> str:
-    """Upstream's servicePortEndpointChainNameBase before hashing (colons of IPv6 as dots)."""
+    """What upstream's servicePortEndpointChainNameBase hashes: the port's name, then
+    "__IP/port" (the colons of an IPv6 address as dots)."""
     return f"{port_name}__{ep.address.replace(':', '.')}/{ep.port}"
 
 
@@ -143,6 +145,7 @@ def render_table(np: NodeProxy) -> str:
 
 
 def _chains(tx: Transaction, ports: list[_PortChains]) -> None:
+    """The base chains, the helpers, then each service port's own chains and endpoint chains."""
     for name, (kind, hook, prio) in BASE_CHAINS.items():
         tx.add(Chain(name, kind, hook, prio))
     for name in HELPER_CHAINS:
@@ -185,9 +188,6 @@ def _sets(tx: Transaction, ports: list[_PortChains], addr_type: str) -> None:
         if timeout:
             for chain in pc.endpoint_chains.values():
                 tx.add(Set(_affinity(chain), addr_type, flags=AFFINITY_FLAGS, timeout=timeout))
-
-
-AFFINITY_FLAGS = ("dynamic", "timeout")
 
 
 def _affinity(endpoint_chain: str) -> str:
@@ -373,7 +373,7 @@ def _elements(tx: Transaction, np: NodeProxy, bases: dict[int, str]) -> None:
             tx.add(Element("service-ips", key, f"goto external-{base}"))
         if not st.has_external_endpoints:
             tx.add(Element("no-endpoint-services", key, no_endpoints, name))
-        if kind == "load-balancer" and info.load_balancer_source_ranges:
+        if kind == "load-balancer" and st.uses_firewall_chain:
             tx.add(Element("firewall-ips", key, f"goto firewall-{base}", name))
     for (_, number), st in np.node_ports.items():
         key = f"{st.info.protocol} . {number}"
