@@ -18,16 +18,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
 
 from podnet.model.objects import IPAddress
-from podnet.proxy.tracer import (
-    Outcome,
-    Packet,
-    RulesetError,
-    Trace,
-    follow,
-    local_to,
-    result,
-    through,
-)
+from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
 
 # Built-in chains of each hook, in the order the kernel runs them (nat -100 before filter 0).
 HOOKS = {
@@ -300,6 +291,6 @@ def trace_iptables(
         return Trace("NONE", (), False, ())
 
     local = local_to(node_ips)
-    t = _Tracer(chains, local, dst.version)
-    packets, ended = follow(t.hook, local, Packet(src, dst, port, protocol.lower()))
-    return result(packets, ended, t.matched)
+    return replay(
+        _Tracer(chains, local, dst.version), local, Packet(src, dst, port, protocol.lower())
+    )

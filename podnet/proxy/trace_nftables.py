@@ -4,9 +4,9 @@ In the manner of upstream's test tracer (`tracePacket` in pkg/proxy/nftables/hel
 rules are not parsed in general; a fixed list of patterns recognises exactly the shapes the
 renderer writes, and any other rule in a chain the packet reaches is an error (chains are parsed
 when first reached, so that tracing a large ruleset stays quick). Unlike upstream's tracer, the
-base chains run by hook and priority as the kernel runs them (`tracer.follow`). `numgen` forks the walk: every endpoint it may
-choose is followed. The masquerade flag is whether the packet reaches `masquerade` in
-postrouting, that is, whether some rule marked it.
+base chains run by hook and priority as the kernel runs them (`tracer.follow`). `numgen` forks
+the walk: every endpoint it may choose is followed. The masquerade flag is whether the packet
+reaches `masquerade` in postrouting, that is, whether some rule marked it.
 
 Pure: a model of the rules, never the kernel.
 """
@@ -19,16 +19,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
 
 from podnet.model.objects import IPAddress
-from podnet.proxy.tracer import (
-    Outcome,
-    Packet,
-    RulesetError,
-    Trace,
-    follow,
-    local_to,
-    result,
-    through,
-)
+from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
 
 
 @dataclass
@@ -315,6 +306,4 @@ def trace_nftables(
         return Trace("NONE", (), False, ())
 
     local = local_to(node_ips)
-    t = _Tracer(table, local)
-    packets, ended = follow(t.hook, local, Packet(src, dst, port, protocol.lower()))
-    return result(packets, ended, t.matched)
+    return replay(_Tracer(table, local), local, Packet(src, dst, port, protocol.lower()))

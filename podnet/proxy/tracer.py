@@ -1,9 +1,9 @@
 """The walk of one packet through a node's netfilter hooks, shared by the rule-format tracers.
 
 `trace_nftables` and `trace_iptables` each parse one rendering and run its chains; here is what
-they share: the packet and the trace, the order of the hooks a packet meets (`follow`), the
-passage through a hook's base chains with every fork followed (`through`) and the summary of
-every path (`result`).
+they share: the packet and the trace, the order of the hooks a packet meets (`follow`,
+`replay`), the passage through a hook's base chains with every fork followed (`through`) and
+the summary of every path (`result`).
 
 Pure: a model of the rules, never the kernel.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from podnet.errors import PodnetError
 from podnet.model.objects import IPAddress
@@ -95,6 +96,20 @@ def follow(
     forwarded, also = hook("forward", [p for p in packets if not local(p.dst)])
     forwarded, _ = hook("postrouting", forwarded)
     return delivered + forwarded, ended + more + also
+
+
+class Walker(Protocol):
+    """A rule format's tracer: runs a hook's base chains, notes the rules that matched."""
+
+    matched: list[str]
+
+    def hook(self, hook: str, packets: list[Packet]) -> tuple[list[Packet], list[str]]: ...
+
+
+def replay(walker: Walker, local: Callable[[IPAddress], bool], packet: Packet) -> Trace:
+    """The trace of `packet` through the node's hooks (`follow`) as `walker` runs them."""
+    packets, ended = follow(walker.hook, local, packet)
+    return result(packets, ended, walker.matched)
 
 
 def result(packets: list[Packet], ended: list[str], matched: list[str]) -> Trace:
