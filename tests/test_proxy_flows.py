@@ -660,7 +660,7 @@ def rendered(c: Cluster, node: str, mode: str = "nftables") -> str:
 
 @pytest.mark.parametrize(("c", "flow"), CASES)
 def test_trace_nftables(c: Cluster, flow: Flow) -> None:
-    from podnet.proxy.tracer import trace
+    from podnet.proxy.trace_nftables import trace_nftables as trace
 
     node = next(n for n in c.nodes if n.name == flow.node)
     t = trace(
@@ -698,7 +698,7 @@ IPTABLES_RESTRICTED = cluster(
 
 def iptables_trace(c: Cluster, flow: Flow):
     from podnet.proxy.iptables import render_iptables
-    from podnet.proxy.iptables_tracer import trace_iptables
+    from podnet.proxy.trace_iptables import trace_iptables
 
     key = (id(c), flow.node, "iptables")
     if key not in _RENDERED:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from podnet.proxy.iptables import render_iptables
-from podnet.proxy.iptables_tracer import trace_iptables
+from podnet.proxy.trace_iptables import trace_iptables
 from podnet.proxy.tracer import RulesetError
 from tests.test_proxy_flows import base_cluster, dual_stack_cluster
 from tests.test_proxy_helpers import cluster, ep, service, slice_

@@ -15,7 +15,8 @@ import pytest
 
 from podnet.errors import UsageError
 from podnet.proxy.nftables import hash_and_truncate, render_nftables
-from podnet.proxy.tracer import RulesetError, trace
+from podnet.proxy.trace_nftables import trace_nftables as trace
+from podnet.proxy.tracer import RulesetError
 from tests.test_proxy_flows import base_cluster, base_services, base_slices, dual_stack_cluster
 from tests.test_proxy_helpers import cluster
 

@@ -15,10 +15,11 @@ from podnet.cli.cluster import Paths, Protocol, ProtocolOpt, TextFormat, load
 from podnet.errors import UsageError
 from podnet.model.objects import IPAddress
 from podnet.proxy.iptables import render_iptables
-from podnet.proxy.iptables_tracer import trace_iptables
 from podnet.proxy.nftables import render_nftables
 from podnet.proxy.node import find_node
-from podnet.proxy.tracer import Trace, trace
+from podnet.proxy.trace_iptables import trace_iptables
+from podnet.proxy.trace_nftables import trace_nftables as trace
+from podnet.proxy.tracer import Trace
 from podnet.proxy.verdict import decide
 
 proxy_app = typer.Typer(

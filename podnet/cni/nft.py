@@ -1,6 +1,6 @@
 """nftables for ipMasq and portmap: one table per attachment, so DEL is one `delete table`.
 
-The rulesets are text built by pure functions (`masq_table`, ...); `apply` feeds a script to
+The rulesets are text built by pure functions (`masq_table`, ...) with `podnet.nftables`; `apply` feeds a script to
 `nft -f -` in the caller's network namespace (the node's). A table's comment records the
 network, container and interface, which is what GC reads back.
 """
@@ -33,29 +33,36 @@ def masq_table(
     name: str, note: str, ips: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]
 ) -> str:
     """The bridge's ipMasq: traffic from the pod to outside its subnet and multicast is masqueraded."""
-    lines = [
-        f"table inet {name} {{",
-        f'  comment "{note}"',
-        "  chain postrouting {",
-        "    type nat hook postrouting priority srcnat; policy accept;",
-    ]
+    from podnet.nftables import Chain, Rule, Table, Transaction  # only when ipMasq is on
+
+    tx = Transaction("inet", name)
+    tx.add(Table(comment=note))
+    tx.add(Chain("postrouting", "nat", "postrouting", "srcnat", "accept"))
     for iface in ips:
         fam = family_of(iface.ip)
         multicast = "224.0.0.0/4" if iface.version == 4 else "ff00::/8"
-        lines.append(
-            f"    {fam} saddr {iface.ip} {fam} daddr != {iface.network} {fam} daddr != {multicast} masquerade"
+        tx.add(
+            Rule(
+                "postrouting",
+                f"{fam} saddr {iface.ip} {fam} daddr != {iface.network} {fam} daddr != {multicast}"
+                " masquerade",
+            )
         )
-    lines += ["  }", "}"]
-    return "\n".join(lines) + "\n"
+    return tx.definition()
 
 
 def replace_table(family: str, name: str, body: str) -> str:
     """A script that replaces the table atomically (add + delete makes the delete never fail)."""
-    return f"add table {family} {name}\ndelete table {family} {name}\n{body}"
+    return delete_table(family, name) + body
 
 
 def delete_table(family: str, name: str) -> str:
-    return f"add table {family} {name}\ndelete table {family} {name}\n"
+    from podnet.nftables import Table, Transaction
+
+    tx = Transaction(family, name)
+    tx.add(Table())
+    tx.delete(Table())
+    return str(tx)
 
 
 def apply(script: str) -> None:

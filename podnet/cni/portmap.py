@@ -16,6 +16,7 @@ from podnet.cni import nft, spec
 from podnet.cni.spec import CniError
 from podnet.kernel import nft as kernel_nft
 from podnet.kernel import sysctl
+from podnet.nftables import Chain, Rule, Table, Transaction
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:
@@ -77,7 +78,13 @@ def ruleset(
     name: str, note: str, mappings: list[PortMapping], pod_ips: list[Any], snat: bool
 ) -> str:
     """The table of one attachment (pure)."""
-    dnat = []
+    tx = Transaction("inet", name)
+    tx.add(Table(comment=note))
+    tx.add(Chain("prerouting", "nat", "prerouting", "dstnat", "accept"))
+    tx.add(Rule("prerouting", "fib daddr type local jump hostports"))
+    tx.add(Chain("output", "nat", "output", -100, "accept"))
+    tx.add(Rule("output", "fib daddr type local jump hostports"))
+    tx.add(Chain("hostports"))
     for ip in pod_ips:
         fam = nft.family_of(ip)
         target = f"{ip}:" if ip.version == 4 else f"[{ip}]:"
@@ -85,42 +92,28 @@ def ruleset(
             if m.host_ip and ipaddress.ip_address(m.host_ip).version != ip.version:
                 continue
             match = (
-                f"{fam} daddr {m.host_ip} "
+                f"{fam} daddr {m.host_ip}"
                 if m.host_ip
-                else f"meta nfproto {'ipv4' if ip.version == 4 else 'ipv6'} "
+                else f"meta nfproto {'ipv4' if ip.version == 4 else 'ipv6'}"
             )
-            dnat.append(
-                f"    {match}{m.protocol} dport {m.host_port} dnat {fam} to {target}{m.container_port}"
+            tx.add(
+                Rule(
+                    "hostports",
+                    f"{match} {m.protocol} dport {m.host_port} dnat {fam} to {target}{m.container_port}",
+                )
             )
-    lines = [
-        f"table inet {name} {{",
-        f'  comment "{note}"',
-        "  chain prerouting {",
-        "    type nat hook prerouting priority dstnat; policy accept;",
-        "    fib daddr type local jump hostports",
-        "  }",
-        "  chain output {",
-        "    type nat hook output priority -100; policy accept;",
-        "    fib daddr type local jump hostports",
-        "  }",
-        "  chain hostports {",
-        *dnat,
-        "  }",
-    ]
     if snat:
-        lines += [
-            "  chain postrouting {",
-            "    type nat hook postrouting priority srcnat; policy accept;",
-        ]
+        tx.add(Chain("postrouting", "nat", "postrouting", "srcnat", "accept"))
         for ip in pod_ips:
             fam = nft.family_of(ip)
             local = "127.0.0.0/8" if ip.version == 4 else "::1"
-            lines.append(
-                f"    ct status dnat {fam} daddr {ip} {fam} saddr {{ {local}, {ip} }} masquerade"
+            tx.add(
+                Rule(
+                    "postrouting",
+                    f"ct status dnat {fam} daddr {ip} {fam} saddr {{ {local}, {ip} }} masquerade",
+                )
             )
-        lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    return tx.definition()
 
 
 def _name(conf: dict[str, Any], env: spec.Environment) -> tuple[str, str]:

@@ -39,6 +39,7 @@ from podnet.linux.realised import Realised, RealisedPod, RealisedProcess
 from podnet.model.cluster import Cluster
 from podnet.model.objects import Node, Pod
 from podnet.model.topology import entry_node, external_client
+from podnet.nftables import Chain, Element, Rule, Set, Transaction
 from podnet.policy.nftables import render_node as render_policy
 from podnet.policy.semantics import Endpoint
 from podnet.proxy.nftables import render_nftables
@@ -593,16 +594,20 @@ def masquerade_table(cluster: Cluster) -> str:
     """Pod traffic leaving the cluster (not to a pod, not to a node) gets the node's address, as
     Flannel's `ipMasq` does; pod-to-pod and pod-to-node traffic keeps its source."""
     pods = ", ".join(str(n) for n in cluster.config.pod_subnets)
-    nodes = ", ".join(str(n.ips[0]) for n in cluster.nodes)
-    return (
-        f"table ip {MASQ_TABLE} {{\n"
-        f"\tset node-ips {{\n\t\ttype ipv4_addr\n\t\telements = {{ {nodes} }}\n\t}}\n"
-        "\tchain postrouting {\n"
-        "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
-        f"\t\tip saddr {{ {pods} }} ip daddr != {{ {pods} }} ip daddr != @node-ips"
-        ' masquerade fully-random comment "pod traffic leaving the cluster"\n'
-        "\t}\n}\n"
+    tx = Transaction("ip", MASQ_TABLE)
+    tx.add(Set("node-ips", "ipv4_addr"))
+    for node in cluster.nodes:
+        tx.add(Element("node-ips", str(node.ips[0])))
+    tx.add(Chain("postrouting", "nat", "postrouting", "srcnat", "accept"))
+    tx.add(
+        Rule(
+            "postrouting",
+            f"ip saddr {{ {pods} }} ip daddr != {{ {pods} }} ip daddr != @node-ips"
+            " masquerade fully-random",
+            "pod traffic leaving the cluster",
+        )
     )
+    return tx.definition()
 
 
 def cni_config(cluster_name: str, state: str, node: str, pod_cidrs: list[str], mtu: int) -> dict:

@@ -19,6 +19,9 @@ PROXY_MODES = ("nftables", "iptables")
 DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "None")
 DNS_POD_MODES = ("insecure", "verified", "disabled")
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+# The mark kube-proxy sets on packets it will masquerade: 1 << --masquerade-bit (default 14).
+# NetworkPolicy rules read it too.
+MASQUERADE_MARK = 0x4000
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,15 +24,15 @@ traffic to itself never leaves its namespace: both as `policy.semantics` says.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from ipaddress import collapse_addresses, ip_network
 
 import numpy as np
 
 from podnet.model.cluster import Cluster
+from podnet.model.config import MASQUERADE_MARK
 from podnet.model.objects import IPNetwork, NetworkPolicy, Pod, PolicyPort, PolicyRule
+from podnet.nftables import Chain, Element, Map, Rule, Transaction
 from podnet.policy.engine import PolicyEngine
-from podnet.proxy.node import MASQUERADE_MARK
 
 TABLE = "podnet-policy"
 _L4 = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
@@ -46,8 +46,8 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
     """The `nft -f` text of the policy table for `node`, every IP family of the cluster."""
     engines = [PolicyEngine(cluster, version) for version in cluster.config.families]
     local = [p for p in cluster.running_pods if p.node_name == node and not p.host_network]
-    chains: list[str] = []
-    dispatch: dict[tuple[int, str], list[str]] = defaultdict(list)
+    chains: list[tuple[str, list[str]]] = []
+    dispatch: dict[tuple[int, str], list[Element]] = defaultdict(list)
     for pod in local:
         for direction in ("Egress", "Ingress"):
             policies = [
@@ -64,20 +64,19 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
                     for r, rule in enumerate(pol.rules(direction)):
                         rules += _rules(engine, pol, direction, r, rule, pod)
             rules.append(f'drop comment "isolated by {", ".join(p.key for _, p in policies)}"')
-            chains.append(_chain(name, rules))
+            chains.append((name, rules))
             for ip in pod.ips:
-                dispatch[(ip.version, direction)].append(f"{ip} : jump {name}")
-    maps, egress, ingress = [], [], []
+                vmap = f"{direction.lower()}-v{ip.version}"
+                dispatch[(ip.version, direction)].append(Element(vmap, str(ip), f"jump {name}"))
+    tx = Transaction("inet", table)
+    egress, ingress = [], []
     for version in cluster.config.families:
         fam, kind = ("ip", "ipv4_addr") if version == 4 else ("ip6", "ipv6_addr")
         for direction, field, rules in (("Egress", "saddr", egress), ("Ingress", "daddr", ingress)):
             name = f"{direction.lower()}-v{version}"
-            elements = dispatch.get((version, direction), [])
-            maps.append(
-                f"\tmap {name} {{\n\t\ttype {kind} : verdict\n"
-                + (f"\t\telements = {{ {', '.join(elements)} }}\n" if elements else "")
-                + "\t}\n"
-            )
+            tx.add(Map(name, f"{kind} : verdict"))
+            for element in dispatch.get((version, direction), []):
+                tx.add(element)
             rules.append(f"{fam} {field} vmap @{name}")
     established = ["ct state established,related accept", "ct state invalid drop"]
     # The forward hook runs before kube-proxy's masquerade (postrouting): a packet kube-proxy
@@ -87,32 +86,19 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
         f"meta mark & {MASQUERADE_MARK:#x} == {MASQUERADE_MARK:#x} accept"
         ' comment "masqueraded by kube-proxy: from the node"'
     )
-    body = [
-        *maps,
-        # From a local pod to another host or pod: its egress, then the destination's ingress.
-        _chain(
-            "forward",
-            [
-                "type filter hook forward priority filter; policy accept;",
-                *established,
-                *egress,
-                masqueraded,
-                *ingress,
-            ],
-        ),
-        # From a local pod to this node's own addresses: its egress only.
-        _chain(
-            "input",
-            ["type filter hook input priority filter; policy accept;", *established, *egress],
-        ),
-        *chains,
-    ]
-    return f"table inet {table} {{\n" + "".join(body) + "}\n"
-
-
-def _chain(name: str, lines: Iterable[str]) -> str:
-    inner = "".join(f"\t\t{line}\n" for line in lines)
-    return f"\tchain {name} {{\n{inner}\t}}\n"
+    # From a local pod to another host or pod: its egress, then the destination's ingress.
+    forward = [*established, *egress, masqueraded, *ingress]
+    # From a local pod to this node's own addresses: its egress only.
+    into_node = [*established, *egress]
+    for name, hook, rules in (("forward", "forward", forward), ("input", "input", into_node)):
+        tx.add(Chain(name, "filter", hook, "filter", "accept"))
+        for rule in rules:
+            tx.add(Rule(name, rule))
+    for name, rules in chains:
+        tx.add(Chain(name))
+        for rule in rules:
+            tx.add(Rule(name, rule))
+    return tx.definition()
 
 
 def _selects(engine: PolicyEngine, index: int, pod: Pod) -> bool:

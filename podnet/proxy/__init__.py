@@ -3,6 +3,7 @@ rules kube-proxy writes (nftables and iptables), with a tracer that walks the re
 
 Pure: nothing here touches the kernel. `endpoints` and `serviceport` are the inputs as kube-proxy
 sees them, `node` puts them together for one node and IP family; `verdict` states the semantics
-directly, `nftables` and `iptables` render them, and `tracer` replays a packet over the nftables
-text so that the rules can be checked against `verdict`.
+directly, `nftables` and `iptables` render them, and `trace_nftables` and `trace_iptables` replay
+a packet over each rendering (the walk they share is `tracer`) so that the rules can be checked
+against `verdict`.
 """

@@ -14,13 +14,14 @@ Pure: text in memory. A dual-stack node gets an `ip6tables-restore` part after t
 from __future__ import annotations
 
 import hashlib
+from typing import NamedTuple
 
 from podnet.model.cluster import Cluster
+from podnet.model.config import MASQUERADE_MARK
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.nftables import base32_prefix
 from podnet.proxy.node import (
     LOOPBACK,
-    MASQUERADE_MARK,
     NodeProxy,
     PortState,
     families,
@@ -183,37 +184,54 @@ def render_family(np: NodeProxy) -> str:
     return t.text()
 
 
+class _PortChains(NamedTuple):
+    """A service port's chain names: KUBE-SVC-, KUBE-SVL-, KUBE-EXT-, KUBE-FW- and KUBE-SEP-."""
+
+    cluster: str
+    local: str
+    external: str
+    firewall: str
+    endpoints: dict[str, str]  # "IP:port" -> its KUBE-SEP- chain
+
+    @classmethod
+    def of(cls, st: PortState) -> _PortChains:
+        name, proto = str(st.info.name), st.info.protocol
+        h = port_proto_hash(name, proto)
+        return cls(
+            f"KUBE-SVC-{h}",
+            f"KUBE-SVL-{h}",
+            f"KUBE-EXT-{h}",
+            f"KUBE-FW-{h}",
+            {e.key: endpoint_chain(name, proto, e) for e in st.endpoints.reachable},
+        )
+
+
 def _service_port(t: _Tables, np: NodeProxy, st: PortState, large: bool) -> None:
-    info, eps = st.info, st.endpoints
-    name, proto, number = str(info.name), info.protocol, info.port.port
-    h = port_proto_hash(name, proto)
-    cluster_chain, local_chain = f"KUBE-SVC-{h}", f"KUBE-SVL-{h}"
-    external_chain, firewall_chain = f"KUBE-EXT-{h}", f"KUBE-FW-{h}"
-    sep = {e.key: endpoint_chain(name, proto, e) for e in eps.reachable}
-    uses_cluster = bool(eps.cluster) and info.uses_cluster_endpoints
-    uses_local = bool(eps.local) and info.uses_local_endpoints
-    uses_external = eps.has_any and info.externally_accessible
-    uses_firewall = bool(info.load_balancer_vips and info.load_balancer_source_ranges)
-    internal_chain = local_chain if info.internal_policy_local else cluster_chain
-    external_policy = local_chain if info.external_policy_local else cluster_chain
-    lb_chain = firewall_chain if uses_firewall else external_chain
+    c = _PortChains.of(st)
     for used, chain in (
-        (uses_cluster, cluster_chain),
-        (uses_local, local_chain),
-        (uses_external, external_chain),
-        (uses_firewall, firewall_chain),
+        (st.uses_cluster_chain, c.cluster),
+        (st.uses_local_chain, c.local),
+        (st.uses_external_chain, c.external),
+        (st.uses_firewall_chain, c.firewall),
     ):
         if used:
             t.nat_chains.append(chain)
-    t.nat_chains += [sep[str(e)] for e in eps.reachable]
+    t.nat_chains += c.endpoints.values()
+    _dispatch(t, np, st, c)
+    _port_rules(t, np, st, c, large)
 
+
+def _dispatch(t: _Tables, np: NodeProxy, st: PortState, c: _PortChains) -> None:
+    """The rules that send the port's traffic to its chains (nat) or drop or reject it (filter):
+    by ClusterIP, external IP and LoadBalancer IP in KUBE-SERVICES, by NodePort in KUBE-NODEPORTS."""
+    info, eps = st.info, st.endpoints
+    name, proto, number = str(info.name), info.protocol, info.port.port
+    internal_chain = c.local if info.internal_policy_local else c.cluster
+    lb_chain = c.firewall if st.uses_firewall_chain else c.external
     if not eps.has_any:
-        internal_target = external_target = "REJECT"
-        internal_comment = external_comment = f'"{name} has no endpoints"'
+        target, why = "REJECT", f'"{name} has no endpoints"'
     else:
-        internal_target = external_target = "DROP"
-        internal_comment = f'"{name} has no local endpoints"'
-        external_comment = f'"{name} has no local endpoints"'
+        target, why = "DROP", f'"{name} has no local endpoints"'
     match = f"-m {proto} -p {proto}"
 
     cip = f"{match} -d {info.cluster_ip} --dport {number}"
@@ -222,21 +240,18 @@ def _service_port(t: _Tables, np: NodeProxy, st: PortState, large: bool) -> None
             f'-A KUBE-SERVICES -m comment --comment "{name} cluster IP" {cip} -j {internal_chain}'
         )
     else:
-        t.filter.append(
-            f"-A KUBE-SERVICES -m comment --comment {internal_comment} {cip} -j {internal_target}"
-        )
+        t.filter.append(f"-A KUBE-SERVICES -m comment --comment {why} {cip} -j {target}")
+    no_external = f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {why}"
     for ip in info.external_ips:
         if not _owns(np, st, ip):
             continue
         dest = f"{match} -d {ip} --dport {number}"
         if eps.has_any:
             t.nat.append(
-                f'-A KUBE-SERVICES -m comment --comment "{name} external IP" {dest} -j {external_chain}'
+                f'-A KUBE-SERVICES -m comment --comment "{name} external IP" {dest} -j {c.external}'
             )
         if not st.has_external_endpoints:
-            t.filter.append(
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {external_comment} {dest} -j {external_target}"
-            )
+            t.filter.append(f"{no_external} {dest} -j {target}")
     vips = [ip for ip in info.load_balancer_vips if _owns(np, st, ip)]
     for ip in vips:
         dest = f"{match} -d {ip} --dport {number}"
@@ -244,25 +259,21 @@ def _service_port(t: _Tables, np: NodeProxy, st: PortState, large: bool) -> None
             t.nat.append(
                 f'-A KUBE-SERVICES -m comment --comment "{name} loadbalancer IP" {dest} -j {lb_chain}'
             )
-        if uses_firewall:
+        if st.uses_firewall_chain:
             t.filter.append(
-                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{name} traffic not accepted by {firewall_chain}" {dest} -j DROP'
+                f'-A KUBE-PROXY-FIREWALL -m comment --comment "{name} traffic not accepted by {c.firewall}" {dest} -j DROP'
             )
     if not st.has_external_endpoints:
         for ip in vips:
-            dest = f"{match} -d {ip} --dport {number}"
-            t.filter.append(
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {external_comment} {dest} -j {external_target}"
-            )
+            t.filter.append(f"{no_external} {match} -d {ip} --dport {number} -j {target}")
     if info.node_port and np.node_ports.get((info.name.protocol, info.node_port)) is st:
         if eps.has_any:
             t.nat.append(
-                f"-A KUBE-NODEPORTS -m comment --comment {_quote(name)} {match} --dport {info.node_port} -j {external_chain}"
+                f"-A KUBE-NODEPORTS -m comment --comment {_quote(name)} {match} --dport {info.node_port} -j {c.external}"
             )
         if not st.has_external_endpoints:
             t.filter.append(
-                f"-A KUBE-EXTERNAL-SERVICES -m comment --comment {external_comment} -m addrtype --dst-type LOCAL"
-                f" {match} --dport {info.node_port} -j {external_target}"
+                f"{no_external} -m addrtype --dst-type LOCAL {match} --dport {info.node_port} -j {target}"
             )
     if info.health_check_node_port:
         t.filter.append(
@@ -270,55 +281,65 @@ def _service_port(t: _Tables, np: NodeProxy, st: PortState, large: bool) -> None
             f" -m tcp -p tcp --dport {info.health_check_node_port} -j ACCEPT"
         )
 
+
+def _port_rules(t: _Tables, np: NodeProxy, st: PortState, c: _PortChains, large: bool) -> None:
+    """The rules of the port's own chains: masquerading, the firewall, the choice of endpoint
+    and the DNAT of each endpoint chain."""
+    info, eps = st.info, st.endpoints
+    name, proto = str(info.name), info.protocol
     if st.has_internal_endpoints:
+        internal_chain = c.local if info.internal_policy_local else c.cluster
+        cip = f"-m {proto} -p {proto} -d {info.cluster_ip} --dport {info.port.port}"
         head = f'-A {internal_chain} -m comment --comment "{name} cluster IP" {cip}'
         if np.masquerade_all:
             t.nat.append(f"{head} -j KUBE-MARK-MASQ")
         elif np.local_cidr is not None:
             t.nat.append(f"{head} ! -s {np.local_cidr} -j KUBE-MARK-MASQ")
-
-    if uses_external:
-        ext = f"-A {external_chain} -m comment --comment"
-        if not info.external_policy_local:
-            t.nat.append(
-                f'{ext} "masquerade traffic for {name} external destinations" -j KUBE-MARK-MASQ'
-            )
-        else:
-            if np.local_cidr is not None:
-                t.nat.append(
-                    f'{ext} "pod traffic for {name} external destinations" -s {np.local_cidr} -j {cluster_chain}'
-                )
-            t.nat.append(
-                f'{ext} "masquerade LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ'
-            )
-            t.nat.append(
-                f'{ext} "route LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j {cluster_chain}'
-            )
-        if st.has_external_endpoints:
-            t.nat.append(f"-A {external_chain} -j {external_policy}")
-
-    if uses_firewall:
-        fw = f'-A {firewall_chain} -m comment --comment "{name} loadbalancer IP"'
-        sources = [str(r) for r in info.load_balancer_source_ranges]
-        node_ip = np.primary_ip
-        if node_ip is not None and any(node_ip in r for r in info.load_balancer_source_ranges):
-            sources += [str(v) for v in info.load_balancer_vips]
-        t.nat += [f"{fw} -s {s} -j {external_chain}" for s in sources]
+    if st.uses_external_chain:
+        _external(t, np, st, c)
+    if st.uses_firewall_chain:
+        fw = f'-A {c.firewall} -m comment --comment "{name} loadbalancer IP"'
+        t.nat += [f"{fw} -s {s} -j {c.external}" for s in st.firewall_sources]
         t.nat.append(
-            f'-A {firewall_chain} -m comment --comment "other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"'
+            f'-A {c.firewall} -m comment --comment "other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"'
         )
-
-    if uses_cluster:
-        _to_endpoints(t, st, cluster_chain, eps.cluster, sep, large)
-    if uses_local:
-        _to_endpoints(t, st, local_chain, eps.local, sep, large)
-
+    if st.uses_cluster_chain:
+        _to_endpoints(t, st, c.cluster, eps.cluster, c.endpoints, large)
+    if st.uses_local_chain:
+        _to_endpoints(t, st, c.local, eps.local, c.endpoints, large)
+    comment = "" if large else f" -m comment --comment {_quote(name)}"
     for e in eps.reachable:
-        chain = sep[str(e)]
-        comment = "" if large else f" -m comment --comment {_quote(name)}"
+        chain = c.endpoints[e.key]
         t.nat.append(f"-A {chain}{comment} -s {e.address} -j KUBE-MARK-MASQ")
         recent = f" -m recent --name {chain} --set" if info.affinity_timeout else ""
-        t.nat.append(f"-A {chain}{comment}{recent} {match} -j DNAT --to-destination {e}")
+        t.nat.append(
+            f"-A {chain}{comment}{recent} -m {proto} -p {proto} -j DNAT --to-destination {e}"
+        )
+
+
+def _external(t: _Tables, np: NodeProxy, st: PortState, c: _PortChains) -> None:
+    """KUBE-EXT-: masquerade everything (eTP Cluster), or keep the client's address and
+    short-circuit what pods and the node send (eTP Local)."""
+    name = str(st.info.name)
+    ext = f"-A {c.external} -m comment --comment"
+    if not st.info.external_policy_local:
+        t.nat.append(
+            f'{ext} "masquerade traffic for {name} external destinations" -j KUBE-MARK-MASQ'
+        )
+    else:
+        if np.local_cidr is not None:
+            t.nat.append(
+                f'{ext} "pod traffic for {name} external destinations" -s {np.local_cidr} -j {c.cluster}'
+            )
+        t.nat.append(
+            f'{ext} "masquerade LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ'
+        )
+        t.nat.append(
+            f'{ext} "route LOCAL traffic for {name} external destinations" -m addrtype --src-type LOCAL -j {c.cluster}'
+        )
+    if st.has_external_endpoints:
+        policy = c.local if st.info.external_policy_local else c.cluster
+        t.nat.append(f"-A {c.external} -j {policy}")
 
 
 def _owns(np: NodeProxy, st: PortState, ip: object) -> bool:
@@ -343,7 +364,7 @@ def _to_endpoints(
 
     if timeout:
         for e in endpoints:
-            target = sep[str(e)]
+            target = sep[e.key]
             t.nat.append(
                 f"-A {chain}{comment(e)} -m recent --name {target} --rcheck --seconds {timeout} --reap -j {target}"
             )
@@ -352,4 +373,4 @@ def _to_endpoints(
         chance = (
             f" -m statistic --mode random --probability {1.0 / (n - i):0.10f}" if i < n - 1 else ""
         )
-        t.nat.append(f"-A {chain}{comment(e)}{chance} -j {sep[str(e)]}")
+        t.nat.append(f"-A {chain}{comment(e)}{chance} -j {sep[e.key]}")

@@ -14,13 +14,14 @@ endpoints by "IP:port").
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from podnet.model.cluster import Cluster
+from podnet.model.config import MASQUERADE_MARK
+from podnet.nftables import Chain, Element, Map, Rule, Set, Table, Transaction
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.node import (
     LOOPBACK,
-    MASQUERADE_MARK,
     NodeProxy,
     PortState,
     families,
@@ -51,6 +52,7 @@ HELPER_CHAINS = (
     "service-endpoints-check",
     "services",
 )
+AFFINITY_FLAGS = ("dynamic", "timeout")  # of the per-endpoint ClientIP affinity sets
 
 
 def render_nftables(cluster: Cluster, node: str) -> str:
@@ -68,136 +70,188 @@ def hash_and_truncate(name: str) -> str:
 
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_BASE32_PAIRS = [a + b for a in _BASE32 for b in _BASE32]  # by 10 bits, as base64's own table
 
 
 def base32_prefix(digest: bytes, chars: int) -> str:
-    """The first `chars` (a multiple of 8) characters of base64.b32encode(digest), faster."""
-    n = chars * 5 // 8
-    value = int.from_bytes(digest[:n], "big")
-    return "".join(_BASE32[(value >> (5 * i)) & 31] for i in range(chars - 1, -1, -1))
+    """The first `chars` (a multiple of 8) characters of base64.b32encode(digest), without its
+    per-call overhead: tens of thousands of chain names per ruleset."""
+    out: list[str] = []
+    pairs = _BASE32_PAIRS
+    for i in range(0, chars * 5 // 8, 5):
+        v = int.from_bytes(digest[i : i + 5], "big")
+        out += (pairs[v >> 30], pairs[(v >> 20) & 1023], pairs[(v >> 10) & 1023], pairs[v & 1023])
+    return "".join(out)
 
 
-def port_chain_base(st: PortState) -> str:
+def service_port_chain_name(st: PortState) -> str:
+    """What upstream's servicePortChainNameBase hashes: "ns/name/protocol/port"."""
     n = st.info.name
-    return hash_and_truncate(f"{n.namespace}/{n.name}/{st.info.protocol}/{n.port}")
+    return f"{n.namespace}/{n.name}/{st.info.protocol}/{n.port}"
 
 
-def endpoint_chain_base(st: PortState, ep: ProxyEndpoint) -> str:
-    n = st.info.name
-    ip = ep.address.replace(":", ".")
-    return hash_and_truncate(f"{n.namespace}/{n.name}/{st.info.protocol}/{n.port}__{ip}/{ep.port}")
+def endpoint_chain_name(port_name: str, ep: ProxyEndpoint) -> str:
+    """What upstream's servicePortEndpointChainNameBase hashes: the port's name, then
+    "__IP/port" (the colons of an IPv6 address as dots)."""
+    return f"{port_name}__{ep.address.replace(':', '.')}/{ep.port}"
 
 
-@dataclass
-class _Table:
-    family: str  # ip | ip6
-    chains: list[str] = field(default_factory=list)
-    sets: list[str] = field(default_factory=list)
-    rules: dict[str, list[str]] = field(default_factory=dict)
-    elements: dict[str, list[str]] = field(default_factory=dict)
+class _PortChains(NamedTuple):
+    """A service port's chain names (their hashes are costly: computed once per port)."""
 
-    def chain(self, name: str, spec: str = "") -> None:
-        self.chains.append(f"add chain {self.family} {TABLE} {name}{spec}")
-        self.rules[name] = []
+    st: PortState
+    base: str  # hash_and_truncate of "ns/name/proto/port"
+    endpoint_chains: dict[str, str]  # "IP:port" -> its `endpoint-` chain, in reachable order
 
-    def rule(self, chain: str, text: str) -> None:
-        self.rules[chain].append(text)
+    @property
+    def names(self) -> tuple[tuple[bool, str], ...]:
+        """(used, chain) of the port's own chains, in the order they are declared."""
+        st, base = self.st, self.base
+        return (
+            (st.uses_cluster_chain, f"service-{base}"),
+            (st.uses_local_chain, f"local-{base}"),
+            (st.uses_external_chain, f"external-{base}"),
+            (st.uses_firewall_chain, f"firewall-{base}"),
+        )
 
-    def element(self, name: str, text: str) -> None:
-        self.elements.setdefault(name, []).append(text)
 
-    def text(self) -> str:
-        head = f'add table {self.family} {TABLE} {{ comment "rules for kube-proxy" ; }}'
-        rules = [
-            f"add rule {self.family} {TABLE} {chain} {r}"
-            for chain, rs in self.rules.items()
-            for r in rs
-        ]
-        # One `add element` per set: nft parses and commits that far faster than a line per
-        # element (upstream's transaction shape), which matters with thousands of Services.
-        elements = [
-            f"add element {self.family} {TABLE} {name} {{ {', '.join(items)} }}"
-            for name, items in self.elements.items()
-        ]
-        return "\n".join([head, *self.chains, *self.sets, *rules, *elements]) + "\n"
+def _port_chains(st: PortState) -> _PortChains:
+    name = service_port_chain_name(st)
+    return _PortChains(
+        st,
+        hash_and_truncate(name),
+        {
+            e.key: f"endpoint-{hash_and_truncate(endpoint_chain_name(name, e))}"
+            for e in st.endpoints.reachable
+        },
+    )
 
 
 def render_table(np: NodeProxy) -> str:
-    """One family's table."""
+    """One family's table: every chain, then every set and map, every rule by chain, and the
+    elements last, so that each command finds what it names already declared."""
     fam = "ip" if np.family == 4 else "ip6"
     addr_type = "ipv4_addr" if np.family == 4 else "ipv6_addr"
-    t = _Table(fam)
-    _base(t, np, fam, addr_type)
-    for st in np.ports:
-        _service_port(t, np, st, fam, addr_type)
-    _elements(t, np)
-    return t.text()
+    ports = [_port_chains(st) for st in np.ports]
+    tx = Transaction(fam, TABLE)
+    tx.add(Table(comment="rules for kube-proxy"))
+    _chains(tx, ports)
+    _sets(tx, ports, addr_type)
+    _base_rules(tx, np, fam)
+    for pc in ports:
+        _service_port(tx, np, pc, fam)
+    _elements(tx, np, {id(pc.st): pc.base for pc in ports})
+    return str(tx)
 
 
-def _base(t: _Table, np: NodeProxy, fam: str, addr_type: str) -> None:
+def _chains(tx: Transaction, ports: list[_PortChains]) -> None:
+    """The base chains, the helpers, then each service port's own chains and endpoint chains."""
     for name, (kind, hook, prio) in BASE_CHAINS.items():
-        t.chain(name, f" {{ type {kind} hook {hook} priority {prio} ; }}")
+        tx.add(Chain(name, kind, hook, prio))
     for name in HELPER_CHAINS:
-        comment = ' { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }'
-        t.chain(name, comment if name == "reject-chain" else "")
+        if name == "reject-chain":
+            tx.add(Chain(name, comment="helper for @no-endpoint-services / @no-endpoint-nodeports"))
+        else:
+            tx.add(Chain(name))
+    for pc in ports:
+        for used, name in pc.names:
+            if used:
+                tx.add(Chain(name))
+        for chain in pc.endpoint_chains.values():
+            tx.add(Chain(chain))
+
+
+def _sets(tx: Transaction, ports: list[_PortChains], addr_type: str) -> None:
     key = f"{addr_type} . inet_proto . inet_service"
-    t.sets += [
-        f'add set {fam} {TABLE} cluster-ips {{ type {addr_type} ; comment "Active ClusterIPs" ; }}',
-        f"add set {fam} {TABLE} nodeport-ips {{ type {addr_type} ;"
-        ' comment "IPs that accept NodePort traffic" ; }',
-        f"add map {fam} {TABLE} firewall-ips {{ type {key} : verdict ;"
-        ' comment "destinations that are subject to LoadBalancerSourceRanges" ; }',
-        f"add map {fam} {TABLE} no-endpoint-nodeports {{ type inet_proto . inet_service : verdict ;"
-        ' comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }',
-        f"add map {fam} {TABLE} no-endpoint-services {{ type {key} : verdict ;"
-        ' comment "vmap to drop or reject packets to services with no endpoints" ; }',
-        f"add map {fam} {TABLE} service-ips {{ type {key} : verdict ;"
-        ' comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }',
-        f"add map {fam} {TABLE} service-nodeports {{ type inet_proto . inet_service : verdict ;"
-        ' comment "NodePort traffic" ; }',
-    ]
+    port_key = "inet_proto . inet_service"
+    tx.add(Set("cluster-ips", addr_type, comment="Active ClusterIPs"))
+    tx.add(Set("nodeport-ips", addr_type, comment="IPs that accept NodePort traffic"))
+    for name, key_type, comment in (
+        ("firewall-ips", key, "destinations that are subject to LoadBalancerSourceRanges"),
+        (
+            "no-endpoint-nodeports",
+            port_key,
+            "vmap to drop or reject packets to service nodeports with no endpoints",
+        ),
+        (
+            "no-endpoint-services",
+            key,
+            "vmap to drop or reject packets to services with no endpoints",
+        ),
+        ("service-ips", key, "ClusterIP, ExternalIP and LoadBalancer IP traffic"),
+        ("service-nodeports", port_key, "NodePort traffic"),
+    ):
+        tx.add(Map(name, f"{key_type} : verdict", comment=comment))
+    # ClientIP affinity: the clients each endpoint has seen, forgotten after the timeout.
+    for pc in ports:
+        timeout = pc.st.info.affinity_timeout
+        if timeout:
+            for chain in pc.endpoint_chains.values():
+                tx.add(Set(_affinity(chain), addr_type, flags=AFFINITY_FLAGS, timeout=timeout))
+
+
+def _affinity(endpoint_chain: str) -> str:
+    """The affinity set of an endpoint chain: the same name after `endpoint-`."""
+    return f"affinity-{endpoint_chain[len('endpoint-') :]}"
+
+
+def _base_rules(tx: Transaction, np: NodeProxy, fam: str) -> None:
     new = "ct state new"
-    t.rule("filter-prerouting-pre-dnat", f"{new} jump firewall-check")
-    t.rule("filter-output-pre-dnat", f"{new} jump firewall-check")
-    t.rule("filter-forward", f"{new} jump service-endpoints-check")
-    t.rule("filter-forward", f"{new} jump cluster-ips-check")
-    t.rule("filter-input", f"{new} jump nodeport-endpoints-check")
-    t.rule("filter-input", f"{new} jump service-endpoints-check")
-    t.rule("filter-output", f"{new} jump service-endpoints-check")
-    t.rule("filter-output", f"{new} jump cluster-ips-check")
-    t.rule("nat-prerouting", "jump services")
-    t.rule("nat-output", "jump services")
-    t.rule("nat-postrouting", "jump masquerading")
-    t.rule(
-        "cluster-ips-check",
-        f'{fam} daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+    for chain, rule in (
+        ("filter-prerouting-pre-dnat", f"{new} jump firewall-check"),
+        ("filter-output-pre-dnat", f"{new} jump firewall-check"),
+        ("filter-forward", f"{new} jump service-endpoints-check"),
+        ("filter-forward", f"{new} jump cluster-ips-check"),
+        ("filter-input", f"{new} jump nodeport-endpoints-check"),
+        ("filter-input", f"{new} jump service-endpoints-check"),
+        ("filter-output", f"{new} jump service-endpoints-check"),
+        ("filter-output", f"{new} jump cluster-ips-check"),
+        ("nat-prerouting", "jump services"),
+        ("nat-output", "jump services"),
+        ("nat-postrouting", "jump masquerading"),
+    ):
+        tx.add(Rule(chain, rule))
+    tx.add(
+        Rule(
+            "cluster-ips-check",
+            f"{fam} daddr @cluster-ips reject",
+            "Reject traffic to invalid ports of ClusterIPs",
+        )
     )
     if np.service_cidrs:
         cidrs = ", ".join(str(c) for c in np.service_cidrs)
-        t.rule(
-            "cluster-ips-check",
-            f'{fam} daddr {{ {cidrs} }} drop comment "Drop traffic to unallocated ClusterIPs"',
+        tx.add(
+            Rule(
+                "cluster-ips-check",
+                f"{fam} daddr {{ {cidrs} }} drop",
+                "Drop traffic to unallocated ClusterIPs",
+            )
         )
-    t.rule("firewall-check", f"{fam} daddr . meta l4proto . th dport vmap @firewall-ips")
+    tx.add(Rule("firewall-check", f"{fam} daddr . meta l4proto . th dport vmap @firewall-ips"))
     mark = f"{MASQUERADE_MARK:#x}"
-    t.rule("mark-for-masquerade", f"mark set mark or {mark}")
-    t.rule("masquerading", f"mark and {mark} == 0 return")
-    t.rule("masquerading", f"mark set mark xor {mark}")
-    t.rule("masquerading", "masquerade fully-random")
+    tx.add(Rule("mark-for-masquerade", f"mark set mark or {mark}"))
+    tx.add(Rule("masquerading", f"mark and {mark} == 0 return"))
+    tx.add(Rule("masquerading", f"mark set mark xor {mark}"))
+    tx.add(Rule("masquerading", "masquerade fully-random"))
     if np.node_port_ips is None:
         dest = f"fib daddr type local {fam} daddr != {_loopback(np.family)}"
     else:
         dest = f"{fam} daddr @nodeport-ips"
-    t.rule(
-        "nodeport-endpoints-check", f"{dest} meta l4proto . th dport vmap @no-endpoint-nodeports"
+    tx.add(
+        Rule(
+            "nodeport-endpoints-check",
+            f"{dest} meta l4proto . th dport vmap @no-endpoint-nodeports",
+        )
     )
-    t.rule("reject-chain", "reject")
-    t.rule(
-        "service-endpoints-check",
-        f"{fam} daddr . meta l4proto . th dport vmap @no-endpoint-services",
+    tx.add(Rule("reject-chain", "reject"))
+    tx.add(
+        Rule(
+            "service-endpoints-check",
+            f"{fam} daddr . meta l4proto . th dport vmap @no-endpoint-services",
+        )
     )
-    t.rule("services", f"{fam} daddr . meta l4proto . th dport vmap @service-ips")
-    t.rule("services", f"{dest} meta l4proto . th dport vmap @service-nodeports")
+    tx.add(Rule("services", f"{fam} daddr . meta l4proto . th dport vmap @service-ips"))
+    tx.add(Rule("services", f"{dest} meta l4proto . th dport vmap @service-nodeports"))
 
 
 def _loopback(family: int) -> str:
@@ -205,136 +259,127 @@ def _loopback(family: int) -> str:
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 
-def _service_port(t: _Table, np: NodeProxy, st: PortState, fam: str, addr_type: str) -> None:
+def _service_port(tx: Transaction, np: NodeProxy, pc: _PortChains, fam: str) -> None:
+    """A service port's rules, chain by chain in the order `_chains` declared them."""
+    st = pc.st
     info, eps = st.info, st.endpoints
-    base = port_chain_base(st)
-    cluster_chain, local_chain = f"service-{base}", f"local-{base}"
-    external_chain, firewall_chain = f"external-{base}", f"firewall-{base}"
+    cluster_chain, local_chain = f"service-{pc.base}", f"local-{pc.base}"
+    masquerade = _internal_masquerade(np, st, fam)
+    if st.uses_cluster_chain:
+        if masquerade and not info.internal_policy_local:
+            tx.add(Rule(cluster_chain, masquerade))
+        _to_endpoints(tx, pc, cluster_chain, eps.cluster, fam)
+    if st.uses_local_chain:
+        if masquerade and info.internal_policy_local:
+            tx.add(Rule(local_chain, masquerade))
+        _to_endpoints(tx, pc, local_chain, eps.local, fam)
+    if st.uses_external_chain:
+        _external(tx, np, pc, fam)
+    if st.uses_firewall_chain:
+        sources = ", ".join(str(s) for s in st.firewall_sources)
+        tx.add(Rule(f"firewall-{pc.base}", f"{fam} saddr != {{ {sources} }} drop"))
     affinity = info.affinity_timeout
-    ep_chains = {str(e): f"endpoint-{endpoint_chain_base(st, e)}" for e in eps.reachable}
-    uses_cluster = bool(eps.cluster) and info.uses_cluster_endpoints
-    uses_local = bool(eps.local) and info.uses_local_endpoints
-    uses_external = eps.has_any and info.externally_accessible
-    uses_firewall = bool(info.load_balancer_vips and info.load_balancer_source_ranges)
-    internal_chain = local_chain if info.internal_policy_local else cluster_chain
-    external_policy = local_chain if info.external_policy_local else cluster_chain
-    for used, name in (
-        (uses_cluster, cluster_chain),
-        (uses_local, local_chain),
-        (uses_external, external_chain),
-        (uses_firewall, firewall_chain),
-    ):
-        if used:
-            t.chain(name)
+    proto = info.protocol
     for e in eps.reachable:
-        t.chain(ep_chains[str(e)])
+        chain = pc.endpoint_chains[e.key]
+        tx.add(Rule(chain, f"{fam} saddr {e.address} jump mark-for-masquerade"))
         if affinity:
-            t.sets.append(
-                f"add set {fam} {TABLE} affinity-{ep_chains[str(e)][len('endpoint-') :]}"
-                f" {{ type {addr_type} ; flags dynamic,timeout ; timeout {affinity}s ; }}"
-            )
+            tx.add(Rule(chain, f"update @{_affinity(chain)} {{ {fam} saddr }}"))
+        tx.add(Rule(chain, f"meta l4proto {proto} dnat to {e.key}"))
 
-    if st.has_internal_endpoints:
-        match = f"{fam} daddr {info.cluster_ip} {info.protocol} dport {info.port.port}"
-        if np.masquerade_all:
-            t.rule(internal_chain, f"{match} jump mark-for-masquerade")
-        elif np.local_cidr is not None:
-            t.rule(
-                internal_chain, f"{match} {fam} saddr != {np.local_cidr} jump mark-for-masquerade"
-            )
 
-    if uses_cluster:
-        _to_endpoints(t, st, cluster_chain, eps.cluster, ep_chains, fam)
-    if uses_local:
-        _to_endpoints(t, st, local_chain, eps.local, ep_chains, fam)
+def _internal_masquerade(np: NodeProxy, st: PortState, fam: str) -> str:
+    """The rule marking ClusterIP traffic for masquerading ("" when none is written):
+    everything with --masquerade-all, else what the local-traffic detector calls not pod traffic."""
+    if not st.has_internal_endpoints or not (np.masquerade_all or np.local_cidr is not None):
+        return ""
+    info = st.info
+    match = f"{fam} daddr {info.cluster_ip} {info.protocol} dport {info.port.port}"
+    if np.masquerade_all:
+        return f"{match} jump mark-for-masquerade"
+    return f"{match} {fam} saddr != {np.local_cidr} jump mark-for-masquerade"
 
-    if uses_external:
-        if not info.external_policy_local:
-            t.rule(external_chain, "jump mark-for-masquerade")
-        else:
-            if np.local_cidr is not None:
-                t.rule(
-                    external_chain,
-                    f'{fam} saddr {np.local_cidr} goto {cluster_chain} comment "short-circuit pod traffic"',
+
+def _external(tx: Transaction, np: NodeProxy, pc: _PortChains, fam: str) -> None:
+    """NodePort, external and LoadBalancer IP traffic: masquerade it all (eTP Cluster), or keep
+    the client's address and short-circuit what pods and the node send (eTP Local)."""
+    st = pc.st
+    chain, cluster_chain = f"external-{pc.base}", f"service-{pc.base}"
+    if not st.info.external_policy_local:
+        tx.add(Rule(chain, "jump mark-for-masquerade"))
+    else:
+        if np.local_cidr is not None:
+            tx.add(
+                Rule(
+                    chain,
+                    f"{fam} saddr {np.local_cidr} goto {cluster_chain}",
+                    "short-circuit pod traffic",
                 )
-            t.rule(
-                external_chain,
-                'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
             )
-            t.rule(
-                external_chain,
-                f'fib saddr type local goto {cluster_chain} comment "short-circuit local traffic"',
-            )
-        if st.has_external_endpoints:
-            t.rule(external_chain, f"goto {external_policy}")
-
-    if uses_firewall:
-        sources = [str(r) for r in info.load_balancer_source_ranges]
-        node_ip = np.primary_ip
-        if node_ip is not None and any(node_ip in r for r in info.load_balancer_source_ranges):
-            sources += [str(v) for v in info.load_balancer_vips]
-        t.rule(firewall_chain, f"{fam} saddr != {{ {', '.join(sources)} }} drop")
-
-    for e in eps.reachable:
-        chain = ep_chains[str(e)]
-        t.rule(chain, f"{fam} saddr {e.address} jump mark-for-masquerade")
-        if affinity:
-            t.rule(chain, f"update @affinity-{chain[len('endpoint-') :]} {{ {fam} saddr }}")
-        t.rule(chain, f"meta l4proto {info.protocol} dnat to {e}")
+        tx.add(
+            Rule(chain, "fib saddr type local jump mark-for-masquerade", "masquerade local traffic")
+        )
+        tx.add(
+            Rule(chain, f"fib saddr type local goto {cluster_chain}", "short-circuit local traffic")
+        )
+    if st.has_external_endpoints:
+        policy = "local" if st.info.external_policy_local else "service"
+        tx.add(Rule(chain, f"goto {policy}-{pc.base}"))
 
 
 def _to_endpoints(
-    t: _Table,
-    st: PortState,
+    tx: Transaction,
+    pc: _PortChains,
     chain: str,
     endpoints: tuple[ProxyEndpoint, ...],
-    ep_chains: dict[str, str],
     fam: str,
 ) -> None:
-    if st.info.affinity_timeout:
-        for e in endpoints:
-            target = ep_chains[str(e)]
-            t.rule(chain, f"{fam} saddr @affinity-{target[len('endpoint-') :]} goto {target}")
-    vmap = " , ".join(f"{i} : goto {ep_chains[str(e)]}" for i, e in enumerate(endpoints))
-    t.rule(chain, f"numgen random mod {len(endpoints)} vmap {{ {vmap} }}")
+    """Affinity first (a client seen before goes back to its endpoint), then a random choice."""
+    targets = [pc.endpoint_chains[e.key] for e in endpoints]
+    if pc.st.info.affinity_timeout:
+        for target in targets:
+            tx.add(Rule(chain, f"{fam} saddr @{_affinity(target)} goto {target}"))
+    vmap = " , ".join(f"{i} : goto {target}" for i, target in enumerate(targets))
+    tx.add(Rule(chain, f"numgen random mod {len(targets)} vmap {{ {vmap} }}"))
 
 
-def _elements(t: _Table, np: NodeProxy) -> None:
-    """Set and map elements, from the node's dispatch tables (one service port per key)."""
+def _elements(tx: Transaction, np: NodeProxy, bases: dict[int, str]) -> None:
+    """Set and map elements, from the node's dispatch tables (one service port per key);
+    `bases` are the ports' chain name bases by id of their PortState."""
     reject = "goto reject-chain"
     if np.node_port_ips:
         for ip in np.node_port_ips:
-            t.element("nodeport-ips", str(ip))
+            tx.add(Element("nodeport-ips", str(ip)))
     seen = set()
     for st in np.ports:
         ip = st.info.cluster_ip
         if ip not in seen:
             seen.add(ip)
-            t.element("cluster-ips", str(ip))
+            tx.add(Element("cluster-ips", str(ip)))
     for (ip, _, number), (st, kind) in np.service_ips.items():
         info = st.info
-        base = port_chain_base(st)
+        base = bases[id(st)]
         key = f"{ip} . {info.protocol} . {number}"
-        comment = f'comment "{info.name}"'
+        name = str(info.name)
+        no_endpoints = "drop" if st.endpoints.has_any else reject
         if kind == "cluster":
             if st.has_internal_endpoints:
                 internal = "local" if info.internal_policy_local else "service"
-                t.element("service-ips", f"{key} : goto {internal}-{base}")
+                tx.add(Element("service-ips", key, f"goto {internal}-{base}"))
             else:
-                verdict = "drop" if st.endpoints.has_any else reject
-                t.element("no-endpoint-services", f"{key} {comment} : {verdict}")
+                tx.add(Element("no-endpoint-services", key, no_endpoints, name))
             continue
         if st.endpoints.has_any:
-            t.element("service-ips", f"{key} : goto external-{base}")
+            tx.add(Element("service-ips", key, f"goto external-{base}"))
         if not st.has_external_endpoints:
-            verdict = "drop" if st.endpoints.has_any else reject
-            t.element("no-endpoint-services", f"{key} {comment} : {verdict}")
-        if kind == "load-balancer" and info.load_balancer_source_ranges:
-            t.element("firewall-ips", f"{key} {comment} : goto firewall-{base}")
+            tx.add(Element("no-endpoint-services", key, no_endpoints, name))
+        if kind == "load-balancer" and st.uses_firewall_chain:
+            tx.add(Element("firewall-ips", key, f"goto firewall-{base}", name))
     for (_, number), st in np.node_ports.items():
         key = f"{st.info.protocol} . {number}"
+        base = bases[id(st)]
         if st.endpoints.has_any:
-            t.element("service-nodeports", f"{key} : goto external-{port_chain_base(st)}")
+            tx.add(Element("service-nodeports", key, f"goto external-{base}"))
         if not st.has_external_endpoints:
             verdict = "drop" if st.endpoints.has_any else reject
-            t.element("no-endpoint-nodeports", f'{key} comment "{st.info.name}" : {verdict}')
+            tx.add(Element("no-endpoint-nodeports", key, verdict, str(st.info.name)))

@@ -19,16 +19,39 @@ from podnet.model.objects import IPAddress, IPNetwork, Node
 from podnet.proxy.endpoints import ZONE_LABEL, Categorized, categorize, endpoints_by_service_port
 from podnet.proxy.serviceport import ServicePortInfo, service_ports
 
-MASQUERADE_MARK = 0x4000  # --masquerade-bit 14
 LOOPBACK = {4: IPv4Network("127.0.0.0/8"), 6: IPv6Network("::1/128")}
 
 
 @dataclass(frozen=True, slots=True)
 class PortState:
-    """A service port and the endpoints this node uses for it."""
+    """A service port and the endpoints this node uses for it, with the decisions both
+    renderers write down: which of the port's chains exist and whom its firewall lets in."""
 
     info: ServicePortInfo
     endpoints: Categorized
+    # loadBalancerSourceRanges, and the VIPs themselves when the node is inside a range (traffic
+    # the node sends to its own VIP comes back with the VIP as source); () without a firewall.
+    firewall_sources: tuple[IPNetwork | IPAddress, ...] = ()
+
+    @property
+    def uses_cluster_chain(self) -> bool:
+        """The chain choosing among the cluster-wide endpoints (`service-`, `KUBE-SVC-`)."""
+        return bool(self.endpoints.cluster) and self.info.uses_cluster_endpoints
+
+    @property
+    def uses_local_chain(self) -> bool:
+        """The chain choosing among this node's endpoints (`local-`, `KUBE-SVL-`)."""
+        return bool(self.endpoints.local) and self.info.uses_local_endpoints
+
+    @property
+    def uses_external_chain(self) -> bool:
+        """The chain for NodePort, external and LoadBalancer IP traffic (`external-`, `KUBE-EXT-`)."""
+        return self.endpoints.has_any and self.info.externally_accessible
+
+    @property
+    def uses_firewall_chain(self) -> bool:
+        """The loadBalancerSourceRanges chain (`firewall-`, `KUBE-FW-`)."""
+        return bool(self.firewall_sources)
 
     @property
     def has_internal_endpoints(self) -> bool:
@@ -127,8 +150,13 @@ def node_proxy(cluster: Cluster, node_name: str, family: int, mode: str | None =
     zone = node.labels.get(ZONE_LABEL, "")
     endpoints = endpoints_by_service_port(cluster.endpoint_slices, node.name, family)
     infos = service_ports(cluster, family)
+    primary = node_ips[0] if node_ips else None
     states = tuple(
-        PortState(info, categorize(endpoints.get(info.name, ()), info, node.name, zone))
+        PortState(
+            info,
+            categorize(endpoints.get(info.name, ()), info, node.name, zone),
+            _firewall_sources(info, primary),
+        )
         for info in infos
     )
     service_ips: dict[tuple[IPAddress, str, int], tuple[PortState, str]] = {}
@@ -160,6 +188,17 @@ def node_proxy(cluster: Cluster, node_name: str, family: int, mode: str | None =
         node_ports=node_ports,
         total_endpoints=sum(len(endpoints.get(i.name, ())) for i in infos),
     )
+
+
+def _firewall_sources(
+    info: ServicePortInfo, node_ip: IPAddress | None
+) -> tuple[IPNetwork | IPAddress, ...]:
+    ranges = info.load_balancer_source_ranges
+    if not (info.load_balancer_vips and ranges):
+        return ()
+    if node_ip is not None and any(node_ip in r for r in ranges):
+        return (*ranges, *info.load_balancer_vips)
+    return ranges
 
 
 def _local_cidr(cluster: Cluster, node: Node, family: int) -> IPNetwork | None:

@@ -3,7 +3,7 @@
 The packet is (source IP, destination IP, destination port, protocol) arriving at, or leaving
 from, a node. The answer is the set of endpoints it may be DNATed to, or DROP, REJECT or NONE
 (no kube-proxy rule applies), and whether it is marked for masquerading. This is the statement
-the rendered rules are checked against (`tracer` replays them; the tests compare the two).
+the rendered rules are checked against (the tracers replay them; the tests compare the two).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Replays one packet over `iptables-restore` text that `podnet.proxy.iptables` rendered.
 
-The iptables counterpart of `tracer`: the same packet walk (built-in chains by hook, nat before
-filter where both hook in), a fixed set of the match and target shapes the renderer writes (any
+The iptables counterpart of `trace_nftables`: the same walk through the hooks (`tracer.follow`;
+built-in chains by hook, nat before filter where both hook in), a fixed set of the match and target shapes the renderer writes (any
 other is an error), `statistic` forked into "matched" and "not matched" so that every endpoint is
 followed, `recent --rcheck` never matching (no client seen yet). It keeps the iptables rendering
-honest the way `tracer` keeps the nftables one.
+honest the way `trace_nftables` keeps the nftables one.
 
 Pure: a model of the rules, never the kernel.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
 
 from podnet.model.objects import IPAddress
-from podnet.proxy.tracer import LOOPBACK, Packet, RulesetError, Trace, follow, result, through
+from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
 
 # Built-in chains of each hook, in the order the kernel runs them (nat -100 before filter 0).
 HOOKS = {
@@ -214,9 +214,6 @@ def _mark(bits: int, mask: int, negate: bool) -> Match:
     return lambda p, _t: {((p.mark & mask) == bits) != negate}
 
 
-Outcome = tuple[Packet, str]
-
-
 class _Tracer:
     def __init__(
         self,
@@ -293,9 +290,7 @@ def trace_iptables(
     if not chains:
         return Trace("NONE", (), False, ())
 
-    def local(ip: IPAddress) -> bool:
-        return ip in node_ips or ip in LOOPBACK[ip.version]
-
-    t = _Tracer(chains, local, dst.version)
-    packets, ended = follow(t.hook, local, Packet(src, dst, port, protocol.lower()))
-    return result(packets, ended, t.matched)
+    local = local_to(node_ips)
+    return replay(
+        _Tracer(chains, local, dst.version), local, Packet(src, dst, port, protocol.lower())
+    )
