@@ -9,7 +9,9 @@ from podnet.model.cluster import Cluster
 from podnet.policy import explain
 from podnet.policy.engine import reach
 from podnet.policy.lint import lint
-from podnet.report.reach import render
+from podnet.report import explain as explain_report
+from podnet.report import trace as trace_report
+from podnet.report.formats import render
 
 
 def run(cluster: Cluster) -> None:
@@ -61,14 +63,13 @@ def run(cluster: Cluster) -> None:
     named = _named_connection(cluster)
     if named is not None:
         console.rule(f"podnet trace --from {named.source} --to {named.target}")
-        console.print(named.to_text(), markup=False)
+        console.print(trace_report.to_text(named), markup=False)
     example = _example_pair(cluster)
     if example is not None:
         src, dst, port, proto = example
         console.rule(f"podnet explain --from {src.pod.key} --to {dst.pod.key} --port {port}")  # type: ignore[union-attr]
-        console.print(
-            explain.to_text(explain.explain(cluster, src, dst, port, proto)), markup=False
-        )
+        result = explain.explain(cluster, src, dst, port, proto)
+        console.print(explain_report.to_text(result), markup=False)
 
 
 def _example_pair(cluster: Cluster):  # type: ignore[no-untyped-def]

@@ -15,7 +15,10 @@ import typer
 from podnet.cli import app
 from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports
 from podnet.errors import UsageError
+from podnet.linux.service_probe import ServiceMatrix
+from podnet.linux.verify import Measured
 from podnet.model.cluster import Cluster, load_cluster
+from podnet.report.formats import choices, render
 
 NameOpt = Annotated[
     str | None,
@@ -32,9 +35,7 @@ class Backend(StrEnum):
     vxlan = "vxlan"
 
 
-class MatrixFormat(StrEnum):
-    table = "table"
-    json = "json"
+MatrixFormat = choices("MatrixFormat", Measured, ServiceMatrix)
 
 
 def _need_root(command: str) -> None:
@@ -206,7 +207,7 @@ def status(
             st = state.load_state(cluster)
             info.update(backend=st["backend"], nodes=len(st["nodes"]), pods=len(st["pods"]))
         rows.append(info)
-    if output is MatrixFormat.json:
+    if output.value == "json":
         print(json.dumps(rows, indent=2))
         return
     if not rows:
@@ -253,27 +254,16 @@ def probe(
     """Real connections between every pair of pods (or to every Service port), concurrently."""
     from podnet.linux import verify as v
     from podnet.policy.engine import declared_ports
-    from podnet.report.reach import render
 
     _need_root("probe")
     _, st, model = _live(name)
     if services:
-        from podnet.linux import services as s
+        from podnet.linux import service_probe
 
-        measured = s.measure(model, st, timeout=timeout)
-        if output is MatrixFormat.json:
-            print(json.dumps(measured.to_json(), indent=2))
-        else:
-            sys.stdout.write(s.render_table(measured))
+        sys.stdout.write(render(service_probe.measure(model, st, timeout=timeout), output.value))
         return
     ports = probe_ports(model, port, protocol) or declared_ports(model.running_pods)
-    measured = v.measure(model, _netns_of(st), ports, timeout)
-    if output is MatrixFormat.json:
-        print(json.dumps(measured.to_json(), indent=2))
-        return
-    sys.stdout.write(render(measured.reach, "table"))
-    for port_, proto in measured.unsupported:
-        print(f"{proto}/{port_}: {v.SCTP_NOTE}")
+    sys.stdout.write(render(v.measure(model, _netns_of(st), ports, timeout), output.value))
 
 
 @app.command()
@@ -312,9 +302,9 @@ def verify(
         print(d)
     service_diffs: list = []
     if services:
-        from podnet.linux import services as s
+        from podnet.linux import service_probe
 
-        service_diffs = s.verify(model, st, timeout=timeout)
+        service_diffs = service_probe.verify(model, st, timeout=timeout)
         for d in service_diffs:
             print(d)
     skipped = len(measured.unsupported)

@@ -1,0 +1,92 @@
+"""The registry of output formats: what each result prints in, and who may import `report`."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from podnet.errors import UsageError
+from podnet.ipam import plan as ipam_plan
+from podnet.ipam import subnet as sn
+from podnet.linux.service_probe import ServiceMatrix
+from podnet.linux.verify import Measured
+from podnet.path.service_reach import ServiceReach
+from podnet.path.trace import Trace
+from podnet.policy.explain import Explanation
+from podnet.policy.lint import Findings
+from podnet.policy.matrix import Reach
+from podnet.report import dns, proxy, subnet
+from podnet.report.formats import REGISTRY, choices, formats, render
+
+PACKAGE = Path(__file__).resolve().parents[1] / "podnet"
+
+# The --output choices the commands have always offered, the default first.
+EXPECTED = {
+    Reach: ("table", "json", "csv", "md", "dot"),
+    ServiceReach: ("table", "json"),
+    Measured: ("table", "json"),
+    ServiceMatrix: ("table", "json"),
+    Trace: ("text", "json"),
+    Explanation: ("text", "json"),
+    Findings: ("text", "json"),
+    proxy.ProxyTrace: ("text", "json"),
+    dns.Resolved: ("text", "json"),
+    subnet.Infos: ("table", "json"),
+    subnet.Splits: ("table", "json"),
+    sn.VlsmPlan: ("table", "json"),
+    subnet.FreeSpace: ("table", "json"),
+    subnet.Summary: ("table", "json"),
+    subnet.Overlaps: ("table", "json"),
+    subnet.Containment: ("table", "json"),
+    subnet.Ranges: ("table", "json"),
+    ipam_plan.Report: ("table", "json"),
+}
+
+
+def test_every_result_has_its_formats() -> None:
+    assert {kind: formats(kind) for kind in REGISTRY} == EXPECTED
+
+
+def test_choices_follow_the_registry() -> None:
+    enum = choices("ReachFormat", Reach, ServiceReach)
+    assert [m.value for m in enum] == list(EXPECTED[Reach])
+    with pytest.raises(TypeError):
+        choices("Narrow", ServiceReach, Reach)
+
+
+def test_render_refuses_what_a_result_does_not_print_in() -> None:
+    overlaps = subnet.Overlaps(())
+    assert render(overlaps, "json") == "[]\n"
+    with pytest.raises(UsageError, match="table or json"):
+        render(overlaps, "csv")
+    with pytest.raises(TypeError):
+        render(object(), "json")
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def test_results_never_import_their_renderings() -> None:
+    """Only `report` itself and the command line render: everything else is a result."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        part = path.relative_to(PACKAGE).parts[0]
+        if part in ("report", "cli"):
+            continue
+        bad = sorted(
+            m for m in _imports(path) if m == "podnet.report" or m.startswith("podnet.report.")
+        )
+        bad += sorted(m for m in _imports(path) if m == "rich" or m.startswith("rich."))
+        if bad:
+            offenders.append(f"{path.relative_to(PACKAGE)}: {', '.join(bad)}")
+    assert offenders == []
