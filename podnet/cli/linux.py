@@ -19,6 +19,7 @@ from podnet.linux.service_probe import ServiceMatrix
 from podnet.linux.verify import Measured
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.report.formats import choices, render
+from podnet.report.status import Statuses
 
 NameOpt = Annotated[
     str | None,
@@ -36,6 +37,7 @@ class Backend(StrEnum):
 
 
 MatrixFormat = choices("MatrixFormat", Measured, ServiceMatrix)
+StatusFormat = choices("StatusFormat", Statuses)
 
 
 def _need_root(command: str) -> None:
@@ -185,7 +187,7 @@ def _default_down() -> str:
 @app.command()
 def status(
     name: NameOpt = None,
-    output: Annotated[MatrixFormat, typer.Option("-o", "--output")] = MatrixFormat.table,
+    output: Annotated[StatusFormat, typer.Option("-o", "--output")] = StatusFormat.table,
 ) -> None:
     """What is up: clusters, their nodes, pods, namespaces and processes."""
     from podnet.linux import netns, state
@@ -207,23 +209,7 @@ def status(
             st = state.load_state(cluster)
             info.update(backend=st["backend"], nodes=len(st["nodes"]), pods=len(st["pods"]))
         rows.append(info)
-    if output.value == "json":
-        print(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        print("no cluster is up")
-    for r in rows:
-        if r["complete"]:
-            print(
-                f"{r['cluster']}: up, backend {r['backend']}, {r['nodes']} node(s),"
-                f" {r['pods']} pod(s), {r['namespaces']} namespace(s),"
-                f" {r['processes']} process(es) running"
-            )
-        else:
-            print(
-                f"{r['cluster']}: incomplete (an interrupted `up`?), {r['namespaces']}"
-                f" namespace(s): run `podnet down --name {r['cluster']}`"
-            )
+    sys.stdout.write(render(Statuses(tuple(rows)), output.value))
 
 
 def _live(name: str | None) -> tuple[str, dict, Cluster]:

@@ -24,6 +24,7 @@ from podnet.report import (
     proxy,
     reach,
     service_reach,
+    status,
     subnet,
     trace,
     verify,
@@ -42,6 +43,7 @@ _MODULES: tuple[ModuleType, ...] = (
     dns,
     subnet,
     ipam,
+    status,
 )
 
 
