@@ -17,7 +17,7 @@ from podnet.path.trace import Trace
 from podnet.policy.explain import Explanation
 from podnet.policy.lint import Findings
 from podnet.policy.matrix import Reach
-from podnet.report import dns, proxy, status, subnet
+from podnet.report import demo, dns, proxy, status, subnet
 from podnet.report.formats import REGISTRY, choices, formats, render
 
 PACKAGE = Path(__file__).resolve().parents[1] / "podnet"
@@ -43,6 +43,7 @@ EXPECTED = {
     subnet.Ranges: ("table", "json"),
     ipam_plan.Report: ("table", "json"),
     status.Statuses: ("table", "json"),
+    demo.Tour: ("text",),
 }
 
 

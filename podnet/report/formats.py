@@ -17,6 +17,7 @@ from typing import Any
 
 from podnet.errors import UsageError
 from podnet.report import (
+    demo,
     dns,
     explain,
     ipam,
@@ -44,6 +45,7 @@ _MODULES: tuple[ModuleType, ...] = (
     subnet,
     ipam,
     status,
+    demo,
 )
 
 

@@ -7,9 +7,7 @@ command shows, and compute nothing."""
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from podnet.ipam import subnet as sn
+from podnet.report.console import printed as printed_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,19 +76,8 @@ class Ranges:
 
 
 def printed(draw: Callable[[Console], None]) -> str:
-    """What `draw` prints on a console like the standard output's: as wide as the terminal and
-    in colour there; into a pipe or file, 160 columns (not a guessed 80) and plain."""
-    tty = sys.stdout.isatty()
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        highlight=False,
-        soft_wrap=False,
-        width=None if tty else 160,
-        force_terminal=True if tty else None,
-    )
-    draw(console)
-    return buf.getvalue()
+    """As wide as the terminal there; into a pipe or file, 160 columns (not a guessed 80)."""
+    return printed_at(draw, 160, terminal_width=True, highlight=False, soft_wrap=False)
 
 
 def dumped(data: object) -> str:
