@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,27 @@ def test_results_never_import_their_renderings() -> None:
         if bad:
             offenders.append(f"{path.relative_to(PACKAGE)}: {', '.join(bad)}")
     assert offenders == []
+
+
+def test_kernel_service_matrix_renderings() -> None:
+    from podnet.linux import probe
+    from podnet.linux.service_probe import Check
+
+    def check(*outcomes: probe.Outcome) -> Check:
+        return Check("x/a", "10.96.0.1:80/TCP", "x/s:80/TCP", None, outcomes)  # type: ignore[arg-type]
+
+    services = ["x/s:80/TCP", "x/r:80/TCP", "x/d:80/TCP"]
+    m = ServiceMatrix(
+        ["x/a"],
+        services,
+        {
+            ("x/a", services[0]): check(probe.Outcome(probe.OPEN, "x/b"), probe.Outcome("timeout")),
+            ("x/a", services[1]): check(probe.Outcome(probe.REFUSED)),
+            ("x/a", services[2]): check(probe.Outcome("timeout")),
+        },
+    )
+    row = next(line for line in render(m, "table").splitlines() if "x/a" in line)
+    assert [c.strip() for c in row.split("│")[2:5]] == ["✓", "R", "✗"]
+    doc = json.loads(render(m, "json"))
+    assert doc["allowed"] == {"x/a": dict(zip(services, [True, True, False], strict=True))}
+    assert doc["endpoints"]["x/a"][services[0]] == {"outcome": "open/timeout", "reached": ["x/b"]}

@@ -7,27 +7,29 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.table import Table
 
 from podnet.linux import probe
-from podnet.linux.service_probe import ServiceMatrix
-from podnet.path.service_reach import ServiceReach
+from podnet.linux.service_probe import Check, ServiceMatrix
+from podnet.path.service_reach import ServiceCell, ServiceReach
 
 
-def _printed(table: Table) -> str:
-    buf = io.StringIO()
-    Console(file=buf, width=200, color_system=None).print(table)
-    return buf.getvalue()
-
-
-def _table(title: str, caption: str, pods: list[str], services: list[str]) -> Table:
+def _table(
+    title: str, caption: str, pods: list[str], services: list[str], cell: Callable[[str, str], str]
+) -> str:
+    """Pods down, Service ports across, `cell(pod, service)` in each."""
     table = Table(title=title, title_justify="left", caption=caption)
     table.add_column("from \\ to")
     for s in services:
         table.add_column(s, justify="center")
-    return table
+    for pod in pods:
+        table.add_row(pod, *(cell(pod, s) for s in services))
+    buf = io.StringIO()
+    Console(file=buf, width=200, color_system=None).print(table)
+    return buf.getvalue()
 
 
 def model_json(r: ServiceReach) -> dict:
@@ -42,25 +44,22 @@ def model_json(r: ServiceReach) -> dict:
     }
 
 
+def _model_cell(c: ServiceCell) -> str:
+    if c.verdict in ("REJECT", "DROP"):
+        return c.verdict[0]
+    if all(c.endpoints.values()):
+        return "✓"
+    return "~" if c.allowed else "✗"
+
+
 def model_table(r: ServiceReach) -> str:
-    table = _table(
+    return _table(
         "pods to Service ports",
         "✓ every endpoint accepts · ~ some do · ✗ none does · R rejected (no endpoints) · D dropped",
         r.pods,
         r.services,
+        lambda pod, s: _model_cell(r.cells[pod][s]),
     )
-    for pod in r.pods:
-        cells = []
-        for s in r.services:
-            c = r.cells[pod][s]
-            if c.verdict in ("REJECT", "DROP"):
-                cells.append(c.verdict[0])
-            elif all(c.endpoints.values()):
-                cells.append("✓")
-            else:
-                cells.append("~" if c.allowed else "✗")
-        table.add_row(pod, *cells)
-    return _printed(table)
 
 
 def kernel_json(m: ServiceMatrix) -> dict:
@@ -85,21 +84,20 @@ def kernel_json(m: ServiceMatrix) -> dict:
     }
 
 
+def _kernel_cell(c: Check) -> str:
+    if probe.OPEN in {o.status for o in c.outcomes}:
+        return "✓"
+    return "R" if c.reached else "✗"
+
+
 def kernel_table(m: ServiceMatrix) -> str:
-    table = _table(
+    return _table(
         "pods to Service ports (real connections)",
         "✓ connected · R refused · ✗ timed out",
         m.pods,
         m.services,
+        lambda pod, s: _kernel_cell(m.checks[(pod, s)]),
     )
-    for pod in m.pods:
-        cells = []
-        for s in m.services:
-            c = m.checks[(pod, s)]
-            statuses = {o.status for o in c.outcomes}
-            cells.append("✓" if probe.OPEN in statuses else "R" if c.reached else "✗")
-        table.add_row(pod, *cells)
-    return _printed(table)
 
 
 # The first format is the default.
