@@ -12,7 +12,7 @@ from podnet.errors import UsageError
 from podnet.ipam import plan as ipam_plan
 from podnet.ipam import subnet as sn
 from podnet.linux.service_probe import ServiceMatrix
-from podnet.linux.verify import Measured
+from podnet.linux.verify import Comparison, Measured
 from podnet.path.service_reach import ServiceReach
 from podnet.path.trace import Trace
 from podnet.policy.explain import Explanation
@@ -28,6 +28,7 @@ EXPECTED = {
     Reach: ("table", "json", "csv", "md", "dot"),
     ServiceReach: ("table", "json"),
     Measured: ("table", "json"),
+    Comparison: ("text",),
     ServiceMatrix: ("table", "json"),
     Trace: ("text", "json"),
     Explanation: ("text", "json"),
@@ -117,3 +118,25 @@ def test_kernel_service_matrix_renderings() -> None:
     doc = json.loads(render(m, "json"))
     assert doc["allowed"] == {"x/a": dict(zip(services, [True, True, False], strict=True))}
     assert doc["endpoints"]["x/a"][services[0]] == {"outcome": "open/timeout", "reached": ["x/b"]}
+
+
+def test_comparison_text() -> None:
+    import numpy as np
+
+    from podnet.linux.verify import Difference
+    from podnet.policy.matrix import Probe
+
+    kernel = Reach(["x/a", "x/b"], {}, [Probe(80, "TCP", np.ones((2, 2), dtype=bool))])
+    measured = Measured(kernel, {}, [(90, "SCTP")])
+    diff = Difference("x/a", "x/b", 80, "TCP", False, True, "open")
+    assert render(
+        Comparison((diff,), ("x/a -> 10.96.0.1:80/TCP: trace delivered",), measured), "text"
+    ) == (
+        "x/a -> x/b 80/TCP: model denied, kernel allowed (open)\n"
+        "x/a -> 10.96.0.1:80/TCP: trace delivered\n"
+        "2 difference(s): 4 pod-to-pod cell(s) and every pod to every Service port compared;"
+        " 1 SCTP port(s) not probed\n"
+    )
+    assert render(Comparison((), None, Measured(kernel, {}, [])), "text") == (
+        "no difference: 4 pod-to-pod cell(s) compared\n"
+    )

@@ -283,26 +283,14 @@ def verify(
     expected = model_reach(model)
     measured = v.measure(model, netns_of, [(p.port, p.protocol) for p in expected.probes], timeout)
     diffs = v.recheck(measured, netns_of, v.differences(expected, measured), timeout)
-    cells = sum(p.allowed.size for p in measured.reach.probes)
-    for d in diffs:
-        print(d)
     service_diffs: list = []
     if services:
         from podnet.linux import service_probe
 
         service_diffs = service_probe.verify(model, st, timeout=timeout)
-        for d in service_diffs:
-            print(d)
-    skipped = len(measured.unsupported)
-    note = f"; {skipped} SCTP port(s) not probed" if skipped else ""
-    total = len(diffs) + len(service_diffs)
-    print(
-        f"{'no difference' if not total else f'{total} difference(s)'}:"
-        f" {cells} pod-to-pod cell(s)"
-        + (" and every pod to every Service port" if services else "")
-        + f" compared{note}"
-    )
-    if total:
+    result = v.Comparison(tuple(diffs), tuple(service_diffs) if services else None, measured)
+    sys.stdout.write(render(result, "text"))
+    if result.total:
         raise typer.Exit(1)
 
 

@@ -95,6 +95,20 @@ class Difference:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """What `podnet verify` found: the pod-to-pod cells that differ, and the Service ports'
+    problems (None when they were not compared)."""
+
+    differences: tuple[Difference, ...]
+    service_problems: tuple[str, ...] | None
+    measured: Measured
+
+    @property
+    def total(self) -> int:
+        return len(self.differences) + len(self.service_problems or ())
+
+
 def differences(model: Reach, measured: Measured) -> list[Difference]:
     """Cells where the model and the kernel disagree (SCTP never compared)."""
     kernel = measured.reach

@@ -257,6 +257,15 @@ def vlsm_table(plan: sn.VlsmPlan) -> str:
     return printed(draw)
 
 
+def _sizes(title: str, nets: tuple[sn.Network, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("network")
+    table.add_column("addresses", justify="right")
+    for net in nets:
+        table.add_row(str(net), count(net.num_addresses))
+    return table
+
+
 # free ------------------------------------------------------------------------------------------
 
 
@@ -266,11 +275,7 @@ def free_json(f: FreeSpace) -> str:
 
 def free_table(f: FreeSpace) -> str:
     total = sum(n.num_addresses for n in f.blocks)
-    table = Table(title=f"free in {f.parent}", title_justify="left")
-    table.add_column("network")
-    table.add_column("addresses", justify="right")
-    for net in f.blocks:
-        table.add_row(str(net), count(net.num_addresses))
+    table = _sizes(f"free in {f.parent}", f.blocks)
 
     def draw(console: Console) -> None:
         console.print(table)
@@ -295,11 +300,7 @@ def summary_json(s: Summary) -> str:
 
 
 def summary_table(s: Summary) -> str:
-    table = Table(title=f"exact summary of {s.count} networks", title_justify="left")
-    table.add_column("network")
-    table.add_column("addresses", justify="right")
-    for net in s.exact:
-        table.add_row(str(net), count(net.num_addresses))
+    table = _sizes(f"exact summary of {s.count} networks", s.exact)
 
     def draw(console: Console) -> None:
         console.print(table)
