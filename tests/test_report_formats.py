@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from podnet.policy.explain import Explanation
 from podnet.policy.lint import Findings
 from podnet.policy.matrix import Reach
 from podnet.report import demo, dns, proxy, status, subnet
-from podnet.report.formats import REGISTRY, choices, formats, render
+from podnet.report.formats import REGISTRY, choices, formats, name_of, render
 
 PACKAGE = Path(__file__).resolve().parents[1] / "podnet"
 
@@ -50,7 +51,22 @@ EXPECTED = {
 
 
 def test_every_result_has_its_formats() -> None:
-    assert {kind: formats(kind) for kind in REGISTRY} == EXPECTED
+    assert {name: formats(name) for name in REGISTRY} == {
+        name_of(kind): names for kind, names in EXPECTED.items()
+    }
+
+
+def test_the_registry_and_the_renderer_modules_agree() -> None:
+    """Each result's renderer module renders exactly the formats the registry offers, in order;
+    every renderer is registered."""
+    rendered = {}
+    for name, entry in REGISTRY.items():
+        module = importlib.import_module(entry.renderers)
+        rendered.update({name_of(kind): tuple(r) for kind, r in module.RENDERERS.items()})
+        path, _, cls = name.rpartition(".")
+        kind = getattr(importlib.import_module(path), cls)
+        assert tuple(module.RENDERERS[kind]) == entry.formats, name
+    assert rendered == {name: entry.formats for name, entry in REGISTRY.items()}
 
 
 def test_choices_follow_the_registry() -> None:

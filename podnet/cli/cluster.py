@@ -14,14 +14,11 @@ import typer
 from podnet.cli import app
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster, load_cluster
-from podnet.path.service_reach import ServiceReach
-from podnet.path.trace import Trace
 from podnet.policy import explain as explain_mod
 from podnet.policy.engine import declared_ports
 from podnet.policy.engine import reach as compute_reach
 from podnet.policy.lint import Findings
 from podnet.policy.lint import lint as run_lint
-from podnet.policy.matrix import Reach
 from podnet.report.formats import choices, formats, render
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -36,8 +33,9 @@ class Protocol(StrEnum):
     SCTP = "SCTP"
 
 
-ReachFormat = choices("ReachFormat", Reach, ServiceReach)
-TraceFormat = choices("TraceFormat", Trace)
+SERVICE_REACH = "podnet.path.service_reach.ServiceReach"
+ReachFormat = choices("ReachFormat", "podnet.policy.matrix.Reach", SERVICE_REACH)
+TraceFormat = choices("TraceFormat", "podnet.path.trace.Trace")
 ExplainFormat = choices("ExplainFormat", explain_mod.Explanation)
 LintFormat = choices("LintFormat", Findings)
 
@@ -106,7 +104,7 @@ def reach(
     if services:
         from podnet.path.service_reach import service_reach
 
-        if output.value not in formats(ServiceReach):
+        if output.value not in formats(SERVICE_REACH):
             raise UsageError("--services prints a table or json")
         sys.stdout.write(render(service_reach(cluster), output.value))
         return

@@ -15,11 +15,8 @@ import typer
 from podnet.cli import app
 from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports
 from podnet.errors import UsageError
-from podnet.linux.service_probe import ServiceMatrix
-from podnet.linux.verify import Measured
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.report.formats import choices, render
-from podnet.report.status import Statuses
 
 NameOpt = Annotated[
     str | None,
@@ -36,8 +33,11 @@ class Backend(StrEnum):
     vxlan = "vxlan"
 
 
-MatrixFormat = choices("MatrixFormat", Measured, ServiceMatrix)
-StatusFormat = choices("StatusFormat", Statuses)
+# Named, not imported: the kernel probes load only when a command probes.
+MatrixFormat = choices(
+    "MatrixFormat", "podnet.linux.verify.Measured", "podnet.linux.service_probe.ServiceMatrix"
+)
+StatusFormat = choices("StatusFormat", "podnet.report.status.Statuses")
 
 
 def _need_root(command: str) -> None:
@@ -209,6 +209,8 @@ def status(
             st = state.load_state(cluster)
             info.update(backend=st["backend"], nodes=len(st["nodes"]), pods=len(st["pods"]))
         rows.append(info)
+    from podnet.report.status import Statuses
+
     sys.stdout.write(render(Statuses(tuple(rows)), output.value))
 
 
