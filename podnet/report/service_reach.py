@@ -32,16 +32,29 @@ def _table(
     return buf.getvalue()
 
 
-def model_json(r: ServiceReach) -> dict:
+def _json(
+    pods: list[str],
+    services: list[str],
+    allowed: Callable[[str, str], bool],
+    detail: Callable[[str, str], dict],
+) -> dict:
+    """`allowed[pod][service]`, and per cell what decided it."""
     return {
-        "pods": r.pods,
-        "services": r.services,
-        "allowed": {p: {s: c.allowed for s, c in row.items()} for p, row in r.cells.items()},
-        "endpoints": {
-            p: {s: {"kube_proxy": c.verdict, "endpoints": c.endpoints} for s, c in row.items()}
-            for p, row in r.cells.items()
-        },
+        "pods": pods,
+        "services": services,
+        "allowed": {p: {s: allowed(p, s) for s in services} for p in pods},
+        "endpoints": {p: {s: detail(p, s) for s in services} for p in pods},
     }
+
+
+def model_json(r: ServiceReach) -> dict:
+    """Per cell, kube-proxy's verdict and whether policy lets each endpoint accept."""
+    return _json(
+        r.pods,
+        r.services,
+        lambda p, s: r.cells[p][s].allowed,
+        lambda p, s: {"kube_proxy": r.cells[p][s].verdict, "endpoints": r.cells[p][s].endpoints},
+    )
 
 
 def _model_cell(c: ServiceCell) -> str:
@@ -63,25 +76,16 @@ def model_table(r: ServiceReach) -> str:
 
 
 def kernel_json(m: ServiceMatrix) -> dict:
-    """`podnet reach --services -o json`'s shape: `allowed[pod][service]`, and per cell the
-    kernel's outcome and the endpoints reached."""
-    return {
-        "pods": m.pods,
-        "services": m.services,
-        "allowed": {p: {s: m.checks[(p, s)].reached for s in m.services} for p in m.pods},
-        "endpoints": {
-            p: {
-                s: {
-                    "outcome": m.checks[(p, s)].outcome,
-                    "reached": sorted(
-                        {o.identity for o in m.checks[(p, s)].outcomes if o.identity}
-                    ),
-                }
-                for s in m.services
-            }
-            for p in m.pods
-        },
-    }
+    """Per cell, the kernel's outcome and the endpoints reached."""
+
+    def detail(p: str, s: str) -> dict:
+        c = m.checks[(p, s)]
+        return {
+            "outcome": c.outcome,
+            "reached": sorted({o.identity for o in c.outcomes if o.identity}),
+        }
+
+    return _json(m.pods, m.services, lambda p, s: m.checks[(p, s)].reached, detail)
 
 
 def _kernel_cell(c: Check) -> str:
