@@ -18,6 +18,7 @@ from podnet.ipam import subnet as sn
 from podnet.ipam.allocate import host_addresses
 from podnet.model.address_plan import plan_from_cluster
 from podnet.model.cluster import cluster_from_text
+from podnet.report import ipam as ipam_report
 
 
 def make_plan(pod="10.244.0.0/16", mask=24, service="10.96.0.0/12", node="172.18.0.0/16",
@@ -413,10 +414,10 @@ def test_read_host_routes_on_this_host():
 
 
 def test_bar():
-    assert pl.bar(0.0) == "░" * 20
-    assert pl.bar(0.001) == "█" + "░" * 19
-    assert pl.bar(0.5) == "█" * 10 + "░" * 10
-    assert pl.bar(3.0) == "█" * 20
+    assert ipam_report.bar(0.0) == "░" * 20
+    assert ipam_report.bar(0.001) == "█" + "░" * 19
+    assert ipam_report.bar(0.5) == "█" * 10 + "░" * 10
+    assert ipam_report.bar(3.0) == "█" * 20
 
 
 # ---------------------------------------------------------------------------------------------

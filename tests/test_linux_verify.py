@@ -7,7 +7,8 @@ import pytest
 
 from podnet.linux import state
 from podnet.linux import verify as v
-from podnet.report.reach import Probe, Reach
+from podnet.policy.matrix import Probe, Reach
+from podnet.report import verify as verify_report
 
 
 def reach(pods: list[str], cells: dict[tuple[int, str], list[list[bool]]]) -> Reach:
@@ -48,9 +49,9 @@ def test_differences_follow_pod_names_not_positions() -> None:
 
 def test_sctp_cells_are_neither_allowed_nor_denied() -> None:
     kernel = reach(["x/a"], {(80, "TCP"): [[True]]})
-    out = v.Measured(
-        kernel, {(80, "TCP"): np.array([["open"]], dtype=object)}, [(90, "SCTP")]
-    ).to_json()
+    out = verify_report.to_json(
+        v.Measured(kernel, {(80, "TCP"): np.array([["open"]], dtype=object)}, [(90, "SCTP")])
+    )
     assert [(p["protocol"], p["port"]) for p in out["probes"]] == [("SCTP", 90), ("TCP", 80)]
     sctp = out["probes"][0]
     assert sctp["allowed"] == {"x/a": {"x/a": None}} and "SCTP" in sctp["note"]

@@ -194,3 +194,47 @@ def test_rules_nftables_are_valid(capsys, monkeypatch, tmp_path) -> None:
     path.write_text(out)
     done = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+AGREEMENT = [
+    (node, mode, src, dst, port, protocol)
+    for node in ("node-1", "node-2")
+    for mode in ("nftables", "iptables")
+    for src, dst, port, protocol in [
+        ("10.244.1.9", "10.96.0.100", 80, "TCP"),
+        ("203.0.113.5", "172.18.0.2", 30080, "TCP"),
+        ("172.18.0.3", "10.96.0.101", 5432, "TCP"),
+        ("10.244.1.9", "10.96.0.101", 5432, "TCP"),
+        ("10.244.1.9", "10.96.0.101", 5433, "TCP"),
+        ("10.244.1.9", "10.96.0.101", 5432, "UDP"),
+        ("10.244.1.9", "10.96.0.222", 80, "TCP"),
+        ("10.244.1.9", "10.244.2.2", 80, "TCP"),
+        ("127.0.0.1", "127.0.0.1", 30080, "TCP"),
+    ]
+]
+
+
+@pytest.mark.parametrize(("node", "mode", "src", "dst", "port", "protocol"), AGREEMENT)
+def test_traced_rules_agree_with_the_model(node, mode, src, dst, port, protocol) -> None:
+    """What `podnet proxy trace` prints comes from the rules; the kube-proxy model must give the
+    same verdict, endpoints and masquerade for the packets the command is asked about."""
+    from ipaddress import ip_address
+
+    from podnet.proxy.iptables import render_iptables
+    from podnet.proxy.nftables import render_nftables
+    from podnet.proxy.node import find_node
+    from podnet.proxy.trace_iptables import trace_iptables
+    from podnet.proxy.trace_nftables import trace_nftables as trace
+    from podnet.proxy.verdict import decide
+
+    c = cluster_from_text(MANIFESTS)
+    ips = find_node(c, node).ips
+    source, target = ip_address(src), ip_address(dst)
+    if mode == "nftables":
+        t = trace(render_nftables(c, node), ips, source, target, port, protocol)
+    else:
+        t = trace_iptables(render_iptables(c, node), ips, source, target, port, protocol)
+    v = decide(c, node, source, target, port, protocol, mode)
+    assert (t.verdict, t.endpoints, t.masquerade) == (v.verdict, v.endpoints, v.masquerade), (
+        v.reason + "\n" + "\n".join(t.rules)
+    )

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import podnet.cli
 from podnet.errors import UsageError
 from podnet.ipam import subnet as sn
+from podnet.report import subnet as subnet_report
 
 # ---------------------------------------------------------------------------------------------
 # `info`, IPv4: the values `ipcalc -n -b INPUT` prints (Network, Netmask, Wildcard, Broadcast,
@@ -448,7 +449,7 @@ V4 = [
 def test_info_ipv4_matches_ipcalc(
     text, network, netmask, wildcard, bcast, first, last, hosts, klass
 ):
-    info = sn.describe(sn.parse_interface(text)).to_json()
+    info = subnet_report.info_json(sn.describe(sn.parse_interface(text)))
     assert info["network"] == network
     assert info["netmask"] == netmask
     assert info["hostmask"] == wildcard
@@ -596,7 +597,7 @@ V6 = [
 def test_info_ipv6_matches_sipcalc(
     text, network, netmask, range_first, range_last, first, hosts, ptr
 ):
-    info = sn.describe(sn.parse_interface(text)).to_json()
+    info = subnet_report.info_json(sn.describe(sn.parse_interface(text)))
     assert info["network"] == network
     assert info["netmask"] == netmask
     net = ip_network(network)
@@ -1144,7 +1145,7 @@ def test_property_overlaps_match_pairwise_check(nets):
 @given(iface=st.one_of(v4_networks(), v6_networks()))
 @settings(max_examples=300, deadline=None)
 def test_property_info_is_consistent(iface):
-    info = sn.describe(sn.parse_interface(str(iface))).to_json()
+    info = subnet_report.info_json(sn.describe(sn.parse_interface(str(iface))))
     net = ip_network(info["network"])
     first, last = ip_address(info["first"]), ip_address(info["last"])
     assert first in net and last in net

@@ -9,8 +9,10 @@ import pytest
 
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster, cluster_from_text
-from podnet.path.services import service_reach
+from podnet.path.service_reach import service_reach
 from podnet.path.trace import trace
+from podnet.report import service_reach as service_reach_report
+from podnet.report import trace as trace_report
 
 CLUSTER = """
 apiVersion: podnet.io/v1alpha1
@@ -214,14 +216,16 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_trace(cluster: Cluster, case: Case) -> None:
     t = trace(cluster, case.src, case.dst, case.port)
-    assert t.verdict == case.verdict, t.to_text()
-    assert {d.target: d.allowed for d in t.deliveries} == case.endpoints, t.to_text()
+    assert t.verdict == case.verdict, trace_report.to_text(t)
+    assert {d.target: d.allowed for d in t.deliveries} == case.endpoints, trace_report.to_text(t)
     proxy = [h for h in t.hops if h.step == "kube-proxy"]
     if case.masquerade is not None and proxy and proxy[0].detail:
         assert proxy[0].detail["masquerade"] is case.masquerade
     if case.dns:
-        assert any(case.dns in h.summary for h in t.hops if h.step == "dns"), t.to_text()
-    json.dumps(t.to_json())  # always serialisable
+        assert any(case.dns in h.summary for h in t.hops if h.step == "dns"), trace_report.to_text(
+            t
+        )
+    json.dumps(trace_report.to_json(t))  # always serialisable
 
 
 def test_load_balancer_with_local_policy_keeps_the_source(cluster: Cluster) -> None:
@@ -271,6 +275,6 @@ def test_services_reach_matches_trace(cluster: Cluster) -> None:
         )
         assert cell.endpoints == {d.endpoint: d.allowed for d in t.deliveries}
     assert r.cells["app/client"]["app/empty:80/TCP"].verdict == "REJECT"
-    doc = r.to_json()
+    doc = service_reach_report.model_json(r)
     assert doc["allowed"]["app/client"]["app/web:80/TCP"] is True
     assert doc["allowed"]["app/locked"]["app/web:80/TCP"] is False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import sys
 from enum import StrEnum
@@ -18,9 +17,9 @@ from podnet.model.cluster import Cluster, load_cluster
 from podnet.policy import explain as explain_mod
 from podnet.policy.engine import declared_ports
 from podnet.policy.engine import reach as compute_reach
-from podnet.policy.lint import SEVERITIES
+from podnet.policy.lint import Findings
 from podnet.policy.lint import lint as run_lint
-from podnet.report.reach import render
+from podnet.report.formats import choices, formats, render
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop"
 
@@ -34,17 +33,11 @@ class Protocol(StrEnum):
     SCTP = "SCTP"
 
 
-class ReachFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    md = "md"
-    dot = "dot"
-
-
-class TextFormat(StrEnum):
-    text = "text"
-    json = "json"
+SERVICE_REACH = "podnet.path.service_reach.ServiceReach"
+ReachFormat = choices("ReachFormat", "podnet.policy.matrix.Reach", SERVICE_REACH)
+TraceFormat = choices("TraceFormat", "podnet.path.trace.Trace")
+ExplainFormat = choices("ExplainFormat", explain_mod.Explanation)
+LintFormat = choices("LintFormat", Findings)
 
 
 Family = Annotated[
@@ -109,15 +102,11 @@ def reach(
     cluster = load(paths)
     check_family(cluster, ip_family)
     if services:
-        from podnet.path.services import render_table, service_reach
+        from podnet.path.service_reach import service_reach
 
-        result = service_reach(cluster)
-        if output is ReachFormat.json:
-            print(json.dumps(result.to_json(), indent=2))
-        elif output is ReachFormat.table:
-            sys.stdout.write(render_table(result))
-        else:
+        if output.value not in formats(SERVICE_REACH):
             raise UsageError("--services prints a table or json")
+        sys.stdout.write(render(service_reach(cluster), output.value))
         return
     result = compute_reach(cluster, probe_ports(cluster, port, protocol), ip_family)
     sys.stdout.write(render(result, output.value))
@@ -137,17 +126,14 @@ def trace(
     ],
     port: Port = None,
     protocol: ProtocolOpt = None,
-    output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
+    output: Annotated[TraceFormat, typer.Option("-o", "--output")] = TraceFormat.text,
 ) -> None:
     """One connection end to end: DNS, the Service, kube-proxy, the route, and policy."""
     from podnet.path.trace import trace as run_trace
 
     cluster = load(paths)
     result = run_trace(cluster, src, dst, port, (protocol or Protocol.TCP).value)
-    if output is TextFormat.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print(result.to_text())
+    sys.stdout.write(render(result, output.value))
 
 
 @app.command()
@@ -158,7 +144,7 @@ def explain(
     port: Port = None,
     protocol: ProtocolOpt = None,
     ip_family: Family = None,
-    output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
+    output: Annotated[ExplainFormat, typer.Option("-o", "--output")] = ExplainFormat.text,
 ) -> None:
     """Why one connection is allowed or denied, policy by policy and rule by rule."""
     cluster = load(paths)
@@ -186,16 +172,13 @@ def explain(
             )
         port, proto = declared[0]
     result = explain_mod.explain(cluster, source, target, port, proto)
-    if output is TextFormat.json:
-        print(json.dumps(explain_mod.to_json(result), indent=2))
-    else:
-        print(explain_mod.to_text(result))
+    sys.stdout.write(render(result, output.value))
 
 
 @app.command()
 def lint(
     paths: Paths,
-    output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
+    output: Annotated[LintFormat, typer.Option("-o", "--output")] = LintFormat.text,
     fail_on: Annotated[
         str,
         typer.Option(
@@ -207,36 +190,9 @@ def lint(
     if fail_on not in ("warning", "error"):
         raise UsageError(f"--fail-on {fail_on!r}: must be warning or error")
     cluster = load(paths)
-    findings = run_lint(cluster)
-    if output is TextFormat.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "severity": f.severity,
-                        "code": f.code,
-                        "policy": f.policy,
-                        "field": f.field,
-                        "message": f.message,
-                        "file": f.file,
-                        "line": f.line,
-                    }
-                    for f in findings
-                ],
-                indent=2,
-            )
-        )
-    else:
-        for f in findings:
-            print(f)
-        counts = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
-        print(
-            f"{len(findings)} finding(s): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-            if findings
-            else "no findings"
-        )
-    threshold = SEVERITIES.index(fail_on)
-    if any(SEVERITIES.index(f.severity) >= threshold for f in findings):
+    findings = Findings(tuple(run_lint(cluster)))
+    sys.stdout.write(render(findings, output.value))
+    if findings.at_least(fail_on):
         raise typer.Exit(1)
 
 

@@ -1,74 +1,29 @@
-"""What `podnet demo` shows: the resolved cluster, its matrix, lint findings, one explanation."""
+"""What `podnet demo` computes to show: the resolved cluster, its matrix, lint findings, one
+connection traced and one explained (rendered by `report.demo`)."""
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
+import sys
 
 from podnet.model.cluster import Cluster
 from podnet.policy import explain
 from podnet.policy.engine import reach
-from podnet.policy.lint import lint
-from podnet.report.reach import render
+from podnet.policy.lint import Findings, lint
+from podnet.report.demo import Tour
+from podnet.report.formats import render
 
 
 def run(cluster: Cluster) -> None:
-    console = Console(width=200)
-    cfg = cluster.config
-    console.rule(f"cluster {cluster.name}")
-    console.print(
-        f"pod network {', '.join(map(str, cfg.pod_subnets))} (/{cfg.node_cidr_mask_size} per node),"
-        f" services {', '.join(map(str, cfg.service_subnets))}, {cfg.backend} between nodes"
-    )
-    nodes = Table(title="nodes", title_justify="left")
-    for col in ("node", "IP", "podCIDR", "pods"):
-        nodes.add_column(col)
-    for n in cluster.nodes:
-        count = sum(p.node_name == n.name for p in cluster.running_pods)
-        nodes.add_row(
-            n.name, ", ".join(map(str, n.ips)), ", ".join(map(str, n.pod_cidrs)), str(count)
-        )
-    console.print(nodes)
-    pods = Table(title="pods", title_justify="left")
-    for col in ("pod", "node", "IP", "ports"):
-        pods.add_column(col)
-    for p in cluster.pods:
-        ports = ", ".join(
-            f"{c.name or c.container_port}:{c.container_port}/{c.protocol}" for c in p.ports
-        )
-        ip = ", ".join(map(str, p.ips)) + (" (host network)" if p.host_network else "")
-        pods.add_row(p.key, p.node_name or "(pending)", ip or "-", ports)
-    console.print(pods)
-    policies = Table(title="network policies", title_justify="left")
-    for col in ("policy", "selects", "types", "rules"):
-        policies.add_column(col)
-    for pol in cluster.policies:
-        policies.add_row(
-            pol.key,
-            str(pol.pod_selector),
-            ", ".join(pol.policy_types),
-            f"{len(pol.ingress)} ingress, {len(pol.egress)} egress",
-        )
-    console.print(policies)
-    console.rule("reachability (podnet reach)")
-    console.print(render(reach(cluster), "table"), end="")
-    console.rule("lint (podnet lint)")
-    findings = lint(cluster)
-    for f in findings:
-        console.print(str(f), markup=False)
-    if not findings:
-        console.print("no findings")
     named = _named_connection(cluster)
-    if named is not None:
-        console.rule(f"podnet trace --from {named.source} --to {named.target}")
-        console.print(named.to_text(), markup=False)
     example = _example_pair(cluster)
-    if example is not None:
-        src, dst, port, proto = example
-        console.rule(f"podnet explain --from {src.pod.key} --to {dst.pod.key} --port {port}")  # type: ignore[union-attr]
-        console.print(
-            explain.to_text(explain.explain(cluster, src, dst, port, proto)), markup=False
-        )
+    tour = Tour(
+        cluster,
+        reach(cluster),
+        Findings(tuple(lint(cluster))),
+        named,
+        explain.explain(cluster, *example) if example is not None else None,
+    )
+    sys.stdout.write(render(tour, "text"))
 
 
 def _example_pair(cluster: Cluster):  # type: ignore[no-untyped-def]

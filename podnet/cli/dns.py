@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from podnet.cli import app
-from podnet.cli.cluster import TextFormat, load
+from podnet.cli.cluster import load
 from podnet.dns.records import ClusterZone
 from podnet.dns.resolver import (
     Resolution,
@@ -27,6 +26,8 @@ from podnet.dns.resolver import (
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster
 from podnet.model.objects import Pod
+from podnet.report.dns import Resolved
+from podnet.report.formats import choices, render
 
 
 class _QueryByDefault(TyperGroup):
@@ -49,6 +50,8 @@ dns_app = typer.Typer(
 )
 app.add_typer(dns_app, name="dns")
 
+DnsFormat = choices("DnsFormat", Resolved)
+
 
 @dns_app.command("query")
 def query(
@@ -68,16 +71,13 @@ def query(
             " ndots). Without it the name is asked once, as an absolute name, as dig does.",
         ),
     ] = None,
-    output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
+    output: Annotated[DnsFormat, typer.Option("-o", "--output")] = DnsFormat.text,
 ) -> None:
     """The queries a name gives, each answer, and the result."""
     paths, name, qtype = split_args(args)
     cluster = load(paths)
     resolution, pod = resolve(cluster, name, qtype, source)
-    if output is TextFormat.json:
-        print(json.dumps({"from": pod.key if pod else None, **resolution.to_dict()}, indent=2))
-    else:
-        sys.stdout.write(render(resolution, pod))
+    sys.stdout.write(render(Resolved(resolution, pod), output.value))
 
 
 @dns_app.command("serve")
@@ -165,82 +165,3 @@ def resolve(
     conf = pod_resolv_conf(cluster, pod)
     qtypes = (qtype,) if qtype else ("A", "AAAA")
     return search(name, conf, lookup, qtypes), pod
-
-
-def render(r: Resolution, pod: Pod | None) -> str:
-    lines: list[str] = []
-    conf = r.conf
-    if pod is not None:
-        network = ", hostNetwork" if pod.host_network else ""
-        lines.append(f"{pod.key} (dnsPolicy {pod.dns_policy or 'ClusterFirst'}{network}):")
-        lines += ["  " + line for line in conf.text().splitlines()] or ["  (empty)"]
-        lines += [f"  warning: {w}" for w in conf.warnings]
-        lines.append(_walk_summary(r))
-    else:
-        lines.append(f"asked directly of the cluster DNS at {conf.nameservers[0]}")
-    lines.append("")
-    width = max((len(q.qname.to_text()) for q in r.queries), default=5)
-    for i, q in enumerate(r.queries, 1):
-        head = f"{i:>3}  {q.qname.to_text():<{width}}  {q.qtype.name:<5}  {q.status:<8}  "
-        body = _answer_text(q)
-        lines.append(head + body[0])
-        lines += [" " * len(head) + more for more in body[1:]]
-    lines.append("")
-    lines.append("result: " + _result_text(r))
-    return "\n".join(lines) + "\n"
-
-
-def _walk_summary(r: Resolution) -> str:
-    name, ndots = r.name, r.conf.ndots
-    dots = name.count(".")
-    if name.endswith("."):
-        return f"{name} ends with a dot: asked as is, no search list"
-    if not r.conf.searches:
-        return f"{name}: no search list, asked as is"
-    if dots >= ndots:
-        return f"{name} has {dots} dot(s), ndots is {ndots}: as is first, then the search list"
-    return f"{name} has {dots} dot(s), fewer than ndots {ndots}: the search list first, then as is"
-
-
-def _answer_text(q) -> list[str]:
-    if q.answer is None:
-        return ["(outside the cluster: for the upstream resolver)"]
-    a = q.answer
-    if a.answer:
-        out = []
-        for rrset in a.answer:
-            prefix = "" if rrset.name == q.qname else f"{rrset.name} "
-            out += [f"{prefix}{dns.rdatatype.to_text(rrset.rdtype)} {rd.to_text()}" for rd in rrset]
-        return out
-    return ["-"]
-
-
-def _result_text(r: Resolution) -> str:
-    if r.outcome == "no nameserver":
-        return "no nameserver in resolv.conf: glibc tries 127.0.0.1 in the pod, which has none"
-    if r.outcome == "answer":
-        final = r.queries[r.final[0]].qname.to_text()
-        values = [
-            f"{dns.rdatatype.to_text(rrset.rdtype)} {rd.to_text()}"
-            for a in r.answers
-            for rrset in a.answer
-            for rd in rrset
-        ]
-        text = f"{final} {', '.join(dict.fromkeys(values))}"
-        upstream = r.upstream_name
-        if upstream is not None and not r.addresses:
-            text += f" (the addresses of {upstream} come from the upstream resolver)"
-        return text
-    if r.outcome == "upstream":
-        first = next(i for i, q in enumerate(r.queries) if q.upstream)
-        later = first < len(r.queries) - len(r.qtypes)
-        return f"not in the cluster: the upstream resolver answers {r.upstream_name}" + (
-            " (unknown to the model; if it finds nothing, the walk goes on as shown)"
-            if later
-            else " (unknown to the model)"
-        )
-    if r.outcome == "NODATA":
-        return "NODATA: the name exists, with no records of the type asked"
-    if r.outcome == "NXDOMAIN":
-        return "NXDOMAIN: no such name"
-    return r.outcome

@@ -16,6 +16,7 @@ from podnet.cli import app
 from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster, load_cluster
+from podnet.report.formats import choices, render
 
 if TYPE_CHECKING:
     from podnet.linux.realised import Realised
@@ -35,9 +36,11 @@ class Backend(StrEnum):
     vxlan = "vxlan"
 
 
-class MatrixFormat(StrEnum):
-    table = "table"
-    json = "json"
+# Named, not imported: the kernel probes load only when a command probes.
+MatrixFormat = choices(
+    "MatrixFormat", "podnet.linux.verify.Measured", "podnet.linux.service_probe.ServiceMatrix"
+)
+StatusFormat = choices("StatusFormat", "podnet.report.status.Statuses")
 
 
 def _need_root(command: str) -> None:
@@ -187,7 +190,7 @@ def _default_down() -> str:
 @app.command()
 def status(
     name: NameOpt = None,
-    output: Annotated[MatrixFormat, typer.Option("-o", "--output")] = MatrixFormat.table,
+    output: Annotated[StatusFormat, typer.Option("-o", "--output")] = StatusFormat.table,
 ) -> None:
     """What is up: clusters, their nodes, pods, namespaces and processes."""
     from podnet.kernel import netns
@@ -210,23 +213,9 @@ def status(
             live = state.load(cluster)
             info.update(backend=live.backend, nodes=len(live.nodes), pods=len(live.pods))
         rows.append(info)
-    if output is MatrixFormat.json:
-        print(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        print("no cluster is up")
-    for r in rows:
-        if r["complete"]:
-            print(
-                f"{r['cluster']}: up, backend {r['backend']}, {r['nodes']} node(s),"
-                f" {r['pods']} pod(s), {r['namespaces']} namespace(s),"
-                f" {r['processes']} process(es) running"
-            )
-        else:
-            print(
-                f"{r['cluster']}: incomplete (an interrupted `up`?), {r['namespaces']}"
-                f" namespace(s): run `podnet down --name {r['cluster']}`"
-            )
+    from podnet.report.status import Statuses
+
+    sys.stdout.write(render(Statuses(tuple(rows)), output.value))
 
 
 def _live(name: str | None) -> tuple[Realised, Cluster]:
@@ -251,27 +240,16 @@ def probe(
     """Real connections between every pair of pods (or to every Service port), concurrently."""
     from podnet.linux import verify as v
     from podnet.policy.engine import declared_ports
-    from podnet.report.reach import render
 
     _need_root("probe")
     live, model = _live(name)
     if services:
-        from podnet.linux import services as s
+        from podnet.linux import service_probe
 
-        measured = s.measure(model, live, timeout=timeout)
-        if output is MatrixFormat.json:
-            print(json.dumps(measured.to_json(), indent=2))
-        else:
-            sys.stdout.write(s.render_table(measured))
+        sys.stdout.write(render(service_probe.measure(model, live, timeout=timeout), output.value))
         return
     ports = probe_ports(model, port, protocol) or declared_ports(model.running_pods)
-    measured = v.measure(model, live.pod_netns, ports, timeout)
-    if output is MatrixFormat.json:
-        print(json.dumps(measured.to_json(), indent=2))
-        return
-    sys.stdout.write(render(measured.reach, "table"))
-    for port_, proto in measured.unsupported:
-        print(f"{proto}/{port_}: {v.SCTP_NOTE}")
+    sys.stdout.write(render(v.measure(model, live.pod_netns, ports, timeout), output.value))
 
 
 @app.command()
@@ -305,26 +283,14 @@ def verify(
     expected = model_reach(model)
     measured = v.measure(model, netns_of, [(p.port, p.protocol) for p in expected.probes], timeout)
     diffs = v.recheck(measured, netns_of, v.differences(expected, measured), timeout)
-    cells = sum(p.allowed.size for p in measured.reach.probes)
-    for d in diffs:
-        print(d)
     service_diffs: list = []
     if services:
-        from podnet.linux import services as s
+        from podnet.linux import service_probe
 
-        service_diffs = s.verify(model, live, timeout=timeout)
-        for d in service_diffs:
-            print(d)
-    skipped = len(measured.unsupported)
-    note = f"; {skipped} SCTP port(s) not probed" if skipped else ""
-    total = len(diffs) + len(service_diffs)
-    print(
-        f"{'no difference' if not total else f'{total} difference(s)'}:"
-        f" {cells} pod-to-pod cell(s)"
-        + (" and every pod to every Service port" if services else "")
-        + f" compared{note}"
-    )
-    if total:
+        service_diffs = service_probe.verify(model, live, timeout=timeout)
+    result = v.Comparison(tuple(diffs), tuple(service_diffs) if services else None, measured)
+    sys.stdout.write(render(result, "text"))
+    if result.total:
         raise typer.Exit(1)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from ipaddress import ip_address
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 
 from podnet.cli import app
-from podnet.cli.cluster import Paths, Protocol, ProtocolOpt, TextFormat, load
+from podnet.cli.cluster import Paths, Protocol, ProtocolOpt, load
 from podnet.errors import UsageError
 from podnet.model.objects import IPAddress
 from podnet.proxy.iptables import render_iptables
@@ -19,14 +18,17 @@ from podnet.proxy.nftables import render_nftables
 from podnet.proxy.node import find_node
 from podnet.proxy.trace_iptables import trace_iptables
 from podnet.proxy.trace_nftables import trace_nftables as trace
-from podnet.proxy.tracer import Trace
 from podnet.proxy.verdict import decide
+from podnet.report.formats import choices, render
+from podnet.report.proxy import ProxyTrace
 
 proxy_app = typer.Typer(
     help="kube-proxy: the rules it writes on a node, and what they do to a packet.",
     no_args_is_help=True,
 )
 app.add_typer(proxy_app, name="proxy")
+
+TraceFormat = choices("TraceFormat", ProxyTrace)
 
 
 class Mode(StrEnum):
@@ -67,7 +69,7 @@ def trace_command(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Destination port.")],
     protocol: ProtocolOpt = None,
     mode: ModeOpt = None,
-    output: Annotated[TextFormat, typer.Option("-o", "--output")] = TextFormat.text,
+    output: Annotated[TraceFormat, typer.Option("-o", "--output")] = TraceFormat.text,
 ) -> None:
     """One packet through the rules kube-proxy writes on the node: the rules it hits, the
     endpoints it may be DNATed to (or DROP, REJECT, NONE) and whether it is masqueraded."""
@@ -85,41 +87,5 @@ def trace_command(
             render_iptables(cluster, node), the_node.ips, source, target, port, proto
         )
     v = decide(cluster, node, source, target, port, proto, chosen)
-    if (t.verdict, t.endpoints, t.masquerade) != (v.verdict, v.endpoints, v.masquerade):
-        raise RuntimeError(
-            f"the {chosen} rules and the kube-proxy model disagree: rules give {t.verdict}"
-            f" {list(t.endpoints)} masquerade={t.masquerade}, the model {v.verdict}"
-            f" {list(v.endpoints)} masquerade={v.masquerade} ({v.reason})"
-        )
-    if output is TextFormat.json:
-        print(json.dumps(to_json(node, t)))
-        return
-    print(f"{node} ({chosen}): {source} -> {_hostport(target, port)} {proto}")
-    for r in t.rules:
-        print(f"  {r}")
-    print(_summary(t))
-    if v.service or v.reason:
-        print(f"why: {v.service + ': ' if v.service else ''}{v.reason}")
-
-
-def to_json(node: str, t: Trace) -> dict:
-    return {
-        "node": node,
-        "verdict": t.verdict,
-        "endpoints": list(t.endpoints),
-        "masquerade": t.masquerade,
-        "rules": list(t.rules),
-    }
-
-
-def _hostport(ip: IPAddress, port: int) -> str:
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-
-
-def _summary(t: Trace) -> str:
-    if t.verdict == "ACCEPT":
-        masq = "masqueraded" if t.masquerade else "not masqueraded"
-        return f"verdict: ACCEPT, DNAT to one of {', '.join(t.endpoints)}; {masq}"
-    if t.verdict == "NONE":
-        return "verdict: NONE (no kube-proxy rule applies)"
-    return f"verdict: {t.verdict}"
+    result = ProxyTrace(node, chosen, source, target, port, proto, t, v)
+    sys.stdout.write(render(result, output.value))

@@ -10,21 +10,30 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from podnet.cli import app
 from podnet.errors import InvalidValue, UsageError
 from podnet.ipam import plan as plan_mod
 from podnet.ipam import subnet as sn
+from podnet.report import subnet as views
+from podnet.report.formats import choices, render
 
 subnet_app = typer.Typer(help="Subnet calculator and address planning.", no_args_is_help=True)
 app.add_typer(subnet_app, name="subnet")
 
 
-class Output(StrEnum):
-    table = "table"
-    json = "json"
+Output = choices(
+    "Output",
+    views.Infos,
+    views.Splits,
+    sn.VlsmPlan,
+    views.FreeSpace,
+    views.Summary,
+    views.Overlaps,
+    views.Containment,
+    views.Ranges,
+    plan_mod.Report,
+)
 
 
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table or json.")]
@@ -115,30 +124,8 @@ def _one(tokens: list[str], what: str) -> str:
     return tokens[0]
 
 
-# ---------------------------------------------------------------------------------------------
-# Output
-
-
-def _console() -> Console:
-    # Created per command so that output follows sys.stdout as it is when the command runs;
-    # into a pipe or file, tables keep their full width instead of a guessed 80 columns.
-    width = None if sys.stdout.isatty() else 160
-    return Console(highlight=False, soft_wrap=False, width=width)
-
-
-def _print_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2))
-
-
-def count(n: int) -> str:
-    """A number of addresses, with its power of two when it is a large one."""
-    if n >= 2**20 and n & (n - 1) == 0:
-        return f"{n} (2^{n.bit_length() - 1})"
-    return str(n)
-
-
-def _opt(value: object | None) -> str:
-    return "-" if value is None else str(value)
+def _print(result: object, output: StrEnum) -> None:
+    sys.stdout.write(render(result, output.value))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,58 +145,8 @@ def info(
     output: OutputOpt = Output.table,
 ) -> None:
     """Describe each network: range, masks, usable hosts, class, scope, reverse zone."""
-    infos = [sn.describe(sn.parse_interface(t)) for t in _items(networks, file)]
-    if output is Output.json:
-        objs = [i.to_json() for i in infos]
-        _print_json(objs[0] if len(objs) == 1 else objs)
-        return
-    console = _console()
-    for info_ in infos:
-        data = info_.to_json()
-        net = info_.network
-        table = Table(title=str(data["network"]), show_header=False, title_justify="left")
-        table.add_column("field", style="bold")
-        table.add_column("value")
-        mask = f"{data['netmask']} = /{net.prefixlen}"
-        if data["netmask_hex"]:
-            mask += f" = {data['netmask_hex']}"
-        scope = str(data["scope"])
-        if data["scope_rfc"]:
-            scope += f" ({data['scope_rfc']})"
-        binary = data["binary"]
-        assert isinstance(binary, dict)
-        rows = [
-            ("address", data["address"]),
-            ("network", data["network"]),
-            ("netmask", mask),
-            ("wildcard", data["hostmask"]),
-            ("broadcast", _opt(data["broadcast"])),
-            ("first host", data["first"]),
-            ("last host", data["last"]),
-            ("addresses", count(net.num_addresses)),
-            ("usable hosts", count(sn.usable_hosts(net))),
-            ("class", _opt(data["class"])),
-            ("scope", scope),
-            ("reverse zone", data["reverse_zone"]),
-            ("address bits", binary["address"]),
-            ("netmask bits", binary["netmask"]),
-            ("network bits", binary["network"]),
-        ]
-        for field, value in rows:
-            table.add_row(field, str(value))
-        console.print(table)
-
-
-def _network_table(nets: list[sn.Network], title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("network", "first host", "last host", "broadcast", "hosts"):
-        table.add_column(col, justify="right" if col == "hosts" else "left")
-    for net in nets:
-        first, last = sn.usable_range(net)
-        table.add_row(
-            str(net), str(first), str(last), _opt(sn.broadcast(net)), count(sn.usable_hosts(net))
-        )
-    return table
+    infos = tuple(sn.describe(sn.parse_interface(t)) for t in _items(networks, file))
+    _print(views.Infos(infos), output)
 
 
 @subnet_app.command()
@@ -231,23 +168,15 @@ def split(
     if (prefix is None) == (subnets is None):
         raise UsageError("split needs exactly one of --prefix and --count")
     parents = _networks(_items(networks, file))
-    result: list[tuple[sn.Network, list[sn.Network]]] = []
+    result: list[tuple[sn.Network, tuple[sn.Network, ...]]] = []
     for parent in parents:
         if prefix is not None:
             new_prefix = sn.parse_prefixlen(prefix, sn.family(parent))
         else:
             assert subnets is not None
             new_prefix = sn.prefix_for_count(parent, subnets)
-        result.append((parent, sn.split(parent, new_prefix)))
-    if output is Output.json:
-        _print_json([str(n) for _, nets in result for n in nets])
-        return
-    console = _console()
-    for parent, nets in result:
-        title = f"{parent} in {len(nets)} × /{nets[0].prefixlen}"
-        if subnets is not None and subnets != len(nets):
-            title += f" ({subnets} asked for)"
-        console.print(_network_table(nets, title))
+        result.append((parent, tuple(sn.split(parent, new_prefix))))
+    _print(views.Splits(tuple(result), subnets), output)
 
 
 @subnet_app.command()
@@ -270,47 +199,7 @@ def vlsm(
 ) -> None:
     """A variable-length subnet plan: largest first, aligned, with the waste reported."""
     parent = sn.parse_network(_one(_items(network, file), "network"))
-    plan = sn.vlsm(parent, sn.parse_requests(hosts), point_to_point=point_to_point)
-    if output is Output.json:
-        _print_json([str(a.network) for a in plan.in_request_order()])
-        return
-    table = Table(title=f"VLSM plan for {parent}", title_justify="left")
-    for col in (
-        "#",
-        "name",
-        "wanted",
-        "network",
-        "netmask",
-        "first host",
-        "last host",
-        "broadcast",
-        "usable",
-        "waste",
-    ):
-        table.add_column(
-            col, justify="right" if col in ("#", "wanted", "usable", "waste") else "left"
-        )
-    for a in plan.allocations:
-        first, last = sn.usable_range(a.network)
-        table.add_row(
-            str(a.index + 1),
-            a.request.name or "-",
-            str(a.request.hosts),
-            str(a.network),
-            str(a.network.netmask),
-            str(first),
-            str(last),
-            _opt(sn.broadcast(a.network)),
-            count(sn.usable_hosts(a.network)),
-            str(a.waste),
-        )
-    console = _console()
-    console.print(table)
-    console.print(
-        f"allocated {plan.used_addresses} of {parent.num_addresses} addresses; "
-        f"{plan.waste} usable addresses more than asked for"
-    )
-    console.print("free: " + (", ".join(str(n) for n in plan.free) or "none"))
+    _print(sn.vlsm(parent, sn.parse_requests(hosts), point_to_point=point_to_point), output)
 
 
 @subnet_app.command()
@@ -357,23 +246,8 @@ def free(
         fitted = sn.first_fit(blocks, fit_len)
         if fitted is None:
             raise UsageError(f"no free /{fit_len} in {parent_net}")
-    if output is Output.json:
-        _print_json([str(fitted)] if fitted is not None else [str(n) for n in blocks])
-        return
-    total = sum(n.num_addresses for n in blocks)
-    table = Table(title=f"free in {parent_net}", title_justify="left")
-    table.add_column("network")
-    table.add_column("addresses", justify="right")
-    for net in blocks:
-        table.add_row(str(net), count(net.num_addresses))
-    console = _console()
-    console.print(table)
-    console.print(f"free {total} of {parent_net.num_addresses} addresses in {len(blocks)} blocks")
     ignored = sn.outside(parent_net, used_nets)
-    if ignored:
-        console.print("ignored (outside the parent): " + ", ".join(str(n) for n in ignored))
-    if fitted is not None:
-        console.print(f"first free /{fitted.prefixlen}: {fitted}")
+    _print(views.FreeSpace(parent_net, tuple(blocks), tuple(ignored), fitted), output)
 
 
 @subnet_app.command()
@@ -393,24 +267,10 @@ def summarize(
 ) -> None:
     """The exact summary of networks, and the smallest supernet covering them all."""
     nets = _networks(_items(networks, file))
-    exact = sn.summarize(nets)
-    covers = sn.supernets(nets)
-    if output is Output.json:
-        _print_json([str(s.network) for s in covers] if supernet else [str(n) for n in exact])
-        return
-    console = _console()
-    table = Table(title=f"exact summary of {len(nets)} networks", title_justify="left")
-    table.add_column("network")
-    table.add_column("addresses", justify="right")
-    for net in exact:
-        table.add_row(str(net), count(net.num_addresses))
-    console.print(table)
-    for cover in covers:
-        extra = ", ".join(str(n) for n in cover.extra) or "none"
-        console.print(
-            f"covering supernet {cover.network}: {cover.extra_addresses} addresses beyond the "
-            f"inputs ({extra})"
-        )
+    summary = views.Summary(
+        len(nets), tuple(sn.summarize(nets)), tuple(sn.supernets(nets)), supernet
+    )
+    _print(summary, output)
 
 
 @subnet_app.command()
@@ -422,20 +282,7 @@ def overlap(
     output: OutputOpt = Output.table,
 ) -> None:
     """Every pair of overlapping networks."""
-    pairs = sn.overlaps(_networks(_items(networks, file)))
-    if output is Output.json:
-        _print_json([[str(p.outer), str(p.inner)] for p in pairs])
-        return
-    console = _console()
-    if not pairs:
-        console.print("no overlaps")
-        return
-    table = Table(title=f"{len(pairs)} overlapping pairs", title_justify="left")
-    for col in ("network", "relation", "network ", "shared addresses"):
-        table.add_column(col, justify="right" if col == "shared addresses" else "left")
-    for p in pairs:
-        table.add_row(str(p.outer), p.relation, str(p.inner), count(p.inner.num_addresses))
-    console.print(table)
+    _print(views.Overlaps(tuple(sn.overlaps(_networks(_items(networks, file))))), output)
 
 
 @subnet_app.command()
@@ -454,17 +301,9 @@ def contains(
     for token in _items(items, file, "addresses"):
         value = sn.parse_network(token) if "/" in token else sn.parse_address(token)
         parsed.append((token, value))
-    verdicts = [(token, value, sn.contains(net, value)) for token, value in parsed]
-    if output is Output.json:
-        _print_json([str(value) for _, value, inside in verdicts if inside])
-    else:
-        table = Table(title=f"in {net}", title_justify="left")
-        table.add_column("address")
-        table.add_column("inside")
-        for _, value, inside in verdicts:
-            table.add_row(str(value), "yes" if inside else "no")
-        _console().print(table)
-    if not all(inside for _, _, inside in verdicts):
+    verdicts = tuple((value, sn.contains(net, value)) for _, value in parsed)
+    _print(views.Containment(net, verdicts), output)
+    if not all(inside for _, inside in verdicts):
         raise typer.Exit(1)
 
 
@@ -488,20 +327,8 @@ def range_(
         (sn.parse_address(a), sn.parse_address(b))
         for a, b in zip(tokens[::2], tokens[1::2], strict=True)
     ]
-    blocks = [(first, last, sn.address_range(first, last)) for first, last in ranges]
-    if output is Output.json:
-        _print_json([str(n) for _, _, nets in blocks for n in nets])
-        return
-    console = _console()
-    for first, last, nets in blocks:
-        table = Table(title=f"{first} - {last}", title_justify="left")
-        for col in ("network", "first", "last", "addresses"):
-            table.add_column(col, justify="right" if col == "addresses" else "left")
-        for n in nets:
-            table.add_row(
-                str(n), str(n.network_address), str(n.broadcast_address), count(n.num_addresses)
-            )
-        console.print(table)
+    blocks = tuple((first, last, tuple(sn.address_range(first, last))) for first, last in ranges)
+    _print(views.Ranges(blocks), output)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,8 +336,6 @@ def range_(
 
 ipam_app = typer.Typer(help="The cluster's address plan.", no_args_is_help=True)
 app.add_typer(ipam_app, name="ipam")
-
-_STATE_STYLE = {"ok": "green", "tight": "yellow", "full": "red", "broken": "red"}
 
 
 @ipam_app.command()
@@ -571,45 +396,10 @@ def check(
     except InvalidValue as err:  # in the words of the command line
         option = _CHECK_OPTIONS.get(err.field, err.field)
         raise UsageError(f"bad {option} {err.value}: {err.why}") from None
-    if output is Output.json:
-        _print_json(report.to_json())
-    else:
-        _print_report(report)
+    _print(report, output)
     if report.status == "broken":
         raise typer.Exit(1)
 
 
 # The options of `ipam check` that the plan's values come from.
 _CHECK_OPTIONS = {"maxPods": "--max-pods", "podsPerNode": "--pods-per-node"}
-
-
-def _print_report(report: plan_mod.Report) -> None:
-    console = _console()
-    style = _STATE_STYLE[report.status]
-    console.print(f"address plan of cluster {report.name}: [{style}]{report.status}[/{style}]")
-    table = Table(title_justify="left")
-    for col in ("capacity of", "range", "holds", "used", "free", "use", "%"):
-        table.add_column(col, justify="right" if col in ("holds", "used", "free") else "left")
-    for u in report.usages:
-        s = _STATE_STYLE[u.state]
-        table.add_row(
-            u.what,
-            u.network,
-            count(u.capacity),
-            str(u.used),
-            str(u.free),
-            f"[{s}]{plan_mod.bar(u.share)}[/{s}]",
-            f"{u.share:.0%}",
-        )
-    console.print(table)
-    sections = (
-        ("conflicts", [str(c) for c in report.conflicts], "red"),
-        ("problems", list(report.problems), "red"),
-        ("notes", list(report.notes), "yellow"),
-        ("advice", list(report.advice), "cyan"),
-    )
-    for title, lines, colour in sections:
-        if lines:
-            console.print(f"[{colour}]{title}:[/{colour}]")
-            for line in lines:
-                console.print(f"  - {line}", markup=False)

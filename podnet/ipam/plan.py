@@ -120,16 +120,6 @@ class Usage:
             return "full"
         return "tight" if self.share >= TIGHT else "ok"
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "what": self.what,
-            "network": self.network,
-            "capacity": self.capacity,
-            "used": self.used,
-            "free": self.free,
-            "state": self.state,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
@@ -147,15 +137,6 @@ class Conflict:
         else:  # CIDR blocks overlap only by nesting
             how = "overlaps"
         return f"{self.first} {how} {self.second}"
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "range": self.first.name,
-            "network": str(self.first.network),
-            "with": self.second.name,
-            "with_network": str(self.second.network),
-            "message": str(self),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,24 +157,6 @@ class Report:
         if any(u.state == "tight" for u in self.usages) or not self.growth_fits:
             return "tight"
         return "ok"
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "cluster": self.name,
-            "status": self.status,
-            "capacity": [u.to_json() for u in self.usages],
-            "conflicts": [c.to_json() for c in self.conflicts],
-            "problems": list(self.problems),
-            "notes": list(self.notes),
-            "advice": list(self.advice),
-            "growth": None
-            if self.growth is None
-            else {
-                "nodes": self.growth.nodes,
-                "pods_per_node": self.growth.pods_per_node,
-                "fits": self.growth_fits,
-            },
-        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,11 +602,3 @@ def read_host_routes() -> list[Named]:
     if proc6.exists():
         out += parse_proc_ipv6_route(proc6.read_text())
     return out
-
-
-def bar(share: float, width: int = 20) -> str:
-    """A text bar for a share of 0..1 (more than 1 fills it)."""
-    filled = min(width, round(min(share, 1.0) * width))
-    if share > 0 and filled == 0:
-        filled = 1
-    return "█" * filled + "░" * (width - filled)

@@ -263,7 +263,8 @@ def broadcast(net: Network) -> Address | None:
 
 @dataclass(frozen=True, slots=True)
 class SubnetInfo:
-    """Everything `podnet subnet info` reports about one address/prefix."""
+    """Everything `podnet subnet info` reports about one address/prefix (rendered by
+    `report.subnet`)."""
 
     address: Address
     network: Network
@@ -273,34 +274,6 @@ class SubnetInfo:
         if self.network.version != 4:
             return None
         return f"0x{int(self.network.netmask):08x}"
-
-    def to_json(self) -> dict[str, object]:
-        net = self.network
-        first, last = usable_range(net)
-        name, rfc = scope(net)
-        bcast = broadcast(net)
-        return {
-            "address": str(self.address),
-            "network": str(net),
-            "prefixlen": net.prefixlen,
-            "netmask": str(net.netmask),
-            "netmask_hex": self.netmask_hex,
-            "hostmask": str(net.hostmask),
-            "broadcast": None if bcast is None else str(bcast),
-            "first": str(first),
-            "last": str(last),
-            "addresses": net.num_addresses,
-            "hosts": usable_hosts(net),
-            "class": address_class(net.network_address),
-            "scope": name,
-            "scope_rfc": rfc,
-            "reverse_zone": reverse_zone(net),
-            "binary": {
-                "address": binary(self.address, net.prefixlen),
-                "netmask": binary(net.netmask, net.prefixlen),
-                "network": binary(net.network_address, net.prefixlen),
-            },
-        }
 
 
 def describe(iface: Interface) -> SubnetInfo:

@@ -14,7 +14,7 @@ import numpy as np
 
 from podnet.linux import probe
 from podnet.model.cluster import Cluster
-from podnet.report.reach import Probe, Reach
+from podnet.policy.matrix import Probe, Reach
 
 SCTP_NOTE = "not probed: this kernel has no SCTP sockets"
 RETRY_FACTOR = 3.0
@@ -27,21 +27,6 @@ class Measured:
     reach: Reach  # TCP and UDP probes only
     outcomes: dict[tuple[int, str], np.ndarray]  # (port, protocol) -> (N, N) outcome statuses
     unsupported: list[tuple[int, str]]  # SCTP (port, protocol) pairs asked for
-
-    def to_json(self) -> dict:
-        """The `podnet reach -o json` shape; SCTP entries carry null cells and a note."""
-        out = self.reach.to_json()
-        for port, protocol in self.unsupported:
-            out["probes"].append(
-                {
-                    "port": port,
-                    "protocol": protocol,
-                    "note": SCTP_NOTE,
-                    "allowed": {s: dict.fromkeys(self.reach.pods) for s in self.reach.pods},
-                }
-            )
-        out["probes"].sort(key=lambda p: (p["protocol"], p["port"]))
-        return out
 
 
 def probed_pods(cluster: Cluster) -> list:
@@ -108,6 +93,20 @@ class Difference:
             f"{self.src} -> {self.dst} {self.port}/{self.protocol}: model {word(self.model)},"
             f" kernel {word(self.kernel)} ({self.outcome})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """What `podnet verify` found: the pod-to-pod cells that differ, and the Service ports'
+    problems (None when they were not compared)."""
+
+    differences: tuple[Difference, ...]
+    service_problems: tuple[str, ...] | None
+    measured: Measured
+
+    @property
+    def total(self) -> int:
+        return len(self.differences) + len(self.service_problems or ())
 
 
 def differences(model: Reach, measured: Measured) -> list[Difference]:

@@ -1,4 +1,4 @@
-"""One connection followed the way the cluster carries it. Pure.
+"""One connection followed the way the cluster carries it. Pure; rendered by `report.trace`.
 
 The name is resolved by the client's resolver (cluster DNS, whose own query must get through),
 the Service's virtual address is translated by kube-proxy on the client's node, the packet is
@@ -61,45 +61,6 @@ class Trace:
     deliveries: tuple[Delivery, ...]
     verdict: str  # delivered | partly delivered | dropped | rejected | NXDOMAIN | ...
     reason: str
-
-    def to_json(self) -> dict:
-        def hop(h: Hop) -> dict:
-            return {
-                "step": h.step,
-                "summary": h.summary,
-                **({"detail": h.detail} if h.detail else {}),
-            }
-
-        return {
-            "from": self.source,
-            "to": self.target,
-            "port": self.port,
-            "protocol": self.protocol,
-            "verdict": self.verdict,
-            "reason": self.reason,
-            "hops": [hop(h) for h in self.hops],
-            "endpoints": [
-                {
-                    "endpoint": d.endpoint,
-                    "target": d.target,
-                    "allowed": d.allowed,
-                    "reason": d.reason,
-                    "hops": [hop(h) for h in d.hops],
-                }
-                for d in self.deliveries
-            ],
-        }
-
-    def to_text(self) -> str:
-        port = f"/{self.port}" if self.port else ""
-        lines = [f"{self.source} -> {self.target} {self.protocol}{port}"]
-        lines += [f"  {h.step:<10} {h.summary}" for h in self.hops]
-        for d in self.deliveries:
-            mark = "delivered" if d.allowed else "dropped"
-            lines.append(f"  endpoint {d.endpoint} ({d.target}): {mark}")
-            lines += [f"    {h.step:<10} {h.summary}" for h in d.hops]
-        lines.append(f"  verdict    {self.verdict.upper()}: {self.reason}")
-        return "\n".join(lines)
 
 
 # parsing the two ends ---------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 from podnet.model.cluster import Cluster
 from podnet.model.objects import PROTOCOLS, IPBlock, NetworkPolicy, Pod, PolicyPeer
 from podnet.model.selectors import LabelSelector
-from podnet.report.reach import Probe, Reach
+from podnet.policy.matrix import Probe, Reach
 
 _PROTO = {p: i for i, p in enumerate(PROTOCOLS)}
 

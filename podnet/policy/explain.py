@@ -1,5 +1,6 @@
 """Why one connection is allowed or denied: per direction, the policies that select the pod and
-the rule (with the peer and port entry) that allows it. Pure; built on `policy.semantics`."""
+the rule (with the peer and port entry) that allows it. Pure; built on `policy.semantics`,
+rendered by `report.explain`."""
 
 from __future__ import annotations
 
@@ -142,70 +143,3 @@ def _reasons(
             port_text = "every port"
         out.append(Reason(match.policy.key, field, peer_text, port_text))
     return out
-
-
-def to_json(e: Explanation) -> dict:
-    def side(ep: Endpoint) -> dict:
-        return {
-            "name": str(ep),
-            "ip": str(ep.ip),
-            "pod": ep.pod.key if ep.pod else None,
-            "node": ep.node or None,
-        }
-
-    out = {
-        "from": side(e.src),
-        "to": side(e.dst),
-        "port": e.port,
-        "protocol": e.protocol,
-        "allowed": e.allowed,
-        "exempt": e.exempt or None,
-    }
-    for v in e.directions:
-        out[v.direction.lower()] = {
-            "subject": str(v.subject),
-            "applies": v.applies,
-            "isolated": v.isolated,
-            "allowed": v.allowed,
-            "policies": [p.key for p in v.selecting],
-            "allowed_by": [
-                {"policy": r.policy, "rule": r.rule, "peer": r.peer, "port": r.port}
-                for r in e.reasons[v.direction]
-            ],
-        }
-    return out
-
-
-def to_text(e: Explanation) -> str:
-    verdict = "ALLOWED" if e.allowed else "DENIED"
-    lines = [f"{_name(e.src)} -> {_name(e.dst)} {e.protocol}/{e.port}: {verdict}"]
-    if e.exempt:
-        lines.append(f"  {e.exempt}; policies are not consulted")
-        return "\n".join(lines)
-    for v in e.directions:
-        where = f"{v.direction.lower()} at {v.subject}"
-        if not v.applies:
-            why = "host network" if v.subject.pod is not None else "not a pod"
-            lines.append(f"  {where}: not subject to NetworkPolicy ({why})")
-        elif not v.isolated:
-            lines.append(
-                f"  {where}: allowed, not isolated (no policy selects it for {v.direction})"
-            )
-        else:
-            names = ", ".join(p.key for p in v.selecting)
-            lines.append(f"  {where}: isolated by {names}")
-            for r in e.reasons[v.direction]:
-                lines.append(f"    allowed by {r.policy} {r.rule}: {r.peer}; {r.port}")
-            if not v.allowing:
-                lines.append(
-                    f"    denied: no {v.direction.lower()} rule of these policies allows it"
-                )
-    return "\n".join(lines)
-
-
-def _name(ep: Endpoint) -> str:
-    if ep.pod is not None:
-        return f"{ep.pod.key} ({ep.ip})"
-    if ep.node:
-        return f"node {ep.node} ({ep.ip})"
-    return str(ep.ip)

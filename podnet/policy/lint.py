@@ -1,6 +1,6 @@
 """NetworkPolicy mistakes users make, found on the resolved cluster. Pure.
 
-Each finding names the policy and the field. Vectors over pod keys come from the engine, so lint
+Each finding names the policy and the field; `report.lint` renders them. Vectors over pod keys come from the engine, so lint
 judges selectors exactly as the matrix does.
 """
 
@@ -40,6 +40,18 @@ class Finding:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file else ""
         return f"{where}{self.severity}: NetworkPolicy {self.policy}: {self.field}: {self.message} [{self.code}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What one run of lint found, in `lint`'s order: the result `report.lint` renders."""
+
+    items: tuple[Finding, ...]
+
+    def at_least(self, severity: str) -> bool:
+        """Whether a finding is at least as severe as `severity` (what `--fail-on` asks)."""
+        threshold = SEVERITIES.index(severity)
+        return any(SEVERITIES.index(f.severity) >= threshold for f in self.items)
 
 
 def lint(cluster: Cluster) -> list[Finding]:

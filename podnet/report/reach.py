@@ -1,65 +1,39 @@
-"""A reachability matrix, whoever computed it (the model or real probes), and its renderings:
-table, json (the contract in DESIGN.md), csv, md and dot."""
+"""The renderings of a reachability matrix (`policy.matrix.Reach`), whoever computed it (the model
+or real probes): table, json (the contract in DESIGN.md), csv, md and dot."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-FORMATS = ("table", "json", "csv", "md", "dot")
+from podnet.policy.matrix import Probe, Reach
+
 # Above this many pods the table is summarised by namespace.
 TABLE_PODS = 40
 
 
-@dataclass(frozen=True)
-class Probe:
-    port: int
-    protocol: str
-    allowed: np.ndarray  # (N, N) bool, rows sources, columns destinations, in `Reach.pods` order
-
-
-@dataclass(frozen=True)
-class Reach:
-    pods: list[str]  # namespace/name, sorted
-    ips: dict[str, str]
-    probes: list[Probe]
-    # (port, protocol) each pod declares: lets the table show, per pair, the open ports.
-    declared: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {
-            "pods": self.pods,
-            "ips": self.ips,
-            "probes": [
-                {
-                    "port": p.port,
-                    "protocol": p.protocol,
-                    "allowed": {
-                        src: {dst: bool(p.allowed[i, j]) for j, dst in enumerate(self.pods)}
-                        for i, src in enumerate(self.pods)
-                    },
-                }
-                for p in self.probes
-            ],
-        }
-
-
-def render(reach: Reach, fmt: str) -> str:
-    renderers: dict[str, Callable[[Reach], str]] = {
-        "table": render_table,
-        "json": lambda r: json.dumps(r.to_json(), indent=2),
-        "csv": render_csv,
-        "md": render_markdown,
-        "dot": render_dot,
+def to_json(reach: Reach) -> dict:
+    """The shape DESIGN.md promises to other tools: `allowed[FROM][TO]` per probe."""
+    return {
+        "pods": reach.pods,
+        "ips": reach.ips,
+        "probes": [
+            {
+                "port": p.port,
+                "protocol": p.protocol,
+                "allowed": {
+                    src: {dst: bool(p.allowed[i, j]) for j, dst in enumerate(reach.pods)}
+                    for i, src in enumerate(reach.pods)
+                },
+            }
+            for p in reach.probes
+        ],
     }
-    return renderers[fmt](reach)
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -186,3 +160,15 @@ def render_dot(reach: Reach) -> str:
         out.append(f'  "{reach.pods[i]}" -> "{reach.pods[j]}" [label="{", ".join(ports)}"];')
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+# The first format is the default. JSON without a final newline, as it always was.
+RENDERERS = {
+    Reach: {
+        "table": render_table,
+        "json": lambda r: json.dumps(to_json(r), indent=2),
+        "csv": render_csv,
+        "md": render_markdown,
+        "dot": render_dot,
+    }
+}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from podnet.linux import apply, services, state, teardown
+from podnet.linux import apply, service_probe, state, teardown
 from podnet.linux.plan import make_plan
 from podnet.linux.realised import Realised
 from podnet.model.cluster import Cluster, cluster_from_text
@@ -152,7 +152,7 @@ def solo_node_port(cluster: Cluster) -> int:
 
 def test_every_pod_to_every_service_port(live: tuple[Cluster, Realised]) -> None:
     cluster, st = live
-    matrix = services.measure(cluster, st, timeout=0.8)
+    matrix = service_probe.measure(cluster, st, timeout=0.8)
     problems = [p for c in matrix.checks.values() for p in c.problems]
     assert not problems, "\n".join(problems)
     verdicts = {(c.source, c.service): c.trace.verdict for c in matrix.checks.values()}
@@ -177,7 +177,7 @@ def test_from_outside_and_from_a_node(live: tuple[Cluster, Realised]) -> None:
         ("node-1", svc_ip(cluster, "web"), 80, "TCP"),  # a node to a ClusterIP: masqueraded
         ("node-2", svc_ip(cluster, "solo-lb"), 80, "TCP"),
     ]
-    checks = services.check_connections(cluster, st, wanted, timeout=0.8)
+    checks = service_probe.check_connections(cluster, st, wanted, timeout=0.8)
     problems = [p for c in checks for p in c.problems]
     assert not problems, "\n".join(problems)
     verdict = {(c.source, c.target): c.trace.verdict for c in checks}
@@ -202,7 +202,7 @@ def test_hairpin_to_itself_through_its_service(live: tuple[Cluster, Realised]) -
     cluster, st = live
     solo = next(k for k in st.pods if k.startswith("svc/solo-"))
     ip = svc_ip(cluster, "solo-lb")
-    (check,) = services.check_connections(cluster, st, [(solo, ip, 80, "TCP")], timeout=0.8)
+    (check,) = service_probe.check_connections(cluster, st, [(solo, ip, 80, "TCP")], timeout=0.8)
     assert not check.problems, check.problems
     assert check.trace.verdict == "delivered"
     gateway = str(cluster.node("node-2").pod_cidrs[0].network_address + 1)
@@ -212,13 +212,13 @@ def test_hairpin_to_itself_through_its_service(live: tuple[Cluster, Realised]) -
 def test_session_affinity_pins_the_client(live: tuple[Cluster, Realised]) -> None:
     cluster, st = live
     ip = svc_ip(cluster, "sticky")
-    checks = services.check_connections(
+    checks = service_probe.check_connections(
         cluster, st, [("svc/client", ip, 80, "TCP")] * 8, timeout=0.8
     )
     assert not [p for c in checks for p in c.problems]
     reached = {o.identity for c in checks for o in c.outcomes}
     assert len(reached) == 1 and next(iter(reached)).startswith("svc/web-")
-    plain = services.check_connections(
+    plain = service_probe.check_connections(
         cluster, st, [("svc/client", svc_ip(cluster, "web"), 80, "TCP")] * 16, timeout=0.8
     )
     assert len({o.identity for c in plain for o in c.outcomes}) == 2  # without affinity: both

@@ -10,11 +10,12 @@ times. What must hold, for the trace of the same (source, address, port, protoco
   that does not), and never one that policy denies;
 - every endpoint reached is one the trace lists as allowed, and the source address it saw is the
   one the trace says (the client's, or the node's when kube-proxy masquerades).
+
+Rendered by `report.service_reach`, beside the model's matrix of the same cells.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass, field
 
@@ -182,29 +183,6 @@ class ServiceMatrix:
     services: list[str]
     checks: dict[tuple[str, str], Check]
 
-    def to_json(self) -> dict:
-        """`podnet reach --services -o json`'s shape: `allowed[pod][service]`, and per cell the
-        kernel's outcome and the endpoints reached."""
-        return {
-            "pods": self.pods,
-            "services": self.services,
-            "allowed": {
-                p: {s: self.checks[(p, s)].reached for s in self.services} for p in self.pods
-            },
-            "endpoints": {
-                p: {
-                    s: {
-                        "outcome": self.checks[(p, s)].outcome,
-                        "reached": sorted(
-                            {o.identity for o in self.checks[(p, s)].outcomes if o.identity}
-                        ),
-                    }
-                    for s in self.services
-                }
-                for p in self.pods
-            },
-        }
-
     @property
     def problems(self) -> list[str]:
         return [p for c in self.checks.values() for p in c.problems]
@@ -236,28 +214,3 @@ def verify(cluster: Cluster, st: Realised, timeout: float = probe.DEFAULT_TIMEOU
     again = [(c.source, *c.target.replace("/", ":").split(":")) for c in failing]
     wanted = [(src, ip, int(port), proto) for src, ip, port, proto in again]
     return [p for c in check_connections(cluster, st, wanted, timeout * 3) for p in c.problems]
-
-
-def render_table(m: ServiceMatrix) -> str:
-    from rich.console import Console
-    from rich.table import Table
-
-    buf = io.StringIO()
-    console = Console(file=buf, width=200, color_system=None)
-    table = Table(
-        title="pods to Service ports (real connections)",
-        title_justify="left",
-        caption="✓ connected · R refused · ✗ timed out",
-    )
-    table.add_column("from \\ to")
-    for s in m.services:
-        table.add_column(s, justify="center")
-    for pod in m.pods:
-        cells = []
-        for s in m.services:
-            c = m.checks[(pod, s)]
-            statuses = {o.status for o in c.outcomes}
-            cells.append("✓" if probe.OPEN in statuses else "R" if c.reached else "✗")
-        table.add_row(pod, *cells)
-    console.print(table)
-    return buf.getvalue()

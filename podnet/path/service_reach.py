@@ -1,4 +1,5 @@
-"""Pods to Service ports: what `podnet reach --services` shows. Pure.
+"""Pods to Service ports: what `podnet reach --services` shows. Pure; rendered by
+`report.service_reach`.
 
 A cell is allowed when some endpoint that kube-proxy on the client's node may choose for the
 ClusterIP accepts the connection under NetworkPolicy (on the target port, after DNAT); the
@@ -31,17 +32,6 @@ class ServiceReach:
     services: list[str]  # ns/name:port/protocol
     cells: dict[str, dict[str, ServiceCell]]
 
-    def to_json(self) -> dict:
-        return {
-            "pods": self.pods,
-            "services": self.services,
-            "allowed": {p: {s: c.allowed for s, c in row.items()} for p, row in self.cells.items()},
-            "endpoints": {
-                p: {s: {"kube_proxy": c.verdict, "endpoints": c.endpoints} for s, c in row.items()}
-                for p, row in self.cells.items()
-            },
-        }
-
 
 def service_reach(cluster: Cluster) -> ServiceReach:
     family = cluster.config.families[0]
@@ -72,34 +62,3 @@ def service_reach(cluster: Cluster) -> ServiceReach:
             row[name] = ServiceCell(v.verdict, endpoints)
         cells[pod.key] = row
     return ServiceReach([p.key for p in pods], [t[0] for t in targets], cells)
-
-
-def render_table(r: ServiceReach) -> str:
-    import io
-
-    from rich.console import Console
-    from rich.table import Table
-
-    buf = io.StringIO()
-    console = Console(file=buf, width=200, color_system=None)
-    table = Table(
-        title="pods to Service ports",
-        title_justify="left",
-        caption="✓ every endpoint accepts · ~ some do · ✗ none does · R rejected (no endpoints) · D dropped",
-    )
-    table.add_column("from \\ to")
-    for s in r.services:
-        table.add_column(s, justify="center")
-    for pod in r.pods:
-        cells = []
-        for s in r.services:
-            c = r.cells[pod][s]
-            if c.verdict in ("REJECT", "DROP"):
-                cells.append(c.verdict[0])
-            elif all(c.endpoints.values()):
-                cells.append("✓")
-            else:
-                cells.append("~" if c.allowed else "✗")
-        table.add_row(pod, *cells)
-    console.print(table)
-    return buf.getvalue()

@@ -1,0 +1,25 @@
+"""A reachability matrix, whoever computed it: the policy engine (the model) or real connections
+on the kernel (`linux.verify`). A value only: its renderings live in `report.reach`, and this
+module imports nothing that formats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    port: int
+    protocol: str
+    allowed: np.ndarray  # (N, N) bool, rows sources, columns destinations, in `Reach.pods` order
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    pods: list[str]  # namespace/name, sorted
+    ips: dict[str, str]
+    probes: list[Probe]
+    # (port, protocol) each pod declares: lets the table show, per pair, the open ports.
+    declared: dict[str, set[tuple[int, str]]] = field(default_factory=dict)

@@ -1,0 +1,45 @@
+"""The renderings of lint findings (`policy.lint.Findings`): one line each with a count by
+severity, or a JSON list."""
+
+from __future__ import annotations
+
+import json
+
+from podnet.policy.lint import SEVERITIES, Finding, Findings
+
+
+def _json(f: Finding) -> dict:
+    return {
+        "severity": f.severity,
+        "code": f.code,
+        "policy": f.policy,
+        "field": f.field,
+        "message": f.message,
+        "file": f.file,
+        "line": f.line,
+    }
+
+
+def to_json(findings: Findings) -> list[dict]:
+    return [_json(f) for f in findings.items]
+
+
+def to_text(findings: Findings) -> str:
+    items = findings.items
+    lines = [str(f) for f in items]
+    counts = {s: sum(f.severity == s for f in items) for s in SEVERITIES}
+    lines.append(
+        f"{len(items)} finding(s): " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        if items
+        else "no findings"
+    )
+    return "\n".join(lines) + "\n"
+
+
+# The first format is the default.
+RENDERERS = {
+    Findings: {
+        "text": to_text,
+        "json": lambda f: json.dumps(to_json(f), indent=2) + "\n",
+    }
+}
