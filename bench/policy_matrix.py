@@ -166,11 +166,11 @@ def check(pods: int, policies: int, seed: int) -> int:
     """Compare the engine with `policy.semantics` on every pair and port; print disagreements."""
     from podnet.model.cluster import cluster_from_text
     from podnet.policy.engine import PolicyEngine, declared_ports
-    from podnet.policy.semantics import allowed, pod_endpoint
+    from podnet.policy.semantics import allowed, pod_peer
 
     cluster = cluster_from_text(generate(pods, policies, seed))
     engine = PolicyEngine(cluster)
-    eps = [pod_endpoint(p, engine.version) for p in engine.pods]
+    eps = [pod_peer(p, engine.version) for p in engine.pods]
     bad = 0
     ports = declared_ports(cluster.running_pods)
     for port, proto in ports:

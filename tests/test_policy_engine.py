@@ -142,7 +142,7 @@ def clusters(draw: st.DrawFn):
 @given(clusters())
 def test_engine_agrees_with_semantics(cluster) -> None:
     engine = PolicyEngine(cluster)
-    endpoints = [semantics.pod_endpoint(p) for p in engine.pods]
+    endpoints = [semantics.pod_peer(p) for p in engine.pods]
     queries = set(QUERIES) | set(declared_ports(engine.pods))
     for port, protocol in sorted(queries):
         matrix = engine.matrix(port, protocol)

@@ -445,7 +445,7 @@ def test_model(case: Case) -> None:
         a, b = cluster.pod(src), cluster.pod(dst)
         assert a is not None and b is not None
         got = semantics.allowed(
-            cluster, semantics.pod_endpoint(a), semantics.pod_endpoint(b), case.port, case.protocol
+            cluster, semantics.pod_peer(a), semantics.pod_peer(b), case.port, case.protocol
         )
         if got != want:
             wrong_semantics.append((src, dst, want))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from podnet.errors import UsageError
-from podnet.ipam import plan as ipam_plan
+from podnet.ipam import capacity as ipam_capacity
 from podnet.ipam import subnet as sn
 from podnet.linux.service_probe import ServiceMatrix
 from podnet.linux.verify import Comparison, Measured
@@ -44,7 +44,7 @@ EXPECTED = {
     subnet.Overlaps: ("table", "json"),
     subnet.Containment: ("table", "json"),
     subnet.Ranges: ("table", "json"),
-    ipam_plan.Report: ("table", "json"),
+    ipam_capacity.Report: ("table", "json"),
     status.Statuses: ("table", "json"),
     demo.Tour: ("text",),
 }

@@ -28,14 +28,14 @@ def run(cluster: Cluster) -> None:
 
 def _example_pair(cluster: Cluster):  # type: ignore[no-untyped-def]
     """A denied connection between two isolated pods of one namespace: the instructive case."""
-    from podnet.policy.semantics import allowed, pod_endpoint
+    from podnet.policy.semantics import allowed, pod_peer
 
     pods = [p for p in cluster.running_pods if not p.host_network and p.ports]
     for a in pods:
         for b in pods:
             if a.namespace == b.namespace and a.labels.get("app") != b.labels.get("app"):
                 port = b.ports[0]
-                src, dst = pod_endpoint(a), pod_endpoint(b)
+                src, dst = pod_peer(a), pod_peer(b)
                 if not allowed(cluster, src, dst, port.container_port, port.protocol):
                     return src, dst, port.container_port, port.protocol
     return None

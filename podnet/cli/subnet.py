@@ -13,7 +13,7 @@ import typer
 
 from podnet.cli import app
 from podnet.errors import InvalidValue, UsageError
-from podnet.ipam import plan as plan_mod
+from podnet.ipam import capacity
 from podnet.ipam import subnet as sn
 from podnet.report import subnet as views
 from podnet.report.formats import choices, render
@@ -32,7 +32,7 @@ Output = choices(
     views.Overlaps,
     views.Containment,
     views.Ranges,
-    plan_mod.Report,
+    capacity.Report,
 )
 
 
@@ -368,7 +368,7 @@ def check(
     ] = None,
     max_pods: Annotated[
         int, typer.Option("--max-pods", help="kubelet's maxPods.")
-    ] = plan_mod.DEFAULT_MAX_PODS,
+    ] = capacity.DEFAULT_MAX_PODS,
     output: OutputOpt = Output.table,
 ) -> None:
     """Capacity, head-room and conflicts of the pod, service and node ranges; exit 1 when the
@@ -376,21 +376,21 @@ def check(
     from podnet.model.address_plan import plan_from_cluster
     from podnet.model.cluster import load_cluster
 
-    around = plan_mod.parse_existing(list_option(existing))
+    around = capacity.parse_existing(list_option(existing))
     if host:
         try:
-            around += plan_mod.read_host_routes()
-        except plan_mod.NoHostRoutes as err:
+            around += capacity.read_host_routes()
+        except capacity.NoHostRoutes as err:
             raise UsageError(f"--host needs Linux: {err}") from None
     cluster = load_cluster(paths or [])
     growth = None
     if nodes is not None or pods_per_node is not None:
-        growth = plan_mod.Growth(
+        growth = capacity.Growth(
             nodes=nodes if nodes is not None else max(len(cluster.nodes), 1),
             pods_per_node=pods_per_node or max_pods,
         )
     try:
-        report = plan_mod.check(
+        report = capacity.check(
             plan_from_cluster(cluster), around, max_pods=max_pods, growth=growth
         )
     except InvalidValue as err:  # in the words of the command line

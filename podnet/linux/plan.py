@@ -41,7 +41,7 @@ from podnet.model.objects import Node, Pod
 from podnet.model.topology import entry_node, external_client
 from podnet.nftables import Chain, Element, Rule, Set, Transaction
 from podnet.policy.nftables import render_node as render_policy
-from podnet.policy.semantics import Endpoint
+from podnet.policy.semantics import Peer
 from podnet.proxy.nftables import render_nftables
 
 STATE_ROOT = "/run/podnet"
@@ -665,7 +665,7 @@ def _cni_call(
 
 def _external_routes(cluster: Cluster, node_ips: dict) -> list[Route]:
     """LoadBalancer IPs and external IPs, routed to the node `path.trace` delivers them to."""
-    outside = Endpoint(external_client(cluster))
+    outside = Peer(external_client(cluster))
     routes: dict[str, Route] = {}
     for svc in cluster.services:
         vips = [i.ip for i in svc.load_balancer if i.ip is not None and i.ip_mode != "Proxy"]

@@ -1,6 +1,6 @@
-"""The address plan of a resolved cluster, as the plain values `ipam.plan.check` works on.
+"""The address plan of a resolved cluster, as the plain values `ipam.capacity.check` works on.
 
-Reads the `Cluster` (the model's side of the boundary) so that `ipam.plan` never imports the
+Reads the `Cluster` (the model's side of the boundary) so that `ipam.capacity` never imports the
 model. It only counts: the model has already allocated (and checked) every ClusterIP and nodePort.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from podnet.ipam.addresses import FAMILIES
-from podnet.ipam.plan import AddressPlan, NodePorts
+from podnet.ipam.capacity import AddressPlan, NodePorts
 from podnet.model.cluster import Cluster
 
 

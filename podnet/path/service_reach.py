@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
 from podnet.path.trace import deliver, join_endpoint
-from podnet.policy.semantics import pod_endpoint
+from podnet.policy.semantics import pod_peer
 from podnet.proxy.verdict import decide
 
 
@@ -48,7 +48,7 @@ def service_reach(cluster: Cluster) -> ServiceReach:
             targets.append((f"{svc.key}:{sp.port}/{sp.protocol}", vip, sp.port, sp.protocol))
     cells: dict[str, dict[str, ServiceCell]] = {}
     for pod in pods:
-        src = pod_endpoint(pod, family)
+        src = pod_peer(pod, family)
         row = {}
         for name, vip, port, proto in targets:
             v = decide(cluster, pod.node_name, src.ip, vip, port, proto)

@@ -24,12 +24,12 @@ from podnet.model.objects import IPAddress, Node, Service
 from podnet.model.topology import EXTERNAL, entry_node, external_client
 from podnet.policy.explain import (
     Reason,
-    endpoint_for_address,
     explain,
     parse_endpoint,
+    peer_of_address,
     split_host_port,
 )
-from podnet.policy.semantics import Endpoint
+from podnet.policy.semantics import Peer
 from podnet.proxy.verdict import Verdict, decide
 
 
@@ -66,10 +66,10 @@ class Trace:
 # parsing the two ends ---------------------------------------------------------------------------
 
 
-def parse_source(cluster: Cluster, text: str) -> Endpoint:
+def parse_source(cluster: Cluster, text: str) -> Peer:
     """A pod, a node, `external`, or an address (a pod's or node's, or one outside)."""
     if text == EXTERNAL:
-        return Endpoint(external_client(cluster))
+        return Peer(external_client(cluster))
     try:
         src, port = parse_endpoint(cluster, text)
     except UsageError as err:
@@ -199,7 +199,7 @@ def _service_port(service: Service, protocol: str) -> int:
 # DNS -------------------------------------------------------------------------------------------
 
 
-def _resolve(cluster: Cluster, src: Endpoint, name: str, hops: list[Hop]) -> IPAddress | Trace:
+def _resolve(cluster: Cluster, src: Peer, name: str, hops: list[Hop]) -> IPAddress | Trace:
     from podnet.dns.resolver import (
         cluster_dns_servers,
         cluster_lookup,
@@ -249,7 +249,7 @@ def _stop(verdict: str, reason: str) -> Trace:
     return Trace("", "", 0, "", (), (), verdict, reason)
 
 
-def _dns_blocked(cluster: Cluster, src: Endpoint, server: IPAddress) -> str:
+def _dns_blocked(cluster: Cluster, src: Peer, server: IPAddress) -> str:
     """Why the pod's query to cluster DNS (UDP 53) cannot get through, or ""."""
     assert src.pod is not None
     verdict = decide(cluster, src.pod.node_name, src.ip, server, 53, "UDP")
@@ -298,7 +298,7 @@ def _proxy_hop(node: str, v: Verdict) -> Hop:
     return Hop("kube-proxy", f"on {node}: {v.verdict}: {v.reason}", {"verdict": v.verdict})
 
 
-def _route(cluster: Cluster, from_node: str, to: Endpoint) -> Hop:
+def _route(cluster: Cluster, from_node: str, to: Peer) -> Hop:
     if not to.node:
         return Hop(
             "route",
@@ -314,9 +314,7 @@ def _route(cluster: Cluster, from_node: str, to: Endpoint) -> Hop:
     return Hop("route", f"{from_node} -> {to.node}: host-gw via {peer.ips[0]}")
 
 
-def _seen_source(
-    cluster: Cluster, src: Endpoint, node: str, to: Endpoint, masquerade: bool
-) -> Endpoint:
+def _seen_source(cluster: Cluster, src: Peer, node: str, to: Peer, masquerade: bool) -> Peer:
     """The source address the destination sees: the node's when kube-proxy masquerades (its
     bridge address towards a pod on the same node, its own address towards another node)."""
     if not masquerade:
@@ -325,19 +323,19 @@ def _seen_source(
     assert here is not None
     if to.node == node and to.pod is not None:
         cidr = next(c for c in here.pod_cidrs if c.version == to.ip.version)
-        return Endpoint(gateway(cidr), None, node)
-    return Endpoint(next(ip for ip in here.ips if ip.version == to.ip.version), None, node)
+        return Peer(gateway(cidr), None, node)
+    return Peer(next(ip for ip in here.ips if ip.version == to.ip.version), None, node)
 
 
 def deliver(
-    cluster: Cluster, src: Endpoint, node: str, endpoint: str, protocol: str, verdict: Verdict
+    cluster: Cluster, src: Peer, node: str, endpoint: str, protocol: str, verdict: Verdict
 ) -> Delivery:
     """The packet at one endpoint (kube-proxy's choice when `verdict` is ACCEPT, else the
     destination as it is): route, source NAT, egress and ingress policy."""
     ip, port = _split_endpoint(endpoint)
     translated = verdict.verdict == "ACCEPT"
     masquerade = translated and verdict.masquerades(ip, src.ip)
-    to = endpoint_for_address(cluster, ip)
+    to = peer_of_address(cluster, ip)
     hops = [_route(cluster, node, to)]
     seen = _seen_source(cluster, src, node, to, masquerade)
     if seen is not src:

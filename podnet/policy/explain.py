@@ -13,11 +13,11 @@ from podnet.model.objects import PROTOCOLS
 from podnet.policy.semantics import (
     DIRECTIONS,
     DirectionVerdict,
-    Endpoint,
+    Peer,
     direction_verdict,
     exempt,
     peer_matches,
-    pod_endpoint,
+    pod_peer,
     port_matches,
 )
 
@@ -34,8 +34,8 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    src: Endpoint
-    dst: Endpoint
+    src: Peer
+    dst: Peer
     port: int
     protocol: str
     exempt: str
@@ -64,7 +64,7 @@ def split_host_port(text: str) -> tuple[str, int | None]:
 
 def parse_endpoint(
     cluster: Cluster, text: str, version: int | None = None
-) -> tuple[Endpoint, int | None]:
+) -> tuple[Peer, int | None]:
     """`ns/pod`, a node name or an address, each with an optional port (`x/a:80`, `[::1]:80`).
     Pods and nodes are taken by their address of `version` (their primary one by default)."""
     host, port = split_host_port(text)
@@ -76,36 +76,34 @@ def parse_endpoint(
             raise UsageError(f"pod {host} has no address (not scheduled, or finished)")
         if version is not None and not any(ip.version == version for ip in pod.ips):
             raise UsageError(f"pod {host} has no IPv{version} address")
-        return pod_endpoint(pod, version), port
+        return pod_peer(pod, version), port
     if any(n.name == host for n in cluster.nodes):
         node = cluster.node(host)
         ips = [ip for ip in node.ips if version is None or ip.version == version]
         if not ips:
             raise UsageError(f"node {host} has no IPv{version} address")
-        return Endpoint(ips[0], None, node.name), port
+        return Peer(ips[0], None, node.name), port
     try:
         ip = ip_address(host)
     except ValueError:
         raise UsageError(
             f"{text!r} is neither a pod (namespace/name), a node nor an IP address"
         ) from None
-    return endpoint_for_address(cluster, ip), port
+    return peer_of_address(cluster, ip), port
 
 
-def endpoint_for_address(cluster: Cluster, ip) -> Endpoint:  # type: ignore[no-untyped-def]
+def peer_of_address(cluster: Cluster, ip) -> Peer:  # type: ignore[no-untyped-def]
     """The pod that owns an address (not host-network), else the node, else outside."""
     for pod in cluster.running_pods:
         if ip in pod.ips and not pod.host_network:
-            return Endpoint(ip, pod, pod.node_name)
+            return Peer(ip, pod, pod.node_name)
     for node in cluster.nodes:
         if ip in node.ips:
-            return Endpoint(ip, None, node.name)
-    return Endpoint(ip)
+            return Peer(ip, None, node.name)
+    return Peer(ip)
 
 
-def explain(
-    cluster: Cluster, src: Endpoint, dst: Endpoint, port: int, protocol: str
-) -> Explanation:
+def explain(cluster: Cluster, src: Peer, dst: Peer, port: int, protocol: str) -> Explanation:
     if protocol not in PROTOCOLS:
         raise UsageError(f"protocol {protocol!r}: must be one of {', '.join(PROTOCOLS)}")
     # The source's egress first: the order a packet meets them.
@@ -117,7 +115,7 @@ def explain(
 
 
 def _reasons(
-    cluster: Cluster, v: DirectionVerdict, src: Endpoint, dst: Endpoint, port: int, protocol: str
+    cluster: Cluster, v: DirectionVerdict, src: Peer, dst: Peer, port: int, protocol: str
 ) -> list[Reason]:
     other = dst if v.direction == "Egress" else src
     peers_key = "to" if v.direction == "Egress" else "from"

@@ -317,13 +317,13 @@ def _dns_pods(cluster: Cluster) -> list[Pod]:
 
 def _dns(cluster: Cluster) -> list[Finding]:
     """Pods isolated for egress that can reach no cluster DNS pod on UDP 53 (or TCP 53)."""
-    dns = [semantics.pod_endpoint(p) for p in _dns_pods(cluster)]
+    dns = [semantics.pod_peer(p) for p in _dns_pods(cluster)]
     out = []
     blocked: dict[str, list[str]] = {}
     for pod in cluster.running_pods:
         if pod.host_network:
             continue
-        src = semantics.pod_endpoint(pod)
+        src = semantics.pod_peer(pod)
         missing = [
             proto
             for proto in ("UDP", "TCP")

@@ -23,8 +23,9 @@ DIRECTIONS = ("Ingress", "Egress")
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One end of a connection: an address, the pod that owns it (if any) and its node."""
+class Peer:
+    """One end of a connection, as a NetworkPolicy peer sees it: an address, the pod that owns it
+    (if any) and its node."""
 
     ip: IPAddress
     pod: Pod | None = None
@@ -53,7 +54,7 @@ class DirectionVerdict:
     """How one side decides: the policies selecting the pod and the rules that allow."""
 
     direction: str
-    subject: Endpoint
+    subject: Peer
     applies: bool  # False when this side is not a policy subject (external, host-network)
     selecting: tuple[NetworkPolicy, ...]
     allowing: tuple[RuleMatch, ...]
@@ -75,9 +76,7 @@ def selects(policy: NetworkPolicy, pod: Pod) -> bool:
     )
 
 
-def peer_matches(
-    cluster: Cluster, policy: NetworkPolicy, peer: PolicyPeer, other: Endpoint
-) -> bool:
+def peer_matches(cluster: Cluster, policy: NetworkPolicy, peer: PolicyPeer, other: Peer) -> bool:
     if peer.ip_block is not None:
         return peer.ip_block.contains(other.ip)
     if not other.is_pod:
@@ -91,7 +90,7 @@ def peer_matches(
     return in_namespace and (peer.pod_selector is None or peer.pod_selector.matches(pod.labels))
 
 
-def port_matches(entry: PolicyPort, port: int, protocol: str, dst: Endpoint) -> bool:
+def port_matches(entry: PolicyPort, port: int, protocol: str, dst: Peer) -> bool:
     """Named ports resolve against the destination pod's container ports only."""
     if entry.protocol != protocol:
         return False
@@ -110,8 +109,8 @@ def rule_allows(
     cluster: Cluster,
     policy: NetworkPolicy,
     rule: PolicyRule,
-    other: Endpoint,
-    dst: Endpoint,
+    other: Peer,
+    dst: Peer,
     port: int,
     protocol: str,
 ) -> bool:
@@ -121,7 +120,7 @@ def rule_allows(
 
 
 def direction_verdict(
-    cluster: Cluster, direction: str, src: Endpoint, dst: Endpoint, port: int, protocol: str
+    cluster: Cluster, direction: str, src: Peer, dst: Peer, port: int, protocol: str
 ) -> DirectionVerdict:
     """Egress is decided at the source, ingress at the destination."""
     subject, other = (src, dst) if direction == "Egress" else (dst, src)
@@ -140,7 +139,7 @@ def direction_verdict(
     return DirectionVerdict(direction, subject, True, selecting, allowing)
 
 
-def exempt(src: Endpoint, dst: Endpoint) -> str:
+def exempt(src: Peer, dst: Peer) -> str:
     """Why a connection is allowed whatever the policies say, or "" when it is not exempt."""
     if src.pod is not None and dst.pod is not None and src.pod.key == dst.pod.key:
         return "a pod always reaches itself"
@@ -149,13 +148,13 @@ def exempt(src: Endpoint, dst: Endpoint) -> str:
     return ""
 
 
-def allowed(cluster: Cluster, src: Endpoint, dst: Endpoint, port: int, protocol: str) -> bool:
+def allowed(cluster: Cluster, src: Peer, dst: Peer, port: int, protocol: str) -> bool:
     if exempt(src, dst):
         return True
     return all(direction_verdict(cluster, d, src, dst, port, protocol).allowed for d in DIRECTIONS)
 
 
-def pod_endpoint(pod: Pod, version: int | None = None) -> Endpoint:
+def pod_peer(pod: Pod, version: int | None = None) -> Peer:
     """A pod as an endpoint, by its primary address or its address of `version`."""
     ips = [ip for ip in pod.ips if version is None or ip.version == version]
-    return Endpoint(ips[0], pod, pod.node_name)
+    return Peer(ips[0], pod, pod.node_name)

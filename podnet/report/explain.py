@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 from podnet.policy.explain import Explanation
-from podnet.policy.semantics import Endpoint
+from podnet.policy.semantics import Peer
 
 
 def to_json(e: Explanation) -> dict:
-    def side(ep: Endpoint) -> dict:
+    def side(ep: Peer) -> dict:
         return {
             "name": str(ep),
             "ip": str(ep.ip),
@@ -68,7 +68,7 @@ def to_text(e: Explanation) -> str:
     return "\n".join(lines)
 
 
-def _name(ep: Endpoint) -> str:
+def _name(ep: Peer) -> str:
     if ep.pod is not None:
         return f"{ep.pod.key} ({ep.ip})"
     if ep.node:

@@ -54,7 +54,7 @@ REGISTRY: dict[str, Entry] = {
     "podnet.report.subnet.Overlaps": Entry("podnet.report.subnet", TABLE),
     "podnet.report.subnet.Containment": Entry("podnet.report.subnet", TABLE),
     "podnet.report.subnet.Ranges": Entry("podnet.report.subnet", TABLE),
-    "podnet.ipam.plan.Report": Entry("podnet.report.ipam", TABLE),
+    "podnet.ipam.capacity.Report": Entry("podnet.report.ipam", TABLE),
     "podnet.report.status.Statuses": Entry("podnet.report.status", TABLE),
     "podnet.report.demo.Tour": Entry("podnet.report.demo", ("text",)),
 }

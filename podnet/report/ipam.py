@@ -1,4 +1,4 @@
-"""The renderings of a cluster's address plan check (`ipam.plan.Report`): a capacity table with
+"""The renderings of a cluster's address plan check (`ipam.capacity.Report`): a capacity table with
 usage bars, coloured by state, and the conflicts, problems, notes and advice; or JSON."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from podnet.ipam.plan import Conflict, Report, Usage
+from podnet.ipam.capacity import Conflict, Report, Usage
 from podnet.report.subnet import count, dumped, printed
 
 _STATE_STYLE = {"ok": "green", "tight": "yellow", "full": "red", "broken": "red"}

@@ -1,4 +1,4 @@
-"""podnet.ipam.plan and `podnet ipam check`: capacity, conflicts, advice, host routes."""
+"""podnet.ipam.capacity and `podnet ipam check`: capacity, conflicts, advice, host routes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import podnet.cli
 from podnet.errors import ManifestError, UsageError
-from podnet.ipam import plan as pl
+from podnet.ipam import capacity as pl
 from podnet.ipam import subnet as sn
 from podnet.ipam.allocate import host_addresses
 from podnet.model.address_plan import plan_from_cluster
