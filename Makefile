@@ -45,6 +45,7 @@ bench: $(BIN)/podnet bench-debs
 	$(BIN)/python bench/proxy_rules.py
 	$(BIN)/python bench/dns_qps.py
 	$(BIN)/python bench/cni_latency.py
+	$(BIN)/python bench/netlink_ops.py
 	$(BIN)/python bench/linux_up.py
 
 clean:
