@@ -50,23 +50,33 @@ class UsageError(PodnetError):
 
 
 class NotFound(PodnetError, LookupError):
-    """An object asked for by name is not in the cluster: a node, a pod, a Service..."""
+    """An object asked for by name is not in the cluster: a node, a pod, a Service... `message`,
+    where given, words the whole error (a narrower search: "no pod with an address")."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str] | None = None):
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        known: Iterable[str] | None = None,
+        *,
+        message: str | None = None,
+    ):
         self.kind = kind
         self.name = name
         self.known = None if known is None else tuple(known)
-        message = f"no {kind} {name!r} in the cluster"
-        if self.known is not None:
-            message += f" ({kind}s: {', '.join(self.known) or 'none'})"
+        if message is None:
+            message = f"no {kind} {name!r} in the cluster"
+            if self.known is not None:
+                message += f" ({kind}s: {', '.join(self.known) or 'none'})"
         super().__init__(message)
 
 
 class InvalidValue(PodnetError, ValueError):
-    """A value a function cannot work with; `field` names it as the caller gave it."""
+    """A value a function cannot work with; `field` names it as the caller gave it. `message`,
+    where given, words the whole error (a value that reads better inside a sentence)."""
 
-    def __init__(self, field: str, value: object, why: str):
+    def __init__(self, field: str, value: object, why: str, *, message: str | None = None):
         self.field = field
         self.value = value
         self.why = why
-        super().__init__(f"invalid {field} {value}: {why}")
+        super().__init__(message or f"invalid {field} {value}: {why}")

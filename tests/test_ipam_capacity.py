@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import podnet.cli
-from podnet.errors import ManifestError, UsageError
+from podnet.errors import InvalidValue, ManifestError
 from podnet.ipam import capacity as pl
 from podnet.ipam import subnet as sn
 from podnet.ipam.allocate import host_addresses
@@ -170,7 +170,7 @@ def test_load_balancer_pool_may_sit_in_the_node_subnet():
 
 
 def test_existing_requires_networks():
-    with pytest.raises(UsageError, match="'10.0.0.1/8': host bits set"):
+    with pytest.raises(InvalidValue, match="'10.0.0.1/8': host bits set"):
         pl.parse_existing(["vpc=10.0.0.1/8"])
 
 
@@ -368,7 +368,7 @@ def test_parse_ip_route_json():
 
 
 def test_parse_ip_route_json_rejects_garbage():
-    with pytest.raises(UsageError, match="printed no JSON"):
+    with pytest.raises(InvalidValue, match="printed no JSON"):
         pl.parse_ip_route_json("not json", 4)
 
 

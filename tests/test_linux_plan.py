@@ -8,7 +8,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue
 from podnet.linux import plan as p
 from podnet.model.cluster import Cluster, cluster_from_text, load_cluster
 from podnet.path.trace import trace
@@ -95,7 +95,7 @@ def test_host_network_pods_live_in_their_node() -> None:
     ["", "Shop", "-a", "a-", "a_b", "x" * 21, "a.b"],
 )
 def test_bad_cluster_names(name: str) -> None:
-    with pytest.raises(UsageError):
+    with pytest.raises(InvalidValue):
         p.check_cluster_name(name)
 
 
@@ -104,7 +104,7 @@ def test_reserved_node_names(node: str) -> None:
     c = cluster_from_text(
         manifests({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}), "t.yaml"
     )
-    with pytest.raises(UsageError, match="taken by podnet"):
+    with pytest.raises(InvalidValue, match="taken by podnet"):
         p.make_plan(c)
 
 
@@ -115,7 +115,7 @@ def test_ipv6_is_refused() -> None:
         "metadata": {"name": "v6"},
         "spec": {"podSubnet": "10.244.0.0/16,fd00:10:244::/56", "serviceSubnet": "10.96.0.0/12"},
     }
-    with pytest.raises(UsageError, match="IPv4"):
+    with pytest.raises(InvalidValue, match="IPv4"):
         p.make_plan(cluster_from_text(manifests(config), "t.yaml"))
 
 
@@ -185,7 +185,7 @@ def test_nodes_vxlan(shop: Cluster) -> None:
 def test_backend_defaults_to_the_configuration() -> None:
     c = cluster(pod("a", node="node-1"))
     assert p.make_plan(c).backend == "host-gw"
-    with pytest.raises(UsageError):
+    with pytest.raises(InvalidValue):
         p.make_plan(c, backend="wireguard")
 
 

@@ -80,18 +80,21 @@ def test_journal_records_before_and_reads_back(state_root) -> None:  # type: ign
     state.write_state("c1", {"cluster": "c1"})
     assert state.read("c1").complete  # type: ignore[union-attr]
     assert state.clusters() == ["c1"]
-    assert state.choose(None) == "c1"
+    from podnet.cli.linux import choose
+
+    assert choose(None) == "c1"
     state.remove("c1")
     assert state.read("c1") is None
 
 
 def test_choose_needs_a_name_when_several_are_up(state_root) -> None:  # type: ignore[no-untyped-def]
+    from podnet.cli.linux import choose
     from podnet.errors import UsageError
 
     with pytest.raises(UsageError, match="no cluster is up"):
-        state.choose(None)
+        choose(None)
     for c in ("a", "b"):
         state.Journal(c).close()
     with pytest.raises(UsageError, match="several"):
-        state.choose(None)
-    assert state.choose("b") == "b"
+        choose(None)
+    assert choose("b") == "b"

@@ -222,13 +222,12 @@ def test_traced_rules_agree_with_the_model(node, mode, src, dst, port, protocol)
 
     from podnet.proxy.iptables import render_iptables
     from podnet.proxy.nftables import render_nftables
-    from podnet.proxy.node import find_node
     from podnet.proxy.trace_iptables import trace_iptables
     from podnet.proxy.trace_nftables import trace_nftables as trace
     from podnet.proxy.verdict import decide
 
     c = cluster_from_text(MANIFESTS)
-    ips = find_node(c, node).ips
+    ips = c.node(node).ips
     source, target = ip_address(src), ip_address(dst)
     if mode == "nftables":
         t = trace(render_nftables(c, node), ips, source, target, port, protocol)

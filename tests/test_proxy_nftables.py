@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from podnet.errors import UsageError
+from podnet.errors import NotFound
 from podnet.proxy.nftables import hash_and_truncate, render_nftables
 from podnet.proxy.trace_nftables import trace_nftables as trace
 from podnet.proxy.tracer import RulesetError
@@ -105,7 +105,7 @@ def test_tables_per_family() -> None:
 
 
 def test_unknown_node() -> None:
-    with pytest.raises(UsageError, match="no node 'node-9'"):
+    with pytest.raises(NotFound, match="no node 'node-9'"):
         render_nftables(base_cluster(), "node-9")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue
 from podnet.ipam import capacity as ipam_capacity
 from podnet.ipam import subnet as sn
 from podnet.linux.service_probe import ServiceMatrix
@@ -79,7 +79,7 @@ def test_choices_follow_the_registry() -> None:
 def test_render_refuses_what_a_result_does_not_print_in() -> None:
     overlaps = subnet.Overlaps(())
     assert render(overlaps, "json") == "[]\n"
-    with pytest.raises(UsageError, match="table or json"):
+    with pytest.raises(InvalidValue, match="table or json"):
         render(overlaps, "csv")
     with pytest.raises(TypeError):
         render(object(), "json")

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import podnet.cli
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue
 from podnet.ipam import subnet as sn
 from podnet.report import subnet as subnet_report
 
@@ -703,7 +703,7 @@ BAD = [
 
 @pytest.mark.parametrize("text,message", BAD)
 def test_bad_input(text, message):
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(InvalidValue) as err:
         sn.parse_interface(text)
     assert message in str(err.value)
     assert text in str(err.value)
@@ -720,7 +720,7 @@ def test_bad_input(text, message):
     ],
 )
 def test_network_required_rejects_host_bits(text, network):
-    with pytest.raises(UsageError, match=f"host bits set \\(the network is {network}\\)"):
+    with pytest.raises(InvalidValue, match=f"host bits set \\(the network is {network}\\)"):
         sn.parse_network(text)
 
 
@@ -762,11 +762,11 @@ def test_split_by_count(count, prefixlen):
 
 
 def test_split_refuses_bad_prefix_and_huge_listings():
-    with pytest.raises(UsageError, match="expected /24-/32"):
+    with pytest.raises(InvalidValue, match="expected /24-/32"):
         sn.split(sn.parse_network("10.0.0.0/24"), 20)
-    with pytest.raises(UsageError, match="at most 65536 are listed"):
+    with pytest.raises(InvalidValue, match="at most 65536 are listed"):
         sn.split(sn.parse_network("10.0.0.0/8"), 32)
-    with pytest.raises(UsageError, match="cannot be split into 3 subnets"):
+    with pytest.raises(InvalidValue, match="cannot be split into 3 subnets"):
         sn.prefix_for_count(sn.parse_network("10.0.0.1/32"), 3)
 
 
@@ -843,7 +843,7 @@ def test_vlsm(parent, hosts, p2p, expected, free, waste):
 
 
 def test_vlsm_that_does_not_fit_says_so():
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(InvalidValue) as err:
         sn.vlsm(sn.parse_network("192.168.0.0/25"), sn.parse_requests("120,60"))
     assert str(err.value) == (
         "hosts 120,60 do not fit in 192.168.0.0/25: they need 192 addresses, it has 128"
@@ -852,7 +852,7 @@ def test_vlsm_that_does_not_fit_says_so():
 
 @pytest.mark.parametrize("text", ["", "a,b", "10,-2", "lan=", "1.5"])
 def test_vlsm_bad_host_counts(text):
-    with pytest.raises(UsageError):
+    with pytest.raises(InvalidValue):
         sn.parse_requests(text)
 
 
@@ -1009,9 +1009,9 @@ def test_range(first, last, expected):
 
 
 def test_range_rejects_reversed_and_mixed_ends():
-    with pytest.raises(UsageError, match="the first address is above the last"):
+    with pytest.raises(InvalidValue, match="the first address is above the last"):
         sn.address_range(ip_address("10.0.0.9"), ip_address("10.0.0.1"))
-    with pytest.raises(UsageError, match="different families"):
+    with pytest.raises(InvalidValue, match="different families"):
         sn.address_range(ip_address("10.0.0.1"), ip_address("::1"))
 
 
@@ -1054,7 +1054,7 @@ def test_property_vlsm_blocks_disjoint_aligned_inside(parent, hosts, p2p):
     requests = [sn.Request(name="", hosts=h) for h in hosts]
     try:
         plan = sn.vlsm(parent, requests, point_to_point=p2p)
-    except UsageError:
+    except InvalidValue:
         fam = sn.family(parent)
         need = sum(2 ** (fam.bits - sn.prefix_for_hosts(h, fam, p2p)) for h in hosts)
         assert need > parent.num_addresses

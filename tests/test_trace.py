@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from podnet.errors import UsageError
+from podnet.errors import PodnetError
 from podnet.model.cluster import Cluster, cluster_from_text
 from podnet.path.service_reach import service_reach
 from podnet.path.trace import trace
@@ -254,11 +254,11 @@ def test_hairpin_through_a_service_is_subject_to_egress(cluster: Cluster) -> Non
         ("app/nope", "web", "no pod"),
         ("nowhere", "web", "--from"),
         ("app/client", "app/web-1:99999", "port must be"),
-        ("app/client", "198.51.100.7", "give --port"),
+        ("app/client", "198.51.100.7", "no port"),
     ],
 )
 def test_usage_errors(cluster: Cluster, src: str, dst: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(PodnetError, match=message):
         trace(cluster, src, dst)
 
 

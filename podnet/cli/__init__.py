@@ -22,6 +22,16 @@ def _register() -> None:
     from podnet.cli import cluster, dns, linux, proxy, subnet  # noqa: F401
 
 
+def _worded(err: PodnetError) -> str:
+    """The error as the command line says it: a value the library names by what it is, named
+    by the option that gave it."""
+    from podnet.errors import InvalidValue
+
+    if isinstance(err, InvalidValue) and err.field == "format":  # every command's -o
+        return f"-o {err.value}: {err.why}"
+    return str(err)
+
+
 def main() -> None:
     _register()
     try:
@@ -30,7 +40,7 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except PodnetError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_worded(err)}", file=sys.stderr)
         sys.exit(err.exit_code)
     except typer.Exit as ex:
         sys.exit(ex.exit_code)

@@ -129,10 +129,18 @@ def trace(
     output: Annotated[TraceFormat, typer.Option("-o", "--output")] = TraceFormat.text,
 ) -> None:
     """One connection end to end: DNS, the Service, kube-proxy, the route, and policy."""
+    from podnet.path.trace import PortNeeded
     from podnet.path.trace import trace as run_trace
 
     cluster = load(paths)
-    result = run_trace(cluster, src, dst, port, (protocol or Protocol.TCP).value)
+    try:
+        result = run_trace(cluster, src, dst, port, (protocol or Protocol.TCP).value)
+    except PortNeeded as err:
+        if err.why:
+            raise UsageError(f"{err.what} {err.why}: give --port") from None
+        raise UsageError(
+            f"{err.what}: give --port (or name a port in the target, e.g. {err.example})"
+        ) from None
     sys.stdout.write(render(result, output.value))
 
 

@@ -171,20 +171,35 @@ def down(name: NameOpt = None) -> None:
     from podnet.linux import teardown
 
     _need_root("down")
-    cluster = name or _default_down()
+    cluster = choose(name, none_up="podnet")  # the default name: cleans what a killed `up` left
     summary = teardown.down(cluster)
     print(f"cluster {cluster}: {summary}")
 
 
-def _default_down() -> str:
+def choose(name: str | None, none_up: str | None = None) -> str:
+    """The cluster a command is about: `name`, else the only one up (`none_up` when none is)."""
     from podnet.linux import state
 
+    if name:
+        return name
     up_now = state.clusters()
     if len(up_now) == 1:
         return up_now[0]
     if not up_now:
-        return "podnet"  # the default name: cleans what a killed `up` of it left
+        if none_up is not None:
+            return none_up
+        raise UsageError("no cluster is up (run `podnet up PATH...`)")
     raise UsageError(f"several clusters are up ({', '.join(up_now)}): give --name")
+
+
+def _record(cluster: str) -> Realised:
+    """What `up` built for `cluster`, or the advice to build it."""
+    from podnet.linux import state
+
+    try:
+        return state.load(cluster)
+    except state.NotUp as err:
+        raise UsageError(f"{err}; run `podnet up` first") from None
 
 
 @app.command()
@@ -210,7 +225,7 @@ def status(
             1 for pid, start in record.processes if start and state.process_start(pid) == start
         )
         if record.complete:
-            live = state.load(cluster)
+            live = _record(cluster)
             info.update(backend=live.backend, nodes=len(live.nodes), pods=len(live.pods))
         rows.append(info)
     from podnet.report.status import Statuses
@@ -220,9 +235,7 @@ def status(
 
 def _live(name: str | None) -> tuple[Realised, Cluster]:
     """The cluster that is up: what was built and its model (from the manifests kept)."""
-    from podnet.linux import state
-
-    live = state.load(state.choose(name))
+    live = _record(choose(name))
     return live, load_cluster([f"{live.state_dir}/manifests"])
 
 
@@ -305,15 +318,13 @@ def exec_(
 ) -> None:
     """Run a command in a pod's network namespace, with the pod's /etc/resolv.conf:
     `podnet exec ns/pod -- CMD...`."""
-    from podnet.linux import state
-
     _need_root("exec")
     cmd = list(ctx.args)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
         raise UsageError("give the command after --: podnet exec ns/pod -- CMD...")
-    info = state.load(state.choose(name)).pods.get(pod)
+    info = _record(choose(name)).pods.get(pod)
     if info is None:
         raise UsageError(f"no pod {pod!r} in the cluster that is up")
     sys.stdout.flush()

@@ -15,7 +15,6 @@ from podnet.errors import UsageError
 from podnet.model.objects import IPAddress
 from podnet.proxy.iptables import render_iptables
 from podnet.proxy.nftables import render_nftables
-from podnet.proxy.node import find_node
 from podnet.proxy.trace_iptables import trace_iptables
 from podnet.proxy.trace_nftables import trace_nftables as trace
 from podnet.proxy.verdict import decide
@@ -54,7 +53,7 @@ def _ip(option: str, text: str) -> IPAddress:
 def rules(paths: Paths, node: NodeOpt, mode: ModeOpt = None) -> None:
     """The whole ruleset kube-proxy writes on the node: `nft -f` or `iptables-restore` input."""
     cluster = load(paths)
-    find_node(cluster, node)
+    cluster.node(node)
     chosen = (mode or Mode(cluster.config.kube_proxy_mode)).value
     render = render_nftables if chosen == "nftables" else render_iptables
     sys.stdout.write(render(cluster, node))
@@ -78,7 +77,7 @@ def trace_command(
         raise UsageError(f"--src {source} and --dst {target} are of different IP families")
     proto = (protocol or Protocol.TCP).value
     cluster = load(paths)
-    the_node = find_node(cluster, node)
+    the_node = cluster.node(node)
     chosen = (mode or Mode(cluster.config.kube_proxy_mode)).value
     if chosen == "nftables":
         t = trace(render_nftables(cluster, node), the_node.ips, source, target, port, proto)

@@ -394,6 +394,8 @@ def check(
             plan_from_cluster(cluster), around, max_pods=max_pods, growth=growth
         )
     except InvalidValue as err:  # in the words of the command line
+        if err.field not in (*_CHECK_OPTIONS, "growth"):
+            raise
         option = _CHECK_OPTIONS.get(err.field, err.field)
         raise UsageError(f"bad {option} {err.value}: {err.why}") from None
     _print(report, output)

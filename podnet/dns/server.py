@@ -49,7 +49,7 @@ import dns.rdatatype
 import dns.rrset
 
 from podnet.dns.records import ClusterZone
-from podnet.errors import UsageError
+from podnet.errors import PodnetError, UsageError
 
 OUR_PAYLOAD = 1232  # the EDNS buffer size of DNS Flag Day 2020
 UDP_MIN = 512
@@ -415,6 +415,10 @@ async def _tcp_client(
             await writer.wait_closed()
 
 
+class CannotListen(PodnetError):
+    """The address to serve on is taken or not this machine's."""
+
+
 def bind(address: Address, *, reuse_port: bool = False) -> tuple[socket.socket, socket.socket]:
     """A UDP and a TCP socket on the same address and port (port 0: one ephemeral port)."""
     family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
@@ -438,7 +442,7 @@ def bind(address: Address, *, reuse_port: bool = False) -> tuple[socket.socket, 
             tcp.close()
             if port == 0 and attempt < 19:
                 continue  # the ephemeral UDP port was taken for TCP: draw another one
-            raise UsageError(f"cannot listen on {address}: {err.strerror or err}") from None
+            raise CannotListen(f"cannot listen on {address}: {err.strerror or err}") from None
     raise AssertionError("unreachable")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
 
-from podnet.errors import InvalidValue, PodnetError, UsageError
+from podnet.errors import InvalidValue, PodnetError
 from podnet.ipam import subnet as sn
 from podnet.ipam.addresses import FAMILIES
 
@@ -484,7 +484,7 @@ def check(
 
 
 def parse_existing(tokens: Iterable[str]) -> list[Named]:
-    """`--existing` values: `CIDR` or `NAME=CIDR` (a VPC, an on-premises range, a VPN)."""
+    """Networks already in use, as `CIDR` or `NAME=CIDR` (a VPC, an on-premises range, a VPN)."""
     out = []
     for token in tokens:
         name, eq, cidr = token.rpartition("=")
@@ -520,7 +520,9 @@ def parse_ip_route_json(text: str, version: int) -> list[Named]:
     try:
         routes = json.loads(text or "[]")
     except json.JSONDecodeError:
-        raise UsageError("cannot read the host's routes: `ip -j route` printed no JSON") from None
+        why = "`ip -j route` printed no JSON"
+        message = f"cannot read the host's routes: {why}"
+        raise InvalidValue("routes", text, why, message=message) from None
     out = []
     for r in routes:
         if r.get("type", "unicast") in _IGNORED_ROUTE_TYPES:

@@ -32,7 +32,7 @@ from ipaddress import (
     summarize_address_range,
 )
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue
 from podnet.ipam.addresses import FAMILIES as FAMILIES  # re-exported: callers size by family
 from podnet.ipam.addresses import Family, IPAddress, IPInterface, IPNetwork, family
 
@@ -48,26 +48,33 @@ MAX_LISTED = 65536
 # Parsing
 
 
+def _bad(field: str, value: object, why: str) -> InvalidValue:
+    """An input the calculator cannot use, in its words: `bad network '10.0.0.1/33': ...` (text
+    quoted as it was typed, numbers as they are)."""
+    shown = repr(value) if isinstance(value, str) else value
+    return InvalidValue(field, value, why, message=f"bad {field} {shown}: {why}")
+
+
 def _prefix_from_mask(text: str, mask: str) -> int:
     """An IPv4 mask in dotted (or Cisco wildcard) or 0x-hex notation, as a prefix length."""
     if mask.lower().startswith("0x"):
         try:
             value = int(mask, 16)
         except ValueError:
-            raise UsageError(f"bad network {text!r}: {mask!r} is not a hex mask") from None
+            raise _bad("network", text, f"{mask!r} is not a hex mask") from None
         if value >= 2**32:
-            raise UsageError(f"bad network {text!r}: hex mask {mask} is wider than 32 bits")
+            raise _bad("network", text, f"hex mask {mask} is wider than 32 bits")
         dotted = str(IPv4Address(value))
     else:
         dotted = mask
         try:
             IPv4Address(dotted)
         except ValueError:
-            raise UsageError(f"bad network {text!r}: {mask!r} is not a mask") from None
+            raise _bad("network", text, f"{mask!r} is not a mask") from None
     try:
         return IPv4Network(f"0.0.0.0/{dotted}").prefixlen
     except (NetmaskValueError, ValueError):
-        raise UsageError(f"bad network {text!r}: mask {mask} is not contiguous") from None
+        raise _bad("network", text, f"mask {mask} is not contiguous") from None
 
 
 def parse_interface(text: str) -> Interface:
@@ -77,31 +84,27 @@ def parse_interface(text: str) -> Interface:
     """
     raw = text.strip()
     if not raw:
-        raise UsageError("bad network '': empty")
+        raise _bad("network", "", "empty")
     addr_text, slash, mask = raw.partition("/")
     try:
         addr = ip_address(addr_text)
     except ValueError:
-        raise UsageError(
-            f"bad network {raw!r}: {addr_text!r} is not an IPv4 or IPv6 address"
-        ) from None
+        raise _bad("network", raw, f"{addr_text!r} is not an IPv4 or IPv6 address") from None
     fam = family(addr)
     if not slash:
         prefixlen = fam.bits
     elif re.fullmatch(r"[0-9]+", mask):
         prefixlen = int(mask)
         if prefixlen > fam.bits:
-            raise UsageError(
-                f"bad network {raw!r}: prefix length /{mask} is out of range for "
-                f"{fam.name} (0-{fam.bits})"
-            )
+            why = f"prefix length /{mask} is out of range for {fam.name} (0-{fam.bits})"
+            raise _bad("network", raw, why)
     elif fam.version == 4 and ("." in mask or mask.lower().startswith("0x")):
         prefixlen = _prefix_from_mask(raw, mask)
     elif not mask:
-        raise UsageError(f"bad network {raw!r}: nothing after '/'")
+        raise _bad("network", raw, "nothing after '/'")
     else:
         kind = "a prefix length or mask" if fam.version == 4 else "a prefix length"
-        raise UsageError(f"bad network {raw!r}: {mask!r} is not {kind}")
+        raise _bad("network", raw, f"{mask!r} is not {kind}")
     return ip_interface((addr, prefixlen))
 
 
@@ -109,9 +112,7 @@ def parse_network(text: str) -> Network:
     """A network: like `parse_interface`, but the host bits must be zero."""
     iface = parse_interface(text)
     if iface.ip != iface.network.network_address:
-        raise UsageError(
-            f"bad network {text.strip()!r}: host bits set (the network is {iface.network})"
-        )
+        raise _bad("network", text.strip(), f"host bits set (the network is {iface.network})")
     return iface.network
 
 
@@ -120,14 +121,14 @@ def parse_address(text: str) -> Address:
     try:
         return ip_address(raw)
     except ValueError:
-        raise UsageError(f"bad address {raw!r}: not an IPv4 or IPv6 address") from None
+        raise _bad("address", raw, "not an IPv4 or IPv6 address") from None
 
 
 def parse_prefixlen(text: str | int, fam: Family) -> int:
     """A prefix length given as `26` or `/26` for a network of family `fam`."""
     raw = str(text).strip().removeprefix("/")
     if not re.fullmatch(r"[0-9]+", raw) or int(raw) > fam.bits:
-        raise UsageError(f"bad prefix length {str(text)!r}: expected 0-{fam.bits} for {fam.name}")
+        raise _bad("prefix length", str(text), f"expected 0-{fam.bits} for {fam.name}")
     return int(raw)
 
 
@@ -286,17 +287,17 @@ def describe(iface: Interface) -> SubnetInfo:
 
 def _check_listable(count: int, what: str) -> None:
     if count > MAX_LISTED:
-        raise UsageError(f"{what} gives {count} networks; at most {MAX_LISTED} are listed")
+        why = f"at most {MAX_LISTED} are listed"
+        raise InvalidValue(what, count, why, message=f"{what} gives {count} networks; {why}")
 
 
 def split(net: Network, new_prefix: int) -> list[Network]:
     """Every subnet of `net` with prefix length `new_prefix`."""
     fam = family(net)
     if not net.prefixlen <= new_prefix <= fam.bits:
-        raise UsageError(
-            f"bad prefix length /{new_prefix} for splitting {net}: "
-            f"expected /{net.prefixlen}-/{fam.bits}"
-        )
+        why = f"expected /{net.prefixlen}-/{fam.bits}"
+        message = f"bad prefix length /{new_prefix} for splitting {net}: {why}"
+        raise InvalidValue("prefix length", new_prefix, why, message=message)
     _check_listable(2 ** (new_prefix - net.prefixlen), f"splitting {net} into /{new_prefix}")
     return list(net.subnets(new_prefix=new_prefix))
 
@@ -304,12 +305,14 @@ def split(net: Network, new_prefix: int) -> list[Network]:
 def prefix_for_count(net: Network, count: int) -> int:
     """The longest prefix that splits `net` into at least `count` equal subnets."""
     if count < 1:
-        raise UsageError(f"bad count {count}: expected 1 or more subnets")
+        raise _bad("count", count, "expected 1 or more subnets")
     fam = family(net)
     for extra in range(fam.bits - net.prefixlen + 1):
         if 2**extra >= count:
             return net.prefixlen + extra
-    raise UsageError(f"{net} cannot be split into {count} subnets: it has {net.num_addresses}")
+    why = f"it has {net.num_addresses}"
+    message = f"{net} cannot be split into {count} subnets: {why}"
+    raise InvalidValue("count", count, why, message=message)
 
 
 def prefix_for_hosts(hosts: int, fam: Family, point_to_point: bool = False) -> int:
@@ -319,13 +322,13 @@ def prefix_for_hosts(hosts: int, fam: Family, point_to_point: bool = False) -> i
     VLSM exercise where a two-host link gets a /30.
     """
     if hosts < 1:
-        raise UsageError(f"bad host count {hosts}: expected 1 or more")
+        raise _bad("host count", hosts, "expected 1 or more")
     for prefixlen in range(fam.bits, -1, -1):
         if not point_to_point and fam.is_point_to_point(prefixlen):
             continue
         if hosts_in_prefix(fam, prefixlen) >= hosts:
             return prefixlen
-    raise UsageError(f"bad host count {hosts}: more than {fam.name} can address")
+    raise _bad("host count", hosts, f"more than {fam.name} can address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,10 +377,10 @@ def parse_requests(text: str) -> list[Request]:
             continue
         name, eq, count = item.rpartition("=")
         if not re.fullmatch(r"[0-9]+", count.strip()):
-            raise UsageError(f"bad host count {item!r}: expected a number such as 120 or lan=120")
+            raise _bad("host count", item, "expected a number such as 120 or lan=120")
         out.append(Request(name=name.strip() if eq else "", hosts=int(count)))
     if not out:
-        raise UsageError(f"bad host counts {text!r}: none given")
+        raise _bad("host counts", text, "none given")
     return out
 
 
@@ -393,10 +396,9 @@ def vlsm(parent: Network, requests: Sequence[Request], point_to_point: bool = Fa
     need = sum(2 ** (fam.bits - prefixlen) for prefixlen, _, _ in sized)
     if need > parent.num_addresses:
         wanted = ",".join(str(r.hosts) for r in requests)
-        raise UsageError(
-            f"hosts {wanted} do not fit in {parent}: they need {need} addresses, "
-            f"it has {parent.num_addresses}"
-        )
+        why = f"they need {need} addresses, it has {parent.num_addresses}"
+        message = f"hosts {wanted} do not fit in {parent}: {why}"
+        raise InvalidValue("hosts", wanted, why, message=message)
     allocations = []
     cursor = parent.network_address
     for prefixlen, i, req in sized:
@@ -469,10 +471,11 @@ def summarize(nets: Iterable[Network]) -> list[Network]:
 def covering_supernet(nets: Sequence[Network]) -> Network:
     """The smallest single network containing every one of `nets` (all of one family)."""
     if not nets:
-        raise UsageError("no networks given")
+        raise InvalidValue("networks", "", "none given", message="no networks given")
     versions = {n.version for n in nets}
     if len(versions) > 1:
-        raise UsageError("cannot cover IPv4 and IPv6 networks with one supernet")
+        why = "cannot cover IPv4 and IPv6 networks with one supernet"
+        raise InvalidValue("networks", ", ".join(map(str, nets)), why, message=why)
     candidate = min(nets, key=sort_key)
     while not all(n.subnet_of(candidate) for n in nets):  # type: ignore[arg-type]
         candidate = candidate.supernet()
@@ -532,10 +535,14 @@ def overlaps(nets: Iterable[Network]) -> list[Overlap]:
 
 def address_range(first: Address, last: Address) -> list[Network]:
     """The CIDR blocks covering exactly FIRST..LAST."""
+    why = ""
     if first.version != last.version:
-        raise UsageError(f"bad range {first} - {last}: the ends are of different families")
-    if first > last:
-        raise UsageError(f"bad range {first} - {last}: the first address is above the last")
+        why = "the ends are of different families"
+    elif first > last:
+        why = "the first address is above the last"
+    if why:
+        value = f"{first} - {last}"
+        raise InvalidValue("range", value, why, message=f"bad range {value}: {why}")
     return list(summarize_address_range(first, last))
 
 

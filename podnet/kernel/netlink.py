@@ -299,35 +299,32 @@ def encode_route(
     return body
 
 
-def encode_veth(
-    name: str, peer: str, mtu: int = 0, peer_netns_fd: int = -1, mac: str = "", peer_mac: str = ""
-) -> bytes:
-    peer_body = ifinfomsg() + attr_str(IFLA_IFNAME, peer)
-    if mtu:
-        peer_body += attr_u32(IFLA_MTU, mtu)
-    if peer_mac:
-        peer_body += attr(IFLA_ADDRESS, mac_bytes(peer_mac))
-    if peer_netns_fd >= 0:
-        peer_body += attr_u32(IFLA_NET_NS_FD, peer_netns_fd)
-    data = attr(VETH_INFO_PEER, peer_body)
+def _link_head(name: str, mtu: int, mac: str) -> bytes:
+    """What every new link message starts with: `NAME [mtu M] [address MAC]`."""
     body = ifinfomsg() + attr_str(IFLA_IFNAME, name)
     if mtu:
         body += attr_u32(IFLA_MTU, mtu)
     if mac:
         body += attr(IFLA_ADDRESS, mac_bytes(mac))
-    body += attr(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, data))
     return body
+
+
+def encode_veth(
+    name: str, peer: str, mtu: int = 0, peer_netns_fd: int = -1, mac: str = "", peer_mac: str = ""
+) -> bytes:
+    peer_body = _link_head(peer, mtu, peer_mac)
+    if peer_netns_fd >= 0:
+        peer_body += attr_u32(IFLA_NET_NS_FD, peer_netns_fd)
+    data = attr(VETH_INFO_PEER, peer_body)
+    info = attr_str(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, data)
+    return _link_head(name, mtu, mac) + attr(IFLA_LINKINFO, info)
 
 
 def encode_link(
     name: str, kind: str, mtu: int = 0, mac: str = "", data: bytes = b"", master: int = 0
 ) -> bytes:
     """`ip link add NAME [mtu M] [address MAC] [master INDEX] type KIND [DATA]`."""
-    body = ifinfomsg() + attr_str(IFLA_IFNAME, name)
-    if mtu:
-        body += attr_u32(IFLA_MTU, mtu)
-    if mac:
-        body += attr(IFLA_ADDRESS, mac_bytes(mac))
+    body = _link_head(name, mtu, mac)
     if master:
         body += attr_u32(IFLA_MASTER, master)
     info = attr_str(IFLA_INFO_KIND, kind)
@@ -431,19 +428,17 @@ class Rtnl:
         ]
 
     def link_get(self, name: str) -> Link | None:
-        try:
-            replies = self.request(RTM_GETLINK, 0, ifinfomsg() + attr_str(IFLA_IFNAME, name))
-        except NetlinkError as err:
-            if err.errno in (19, 2):  # ENODEV, ENOENT
-                return None
-            raise
-        return next((parse_link(b) for t, b in replies if t == RTM_NEWLINK), None)
+        return self._link(ifinfomsg() + attr_str(IFLA_IFNAME, name))
 
     def link_by_index(self, index: int) -> Link | None:
+        return self._link(ifinfomsg(index))
+
+    def _link(self, query: bytes) -> Link | None:
+        """The link `query` names; None when there is none."""
         try:
-            replies = self.request(RTM_GETLINK, 0, ifinfomsg(index))
+            replies = self.request(RTM_GETLINK, 0, query)
         except NetlinkError as err:
-            if err.errno in (19, 2):
+            if err.errno in (19, 2):  # ENODEV, ENOENT
                 return None
             raise
         return next((parse_link(b) for t, b in replies if t == RTM_NEWLINK), None)

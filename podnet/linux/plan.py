@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from podnet.dns.resolver import pod_resolv_conf
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue
 from podnet.kernel.netns import NETNS_DIR
 from podnet.linux.realised import Realised, RealisedPod, RealisedProcess
 from podnet.model.cluster import Cluster
@@ -211,10 +211,11 @@ class Plan:
 
 def check_cluster_name(name: str) -> str:
     if not _CLUSTER_NAME.match(name):
-        raise UsageError(
-            f"cluster name {name!r}: use 1-20 lowercase letters, digits and '-', starting and"
-            " ending with a letter or digit (it prefixes every namespace podnet creates)"
+        why = (
+            "use 1-20 lowercase letters, digits and '-', starting and ending with a letter or"
+            " digit (it prefixes every namespace podnet creates)"
         )
+        raise InvalidValue("cluster name", name, why, message=f"cluster name {name!r}: {why}")
     return name
 
 
@@ -300,7 +301,7 @@ def make_plan(
     name = check_cluster_name(name or cluster.name)
     backend = backend or cluster.config.backend
     if backend not in ("host-gw", "vxlan"):
-        raise UsageError(f"--backend {backend!r}: must be host-gw or vxlan")
+        raise InvalidValue("backend", backend, "must be host-gw or vxlan")
     _check_supported(cluster)
     state = state_dir(name)
     subnet = cluster.config.node_subnet
@@ -475,22 +476,21 @@ def agent_spec(listeners: list[Listener]) -> str:
 
 def _check_supported(cluster: Cluster) -> None:
     if cluster.config.families != (4,) or cluster.config.node_subnet.version != 4:
-        raise UsageError(
-            "podnet up builds IPv4 clusters only (the pod and node subnets must be IPv4)"
-        )
+        why = "the pod and node subnets must be IPv4"
+        message = f"podnet up builds IPv4 clusters only ({why})"
+        raise InvalidValue("cluster", cluster.name, why, message=message)
+    subnet = cluster.config.node_subnet
     for node in cluster.nodes:
         if node.name in RESERVED_NODE_NAMES:
-            raise UsageError(
-                f"node {node.name!r}: the name is taken by podnet's own namespace"
-                f" pn-<cluster>-{node.name}; rename the node"
-            )
+            why = f"the name is taken by podnet's own namespace pn-<cluster>-{node.name}"
+            message = f"node {node.name!r}: {why}; rename the node"
+            raise InvalidValue("node", node.name, why, message=message)
         if not node.ips or not node.pod_cidrs:
-            raise UsageError(f"node {node.name} has no address or no podCIDR")
-        if node.ips[0] not in cluster.config.node_subnet:
-            raise UsageError(
-                f"node {node.name}: {node.ips[0]} is outside the node subnet"
-                f" {cluster.config.node_subnet}"
-            )
+            why = "no address or no podCIDR"
+            raise InvalidValue("node", node.name, why, message=f"node {node.name} has {why}")
+        if node.ips[0] not in subnet:
+            why = f"{node.ips[0]} is outside the node subnet {subnet}"
+            raise InvalidValue("node", node.name, why, message=f"node {node.name}: {why}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,20 +93,26 @@ class _Namespaces:
         os.close(self.home)
 
 
+def _failed(err: OSError) -> Outcome:
+    """A connection that did not open: timed out, refused or unreachable (anything else is not
+    an answer of the network, and rises)."""
+    if isinstance(err, TimeoutError):
+        return Outcome(TIMEOUT)
+    if isinstance(err, ConnectionRefusedError):
+        return Outcome(REFUSED)
+    if err.errno in _UNREACHABLE:
+        return Outcome(UNREACHABLE)
+    raise err
+
+
 async def _tcp(ns: _Namespaces, a: Attempt, timeout: float) -> Outcome:
     loop = asyncio.get_running_loop()
     sock = ns.socket(a.netns, socket.SOCK_STREAM)
     try:
         try:
             await asyncio.wait_for(loop.sock_connect(sock, (a.ip, a.port)), timeout)
-        except TimeoutError:
-            return Outcome(TIMEOUT)
-        except ConnectionRefusedError:
-            return Outcome(REFUSED)
         except OSError as err:
-            if err.errno in _UNREACHABLE:
-                return Outcome(UNREACHABLE)
-            raise
+            return _failed(err)
         try:
             data = await asyncio.wait_for(loop.sock_recv(sock, 512), timeout)
         except (TimeoutError, OSError):
@@ -124,14 +130,8 @@ async def _udp(ns: _Namespaces, a: Attempt, timeout: float) -> Outcome:
             sock.connect((a.ip, a.port))
             sock.send(probe_query())
             data = await asyncio.wait_for(loop.sock_recv(sock, 2048), timeout)
-        except TimeoutError:
-            return Outcome(TIMEOUT)
-        except ConnectionRefusedError:
-            return Outcome(REFUSED)
         except OSError as err:
-            if err.errno in _UNREACHABLE:
-                return Outcome(UNREACHABLE)
-            raise
+            return _failed(err)
         return Outcome(OPEN) if data[:2] == probe_query()[:2] else Outcome.answered(data)
     finally:
         sock.close()

@@ -17,7 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from podnet.errors import UsageError
+from podnet.errors import NotFound
 from podnet.linux.plan import STATE_ROOT, state_dir
 from podnet.linux.realised import Realised
 
@@ -109,16 +109,22 @@ def save(realised: Realised) -> None:
     write_state(realised.cluster, realised.to_json())
 
 
+class NotUp(NotFound):
+    """No record of a finished `up` for the cluster: never built, or taken down."""
+
+    def __init__(self, cluster: str, path: str):
+        self.path = path
+        super().__init__("cluster", cluster, message=f"cluster {cluster!r} is not up (no {path})")
+
+
 def load(cluster: str) -> Realised:
-    """What `up` built for `cluster`; a UsageError when it is not up."""
+    """What `up` built for `cluster`; `NotUp` when it is not up."""
     path = os.path.join(state_dir(cluster), STATE)
     try:
         with open(path) as f:
             return Realised.from_json(json.load(f))
     except FileNotFoundError:
-        raise UsageError(
-            f"cluster {cluster!r} is not up (no {path}); run `podnet up` first"
-        ) from None
+        raise NotUp(cluster, path) from None
 
 
 def clusters() -> list[str]:
@@ -129,18 +135,6 @@ def clusters() -> list[str]:
         )
     except FileNotFoundError:
         return []
-
-
-def choose(name: str | None) -> str:
-    """The cluster a command is about: `name`, else the only one up."""
-    if name:
-        return name
-    up = clusters()
-    if len(up) == 1:
-        return up[0]
-    if not up:
-        raise UsageError("no cluster is up (run `podnet up PATH...`)")
-    raise UsageError(f"several clusters are up ({', '.join(up)}): give --name")
 
 
 def remove(cluster: str) -> None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 
-from podnet.errors import UsageError
+from podnet.errors import NotFound, PodnetError, UsageError
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
-from podnet.model.objects import IPAddress, Node, Service
+from podnet.model.objects import IPAddress, Service
 from podnet.model.topology import EXTERNAL, entry_node, external_client
 from podnet.policy.explain import (
     Reason,
@@ -63,6 +63,19 @@ class Trace:
     reason: str
 
 
+class PortNeeded(PodnetError):
+    """No port was given and the target does not settle one: `what` is the target, `why` says
+    what it lacks, or `example` shows how to name a port in it (a target with no ports at all)."""
+
+    def __init__(self, what: str, why: str = "", example: str = ""):
+        self.what = what
+        self.why = why
+        self.example = example
+        super().__init__(
+            f"{what} {why}" if why else f"{what}: no port (name one in the target, e.g. {example})"
+        )
+
+
 # parsing the two ends ---------------------------------------------------------------------------
 
 
@@ -79,10 +92,6 @@ def parse_source(cluster: Cluster, text: str) -> Peer:
     if port is not None:
         raise UsageError(f"--from {text!r}: the source takes no port")
     return src
-
-
-def _node(cluster: Cluster, name: str) -> Node | None:
-    return next((n for n in cluster.nodes if n.name == name), None)
 
 
 def _as_ip(text: str) -> IPAddress | None:
@@ -106,13 +115,11 @@ def trace(
     if "/" in host:
         pod = cluster.pod(host)
         if pod is None or not pod.ips:
-            raise UsageError(f"no pod {host!r} with an address in the cluster")
+            raise NotFound("pod", host, message=f"no pod {host!r} with an address in the cluster")
         dst = next((ip for ip in pod.ips if ip.version == src.ip.version), pod.ips[0])
         port = port or _first_port(pod.ports, protocol, host)
-    elif dst is None and _node(cluster, host) is not None:
-        node = _node(cluster, host)
-        assert node is not None
-        dst = node.ips[0]
+    elif dst is None and any(n.name == host for n in cluster.nodes):
+        dst = cluster.node(host).ips[0]
     elif dst is None:
         resolved = _resolve(cluster, src, host, hops)
         if isinstance(resolved, Trace):
@@ -123,7 +130,7 @@ def trace(
         port = port or _service_port(service, protocol)
         hops.append(Hop("service", f"{service.key}: {_service_kind(service, dst)} {dst}"))
     if port is None:
-        raise UsageError(f"{target}: give --port (or name a port in the target, e.g. {host}:80)")
+        raise PortNeeded(target, example=f"{host}:80")
     node = entry_node(cluster, src, dst, service)
     verdict = decide(cluster, node, src.ip, dst, port, protocol)
     hops.append(_proxy_hop(node, verdict))
@@ -183,7 +190,7 @@ def _first_port(ports, protocol: str, what: str) -> int:  # type: ignore[no-unty
     for p in ports:
         if p.protocol == protocol:
             return p.container_port
-    raise UsageError(f"{what} declares no {protocol} port: give --port")
+    raise PortNeeded(what, f"declares no {protocol} port")
 
 
 def _service_port(service: Service, protocol: str) -> int:
@@ -191,9 +198,7 @@ def _service_port(service: Service, protocol: str) -> int:
     if len(ports) == 1:
         return ports[0].port
     listed = ", ".join(f"{p.port}/{p.protocol}" for p in service.ports) or "none"
-    raise UsageError(
-        f"Service {service.key} has several or no {protocol} ports ({listed}): give --port"
-    )
+    raise PortNeeded(f"Service {service.key}", f"has several or no {protocol} ports ({listed})")
 
 
 # DNS -------------------------------------------------------------------------------------------
@@ -307,8 +312,7 @@ def _route(cluster: Cluster, from_node: str, to: Peer) -> Hop:
     if to.node == from_node:
         how = "the node itself" if to.pod is None else "cni0 bridge on the same node"
         return Hop("route", f"{from_node}: {how}")
-    peer = _node(cluster, to.node)
-    assert peer is not None
+    peer = cluster.node(to.node)
     if cluster.config.backend == "vxlan":
         return Hop("route", f"{from_node} -> {to.node}: VXLAN (flannel.1, VNI 1) to {peer.ips[0]}")
     return Hop("route", f"{from_node} -> {to.node}: host-gw via {peer.ips[0]}")
@@ -319,8 +323,7 @@ def _seen_source(cluster: Cluster, src: Peer, node: str, to: Peer, masquerade: b
     bridge address towards a pod on the same node, its own address towards another node)."""
     if not masquerade:
         return src
-    here = _node(cluster, node)
-    assert here is not None
+    here = cluster.node(node)
     if to.node == node and to.pod is not None:
         cidr = next(c for c in here.pod_cidrs if c.version == to.ip.version)
         return Peer(gateway(cidr), None, node)

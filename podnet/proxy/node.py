@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 
-from podnet.errors import UsageError
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPAddress, IPNetwork, Node
 from podnet.proxy.endpoints import ZONE_LABEL, Categorized, categorize, endpoints_by_service_port
@@ -134,16 +133,8 @@ def families(cluster: Cluster) -> tuple[int, ...]:
     return tuple(dict.fromkeys(cluster.config.families or (4,)))
 
 
-def find_node(cluster: Cluster, name: str) -> Node:
-    for n in cluster.nodes:
-        if n.name == name:
-            return n
-    known = ", ".join(n.name for n in cluster.nodes) or "none"
-    raise UsageError(f"no node {name!r} in the cluster (nodes: {known})")
-
-
 def node_proxy(cluster: Cluster, node_name: str, family: int, mode: str | None = None) -> NodeProxy:
-    node = find_node(cluster, node_name)
+    node = cluster.node(node_name)
     config = cluster.config
     mode = mode or config.kube_proxy_mode
     node_ips = tuple(ip for ip in node.ips if ip.version == family)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue
 from podnet.model.cluster import Cluster
 from podnet.model.objects import PROTOCOLS, IPAddress
 from podnet.proxy.endpoints import ProxyEndpoint
@@ -47,14 +47,20 @@ def decide(
 ) -> Verdict:
     """The verdict for a packet on `node`, in the cluster's kube-proxy mode unless `mode`."""
     if src.version != dst.version:
-        raise UsageError(f"source {src} and destination {dst} are of different IP families")
+        raise InvalidValue(
+            "destination",
+            dst,
+            f"not of the IP family of the source {src}",
+            message=f"source {src} and destination {dst} are of different IP families",
+        )
     return decide_on(node_proxy(cluster, node, dst.version, mode), src, dst, port, protocol)
 
 
 def decide_on(np: NodeProxy, src: IPAddress, dst: IPAddress, port: int, protocol: str) -> Verdict:
     proto = protocol.upper()
     if proto not in PROTOCOLS:
-        raise UsageError(f"protocol {protocol!r}: must be one of {', '.join(PROTOCOLS)}")
+        why = f"must be one of {', '.join(PROTOCOLS)}"
+        raise InvalidValue("protocol", protocol, why, message=f"protocol {protocol!r}: {why}")
     hit = np.service_ips.get((dst, proto, port))
     if hit is not None:
         st, kind = hit

@@ -29,9 +29,7 @@ class Tour:
 
 
 def _nodes(cluster: Cluster) -> Table:
-    nodes = Table(title="nodes", title_justify="left")
-    for col in ("node", "IP", "podCIDR", "pods"):
-        nodes.add_column(col)
+    nodes = Table("node", "IP", "podCIDR", "pods", title="nodes", title_justify="left")
     for n in cluster.nodes:
         count = sum(p.node_name == n.name for p in cluster.running_pods)
         nodes.add_row(
@@ -41,9 +39,7 @@ def _nodes(cluster: Cluster) -> Table:
 
 
 def _pods(cluster: Cluster) -> Table:
-    pods = Table(title="pods", title_justify="left")
-    for col in ("pod", "node", "IP", "ports"):
-        pods.add_column(col)
+    pods = Table("pod", "node", "IP", "ports", title="pods", title_justify="left")
     for p in cluster.pods:
         ports = ", ".join(
             f"{c.name or c.container_port}:{c.container_port}/{c.protocol}" for c in p.ports
@@ -54,9 +50,9 @@ def _pods(cluster: Cluster) -> Table:
 
 
 def _policies(cluster: Cluster) -> Table:
-    policies = Table(title="network policies", title_justify="left")
-    for col in ("policy", "selects", "types", "rules"):
-        policies.add_column(col)
+    policies = Table(
+        "policy", "selects", "types", "rules", title="network policies", title_justify="left"
+    )
     for pol in cluster.policies:
         policies.add_row(
             pol.key,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue
 
 Renderer = Callable[[Any], str]
 
@@ -60,6 +60,15 @@ REGISTRY: dict[str, Entry] = {
 }
 
 
+class FormatNotOffered(InvalidValue):
+    """A result asked for in a format it does not print in; `formats` are those it does."""
+
+    def __init__(self, kind: type, fmt: str, formats: tuple[str, ...]):
+        self.kind = kind
+        self.formats = formats
+        super().__init__("format", fmt, f"{kind.__name__} prints as {' or '.join(formats)} only")
+
+
 def name_of(kind: type) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
@@ -85,7 +94,7 @@ def renderer(kind: type, fmt: str) -> Renderer:
     if entry is None:
         raise TypeError(f"no renderer for {name_of(kind)}")
     if fmt not in entry.formats:
-        raise UsageError(f"-o {fmt}: {kind.__name__} prints as {' or '.join(entry.formats)} only")
+        raise FormatNotOffered(kind, fmt, entry.formats)
     return importlib.import_module(entry.renderers).RENDERERS[kind][fmt]
 
 

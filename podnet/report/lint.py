@@ -4,20 +4,13 @@ severity, or a JSON list."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from podnet.policy.lint import SEVERITIES, Finding, Findings
 
 
 def _json(f: Finding) -> dict:
-    return {
-        "severity": f.severity,
-        "code": f.code,
-        "policy": f.policy,
-        "field": f.field,
-        "message": f.message,
-        "file": f.file,
-        "line": f.line,
-    }
+    return asdict(f)  # the fields, in their order, are the JSON keys
 
 
 def to_json(findings: Findings) -> list[dict]:
