@@ -218,12 +218,7 @@ def cmd_del(conf: dict[str, Any], env: spec.Environment) -> None:
     cfg = parse_config(conf)
     if cfg.ipam:
         delegate.run_ipam("DEL", conf, env)
-    netns_fd = wiring.try_open_netns(env.netns)
-    try:
-        wiring.delete_link(netns_fd, env.ifname)
-    finally:
-        if netns_fd is not None:
-            os.close(netns_fd)
+    wiring.delete_pod_interface(env.netns, env.ifname)
     if cfg.ip_masq:
         name = nft.table_name(MASQ_PREFIX, cfg.network, env.container_id, env.ifname)
         nft.apply(nft.delete_table("inet", name))

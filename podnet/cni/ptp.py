@@ -124,12 +124,7 @@ def _host_sysctls(name: str) -> None:
 def cmd_del(conf: dict[str, Any], env: spec.Environment) -> None:
     parse_config(conf)
     delegate.run_ipam("DEL", conf, env)
-    netns_fd = wiring.try_open_netns(env.netns)
-    try:
-        wiring.delete_link(netns_fd, env.ifname)
-    finally:
-        if netns_fd is not None:
-            os.close(netns_fd)
+    wiring.delete_pod_interface(env.netns, env.ifname)
     with netlink.Rtnl() as host:  # the host end, when the namespace is already gone
         link = host.link_get(host_veth_name(env.container_id, env.ifname))
         if link is not None:

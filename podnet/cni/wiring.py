@@ -201,23 +201,24 @@ def _write_if_different(path: str, value: str) -> None:
         sysctl.write(path, value)
 
 
-def delete_link(
-    netns_fd: int | None, ifname: str
-) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
-    """Delete `ifname` in the namespace, if both still exist; the addresses it had."""
+def delete_pod_interface(netns: str, ifname: str) -> None:
+    """For DEL: delete `ifname` in the namespace at path `netns`; either being gone already is not
+    an error."""
+    netns_fd = try_open_netns(netns)
     if netns_fd is None:
-        return []
-    with netlink.open_in(netns_fd) as rtnl:
-        link = rtnl.link_get(ifname)
-        if link is None:
-            return []
-        addrs = [a.interface for a in rtnl.addrs(link.index)]
-        try:
-            rtnl.link_del(link.index)
-        except netlink.NetlinkError as err:
-            if err.errno not in (errno.ENODEV, errno.ENOENT):
-                raise
-        return addrs
+        return
+    try:
+        with netlink.open_in(netns_fd) as rtnl:
+            link = rtnl.link_get(ifname)
+            if link is None:
+                return
+            try:
+                rtnl.link_del(link.index)
+            except netlink.NetlinkError as err:
+                if err.errno not in (errno.ENODEV, errno.ENOENT):
+                    raise
+    finally:
+        os.close(netns_fd)
 
 
 def check_container_iface(
