@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 
 from podnet.errors import UsageError
+from podnet.ipam.addresses import HostPort, family
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPAddress, Node, Service
@@ -44,7 +45,7 @@ class Hop:
 class Delivery:
     """The packet's fate at one endpoint kube-proxy may choose (or the one destination)."""
 
-    endpoint: str  # IP:port
+    endpoint: HostPort
     target: str  # ns/pod, "node NAME" or "outside the cluster"
     hops: tuple[Hop, ...]
     allowed: bool
@@ -139,7 +140,7 @@ def trace(
             kind,
             f"kube-proxy on {node}: {verdict.reason}",
         )
-    candidates = verdict.endpoints if verdict.verdict == "ACCEPT" else (join_endpoint(dst, port),)
+    candidates = verdict.targets if verdict.verdict == "ACCEPT" else (HostPort(dst, port),)
     deliveries = tuple(
         deliver(cluster, src, node, candidate, protocol, verdict) for candidate in candidates
     )
@@ -168,15 +169,6 @@ def _finish_early(
     t: Trace, source: str, target: str, port: int, protocol: str, hops: list[Hop]
 ) -> Trace:
     return Trace(source, target, port, protocol, tuple(hops), (), t.verdict, t.reason)
-
-
-def join_endpoint(ip: IPAddress, port: int) -> str:
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-
-
-def _split_endpoint(text: str) -> tuple[IPAddress, int]:
-    host, _, port = text.rpartition(":")
-    return ip_address(host.strip("[]")), int(port)
 
 
 def _first_port(ports, protocol: str, what: str) -> int:  # type: ignore[no-untyped-def]
@@ -209,7 +201,7 @@ def _resolve(cluster: Cluster, src: Peer, name: str, hops: list[Hop]) -> IPAddre
     )
 
     conf = pod_resolv_conf(cluster, src.pod) if src.pod is not None else node_resolv_conf(cluster)
-    qtypes = ("A",) if src.ip.version == 4 else ("AAAA",)
+    qtypes = (family(src.ip).dns_type,)
     if conf.nameservers and conf.nameservers[0] in cluster_dns_servers(cluster) and src.is_pod:
         blocked = _dns_blocked(cluster, src, ip_address(conf.nameservers[0]))
         if blocked:
@@ -255,7 +247,7 @@ def _dns_blocked(cluster: Cluster, src: Peer, server: IPAddress) -> str:
     verdict = decide(cluster, src.pod.node_name, src.ip, server, 53, "UDP")
     if verdict.verdict in ("DROP", "REJECT"):
         return f"kube-proxy {verdict.verdict}: {verdict.reason}"
-    candidates = verdict.endpoints if verdict.verdict == "ACCEPT" else (join_endpoint(server, 53),)
+    candidates = verdict.targets if verdict.verdict == "ACCEPT" else (HostPort(server, 53),)
     results = [deliver(cluster, src, src.pod.node_name, c, "UDP", verdict) for c in candidates]
     if any(d.allowed for d in results):
         return ""
@@ -328,11 +320,11 @@ def _seen_source(cluster: Cluster, src: Peer, node: str, to: Peer, masquerade: b
 
 
 def deliver(
-    cluster: Cluster, src: Peer, node: str, endpoint: str, protocol: str, verdict: Verdict
+    cluster: Cluster, src: Peer, node: str, endpoint: HostPort, protocol: str, verdict: Verdict
 ) -> Delivery:
     """The packet at one endpoint (kube-proxy's choice when `verdict` is ACCEPT, else the
     destination as it is): route, source NAT, egress and ingress policy."""
-    ip, port = _split_endpoint(endpoint)
+    ip, port = endpoint.ip, endpoint.port
     translated = verdict.verdict == "ACCEPT"
     masquerade = translated and verdict.masquerades(ip, src.ip)
     to = peer_of_address(cluster, ip)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import ip_address
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue, UsageError
+from podnet.ipam import addresses
 from podnet.model.cluster import Cluster
 from podnet.model.objects import PROTOCOLS
 from podnet.policy.semantics import (
@@ -48,18 +49,12 @@ class Explanation:
 
 
 def split_host_port(text: str) -> tuple[str, int | None]:
-    """`host`, `host:port`, `ns/pod:port` or `[v6]:port` as (host, port or None)."""
-    host, port = text, None
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else None
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    if port is None:
-        return host, None
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
-    return host, int(port)
+    """A command-line endpoint: `host`, `host:port`, `ns/pod:port` or `[v6]:port` as (host,
+    port or None), by the one parser of "IP:port" text (`ipam.addresses`)."""
+    try:
+        return addresses.split_host_port(text)
+    except InvalidValue as err:
+        raise UsageError(f"{text!r}: {err.why}") from None
 
 
 def parse_endpoint(

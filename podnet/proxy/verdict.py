@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from podnet.errors import UsageError
+from podnet.ipam.addresses import HostPort
 from podnet.model.cluster import Cluster
 from podnet.model.objects import PROTOCOLS, IPAddress
 from podnet.proxy.endpoints import ProxyEndpoint
@@ -23,13 +24,18 @@ VERDICTS = ("ACCEPT", "DROP", "REJECT", "NONE")
 @dataclass(frozen=True, slots=True)
 class Verdict:
     verdict: str  # ACCEPT (DNAT to one of `endpoints`) | DROP | REJECT | NONE
-    endpoints: tuple[str, ...] = ()  # "IP:port", sorted
+    targets: tuple[HostPort, ...] = ()  # sorted as their text, as upstream lists them
     masquerade: bool = False  # marked for SNAT on some endpoint it may reach
     service: str = ""  # the service port that matched, "ns/name:port"
     reason: str = ""
     # Marked whatever endpoint is chosen; otherwise only the endpoint that is the source itself
     # (hairpin: the first rule of every endpoint chain) masquerades.
     snat: bool = False
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The targets as kube-proxy writes them ("IP:port", "[IPv6]:port")."""
+        return tuple(map(str, self.targets))
 
     def masquerades(self, endpoint_ip: IPAddress, src: IPAddress) -> bool:
         """Whether the packet is masqueraded when DNATed to `endpoint_ip`."""
@@ -162,7 +168,7 @@ def _accept(
     hairpin = any(e.ip == src for e in eps)  # the endpoint chain masquerades its own traffic
     return Verdict(
         "ACCEPT",
-        tuple(sorted(str(e) for e in eps)),
+        tuple(e.host_port for e in sorted(eps, key=str)),
         masq or hairpin,
         str(st.info.name),
         reason + (" (hairpin)" if hairpin and not masq else ""),

@@ -53,7 +53,10 @@ def model_json(r: ServiceReach) -> dict:
         r.pods,
         r.services,
         lambda p, s: r.cells[p][s].allowed,
-        lambda p, s: {"kube_proxy": r.cells[p][s].verdict, "endpoints": r.cells[p][s].endpoints},
+        lambda p, s: {
+            "kube_proxy": r.cells[p][s].verdict,
+            "endpoints": {str(e): ok for e, ok in r.cells[p][s].endpoints.items()},
+        },
     )
 
 
