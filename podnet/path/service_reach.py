@@ -14,7 +14,7 @@ from podnet.ipam.addresses import HostPort
 from podnet.model.cluster import Cluster
 from podnet.path.trace import deliver
 from podnet.policy.semantics import pod_peer
-from podnet.proxy.verdict import decide
+from podnet.proxy.verdict import ProxyVerdict, decide
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,10 @@ def service_reach(cluster: Cluster) -> ServiceReach:
         for name, vip, port, proto in targets:
             v = decide(cluster, pod.node_name, src.ip, vip, port, proto)
             endpoints: dict[HostPort, bool] = {}
-            if v.verdict == "ACCEPT":
+            if v.verdict == ProxyVerdict.ACCEPT:
                 for ep in v.targets:
                     endpoints[ep] = deliver(cluster, src, pod.node_name, ep, proto, v).allowed
-            elif v.verdict == "NONE":  # not a proxied address: the packet goes as it is
+            elif v.verdict == ProxyVerdict.NONE:  # not a proxied address: the packet goes as it is
                 ep = HostPort(vip, port)
                 endpoints[ep] = deliver(cluster, src, pod.node_name, ep, proto, v).allowed
             row[name] = ServiceCell(v.verdict, endpoints)

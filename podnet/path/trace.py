@@ -21,7 +21,8 @@ from podnet.errors import UsageError
 from podnet.ipam.addresses import HostPort, family
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
-from podnet.model.objects import IPAddress, Node, Service
+from podnet.model.config import Backend
+from podnet.model.objects import IPAddress, Node, PolicyType, Service
 from podnet.model.topology import EXTERNAL, entry_node, external_client
 from podnet.policy.explain import (
     Reason,
@@ -31,7 +32,7 @@ from podnet.policy.explain import (
     split_host_port,
 )
 from podnet.policy.semantics import Peer
-from podnet.proxy.verdict import Verdict, decide
+from podnet.proxy.verdict import ProxyVerdict, Verdict, decide
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +129,8 @@ def trace(
     node = entry_node(cluster, src, dst, service)
     verdict = decide(cluster, node, src.ip, dst, port, protocol)
     hops.append(_proxy_hop(node, verdict))
-    if verdict.verdict in ("DROP", "REJECT"):
-        kind = "rejected" if verdict.verdict == "REJECT" else "dropped"
+    if verdict.verdict in (ProxyVerdict.DROP, ProxyVerdict.REJECT):
+        kind = "rejected" if verdict.verdict == ProxyVerdict.REJECT else "dropped"
         return Trace(
             source,
             target,
@@ -140,7 +141,9 @@ def trace(
             kind,
             f"kube-proxy on {node}: {verdict.reason}",
         )
-    candidates = verdict.targets if verdict.verdict == "ACCEPT" else (HostPort(dst, port),)
+    candidates = (
+        verdict.targets if verdict.verdict == ProxyVerdict.ACCEPT else (HostPort(dst, port),)
+    )
     deliveries = tuple(
         deliver(cluster, src, node, candidate, protocol, verdict) for candidate in candidates
     )
@@ -245,9 +248,11 @@ def _dns_blocked(cluster: Cluster, src: Peer, server: IPAddress) -> str:
     """Why the pod's query to cluster DNS (UDP 53) cannot get through, or ""."""
     assert src.pod is not None
     verdict = decide(cluster, src.pod.node_name, src.ip, server, 53, "UDP")
-    if verdict.verdict in ("DROP", "REJECT"):
+    if verdict.verdict in (ProxyVerdict.DROP, ProxyVerdict.REJECT):
         return f"kube-proxy {verdict.verdict}: {verdict.reason}"
-    candidates = verdict.targets if verdict.verdict == "ACCEPT" else (HostPort(server, 53),)
+    candidates = (
+        verdict.targets if verdict.verdict == ProxyVerdict.ACCEPT else (HostPort(server, 53),)
+    )
     results = [deliver(cluster, src, src.pod.node_name, c, "UDP", verdict) for c in candidates]
     if any(d.allowed for d in results):
         return ""
@@ -273,9 +278,9 @@ def _service_kind(service: Service, ip: IPAddress) -> str:
 
 
 def _proxy_hop(node: str, v: Verdict) -> Hop:
-    if v.verdict == "NONE":
+    if v.verdict == ProxyVerdict.NONE:
         return Hop("kube-proxy", f"on {node}: no Service rule applies ({v.reason})")
-    if v.verdict == "ACCEPT":
+    if v.verdict == ProxyVerdict.ACCEPT:
         masq = ", masquerade (SNAT to the node)" if v.masquerade else ", source kept"
         return Hop(
             "kube-proxy",
@@ -301,7 +306,7 @@ def _route(cluster: Cluster, from_node: str, to: Peer) -> Hop:
         return Hop("route", f"{from_node}: {how}")
     peer = _node(cluster, to.node)
     assert peer is not None
-    if cluster.config.backend == "vxlan":
+    if cluster.config.backend == Backend.vxlan:
         return Hop("route", f"{from_node} -> {to.node}: VXLAN (flannel.1, VNI 1) to {peer.ips[0]}")
     return Hop("route", f"{from_node} -> {to.node}: host-gw via {peer.ips[0]}")
 
@@ -325,7 +330,7 @@ def deliver(
     """The packet at one endpoint (kube-proxy's choice when `verdict` is ACCEPT, else the
     destination as it is): route, source NAT, egress and ingress policy."""
     ip, port = endpoint.ip, endpoint.port
-    translated = verdict.verdict == "ACCEPT"
+    translated = verdict.verdict == ProxyVerdict.ACCEPT
     masquerade = translated and verdict.masquerades(ip, src.ip)
     to = peer_of_address(cluster, ip)
     hops = [_route(cluster, node, to)]
@@ -334,14 +339,16 @@ def deliver(
         hops.insert(0, Hop("snat", f"source {src.ip} -> {seen.ip}"))
     egress = explain(cluster, src, to, port, protocol)
     ingress = explain(cluster, seen, to, port, protocol)
-    e = next(v for v in egress.directions if v.direction == "Egress")
-    i = next(v for v in ingress.directions if v.direction == "Ingress")
+    e = next(v for v in egress.directions if v.direction == PolicyType.Egress)
+    i = next(v for v in ingress.directions if v.direction == PolicyType.Ingress)
     # A pod reaching itself through a Service leaves its namespace (hairpin): only traffic to its
     # own address directly is exempt from its egress policy.
     hairpin = translated and to.pod is not None and src.pod is not None
     self_exempt = bool(egress.exempt) and not hairpin
-    hops.append(_policy_hop(e, egress.reasons["Egress"], egress.exempt if self_exempt else ""))
-    hops.append(_policy_hop(i, ingress.reasons["Ingress"], ingress.exempt))
+    hops.append(
+        _policy_hop(e, egress.reasons[PolicyType.Egress], egress.exempt if self_exempt else "")
+    )
+    hops.append(_policy_hop(i, ingress.reasons[PolicyType.Ingress], ingress.exempt))
     egress_ok = self_exempt or e.allowed
     ingress_ok = bool(ingress.exempt) or i.allowed
     what = (

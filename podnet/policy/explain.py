@@ -10,7 +10,7 @@ from ipaddress import ip_address
 from podnet.errors import InvalidValue, UsageError
 from podnet.ipam import addresses
 from podnet.model.cluster import Cluster
-from podnet.model.objects import PROTOCOLS
+from podnet.model.objects import PROTOCOLS, PolicyType
 from podnet.policy.semantics import (
     DIRECTIONS,
     DirectionVerdict,
@@ -112,8 +112,8 @@ def explain(cluster: Cluster, src: Peer, dst: Peer, port: int, protocol: str) ->
 def _reasons(
     cluster: Cluster, v: DirectionVerdict, src: Peer, dst: Peer, port: int, protocol: str
 ) -> list[Reason]:
-    other = dst if v.direction == "Egress" else src
-    peers_key = "to" if v.direction == "Egress" else "from"
+    other = dst if v.direction == PolicyType.Egress else src
+    peers_key = "to" if v.direction == PolicyType.Egress else "from"
     out = []
     for match in v.allowing:
         rule = match.policy.rules(v.direction)[match.rule]
@@ -126,7 +126,7 @@ def _reasons(
             )
             peer_text = f"{peers_key}[{i}] {peer}"
         else:
-            peer_text = "every source" if v.direction == "Ingress" else "every destination"
+            peer_text = "every source" if v.direction == PolicyType.Ingress else "every destination"
         if rule.ports:
             j, entry = next(
                 (j, e) for j, e in enumerate(rule.ports) if port_matches(e, port, protocol, dst)

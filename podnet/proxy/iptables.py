@@ -17,7 +17,7 @@ import hashlib
 from typing import NamedTuple
 
 from podnet.model.cluster import Cluster
-from podnet.model.config import MASQUERADE_MARK
+from podnet.model.config import MASQUERADE_MARK, ProxyMode
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.nftables import base32_prefix
 from podnet.proxy.node import (
@@ -96,7 +96,7 @@ def render_iptables(cluster: Cluster, node: str) -> str:
     with paused_gc():
         for family in families(cluster):
             tool = "iptables-restore" if family == 4 else "ip6tables-restore"
-            np = node_proxy(cluster, node, family, "iptables")
+            np = node_proxy(cluster, node, family, ProxyMode.iptables)
             parts.append(f"# {tool}\n" + render_family(np))
     return "\n".join(parts)
 

@@ -17,7 +17,7 @@ import hashlib
 from typing import NamedTuple
 
 from podnet.model.cluster import Cluster
-from podnet.model.config import MASQUERADE_MARK
+from podnet.model.config import MASQUERADE_MARK, ProxyMode
 from podnet.nftables import Chain, Element, Map, Rule, Set, Table, Transaction
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.node import (
@@ -60,7 +60,8 @@ def render_nftables(cluster: Cluster, node: str) -> str:
     cluster is dual-stack."""
     with paused_gc():
         return "\n".join(
-            render_table(node_proxy(cluster, node, f, "nftables")) for f in families(cluster)
+            render_table(node_proxy(cluster, node, f, ProxyMode.nftables))
+            for f in families(cluster)
         )
 
 

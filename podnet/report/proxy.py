@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from podnet.ipam.addresses import HostPort
 from podnet.model.objects import IPAddress
 from podnet.proxy.tracer import Trace
-from podnet.proxy.verdict import Verdict
+from podnet.proxy.verdict import ProxyVerdict, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +40,10 @@ def to_json(p: ProxyTrace) -> dict:
 
 
 def _summary(t: Trace) -> str:
-    if t.verdict == "ACCEPT":
+    if t.verdict == ProxyVerdict.ACCEPT:
         masq = "masqueraded" if t.masquerade else "not masqueraded"
         return f"verdict: ACCEPT, DNAT to one of {', '.join(t.endpoints)}; {masq}"
-    if t.verdict == "NONE":
+    if t.verdict == ProxyVerdict.NONE:
         return "verdict: NONE (no kube-proxy rule applies)"
     return f"verdict: {t.verdict}"
 
