@@ -58,6 +58,10 @@ class Family:
     nft: str  # nftables address family and match keyword: ip, ip6
     nft_addr_type: str  # nftables set element type: ipv4_addr, ipv6_addr
     nfproto: str  # `meta nfproto` value: ipv4, ipv6
+    iptables: str  # the iptables command of the family: iptables, ip6tables
+    # Loopback addresses may be routed off the host (net.ipv4.conf.*.route_localnet, which
+    # kube-proxy's iptables mode sets for NodePorts on 127.0.0.1): IPv4 only.
+    route_localnet: bool
     dns_type: str  # the DNS record holding such an address: A, AAAA
 
     @property
@@ -92,6 +96,8 @@ IPV4 = Family(
     nft="ip",
     nft_addr_type="ipv4_addr",
     nfproto="ipv4",
+    iptables="iptables",
+    route_localnet=True,
     dns_type="A",
 )
 IPV6 = Family(
@@ -112,6 +118,8 @@ IPV6 = Family(
     nft="ip6",
     nft_addr_type="ipv6_addr",
     nfproto="ipv6",
+    iptables="ip6tables",
+    route_localnet=False,
     dns_type="AAAA",
 )
 FAMILIES = {4: IPV4, 6: IPV6}

@@ -28,6 +28,7 @@ from ipaddress import collapse_addresses, ip_network
 
 import numpy as np
 
+from podnet.ipam.addresses import family
 from podnet.model.cluster import Cluster
 from podnet.model.config import MASQUERADE_MARK
 from podnet.model.objects import IPNetwork, NetworkPolicy, Pod, PolicyPort, PolicyRule, PolicyType
@@ -71,7 +72,7 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
     tx = Transaction("inet", table)
     egress, ingress = [], []
     for version in cluster.config.families:
-        fam, kind = ("ip", "ipv4_addr") if version == 4 else ("ip6", "ipv6_addr")
+        fam, kind = family(version).nft, family(version).nft_addr_type
         for direction, field, rules in (
             (PolicyType.Egress, "saddr", egress),
             (PolicyType.Ingress, "daddr", ingress),
@@ -112,7 +113,7 @@ def _selects(engine: PolicyEngine, index: int, pod: Pod) -> bool:
 def _rules(
     engine: PolicyEngine, pol: NetworkPolicy, direction: str, r: int, rule: PolicyRule, pod: Pod
 ) -> list[str]:
-    fam = "ip" if engine.version == 4 else "ip6"
+    fam = family(engine.version).nft
     verdict = "return" if direction == PolicyType.Egress else "accept"
     field = "daddr" if direction == PolicyType.Egress else "saddr"
     comment = f'comment "{pol.key} {direction.lower()}[{r}]"'
@@ -222,7 +223,7 @@ def _in_blocks(engine: PolicyEngine, rule: PolicyRule) -> np.ndarray:
 
 def _addresses(engine: PolicyEngine, keys: np.ndarray, blocks: list[IPNetwork]) -> list[IPNetwork]:
     """The pods of `keys` (by address) and the blocks, as a minimal list of disjoint CIDRs."""
-    width = 32 if engine.version == 4 else 128
+    width = family(engine.version).bits
     pods = [
         ip_network(f"{ip}/{width}")
         for ip, k in zip(engine.ips, engine.pod_key, strict=True)

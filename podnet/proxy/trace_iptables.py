@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
 
+from podnet.ipam.addresses import FAMILIES
 from podnet.model.objects import IPAddress
 from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
 
@@ -43,7 +44,7 @@ class _Rule:
 
 def parse(text: str, family: int) -> dict[tuple[str, str], list[_Rule]]:
     """The chains of the `iptables-restore` part for `family`, by (table, chain)."""
-    tool = "# iptables-restore" if family == 4 else "# ip6tables-restore"
+    tool = f"# {FAMILIES[family].iptables}-restore"
     lines = text.splitlines()
     if any(line.startswith("# ip") for line in lines):
         start = next((i for i, line in enumerate(lines) if line.strip() == tool), None)

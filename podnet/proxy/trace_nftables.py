@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
 
+from podnet.ipam.addresses import FAMILIES
 from podnet.model.objects import IPAddress
 from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
 
@@ -224,7 +225,7 @@ class _Tracer:
     def _rules(self, chain: str, start: int, p: Packet, depth: int) -> list[Outcome]:
         rules = self.table.parsed.get(chain)
         if rules is None:
-            fam = "ip" if self.table.family == 4 else "ip6"
+            fam = FAMILIES[self.table.family].nft
             rules = [_parse_rule(text, fam, n) for text, n in self.table.chains[chain]]
             self.table.parsed[chain] = rules
         for i in range(start, len(rules)):
