@@ -24,6 +24,11 @@ SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
+# Looked up once: the renderers ask for the traffic policies several times per service port, and
+# reading a member off its enum class costs several times a comparison.
+_LOCAL = TrafficPolicy.Local
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class ServicePortName:
     """Upstream's ServicePortName: the key endpoints and service ports are matched by."""
@@ -63,15 +68,12 @@ class ServicePortInfo:
 
     @property
     def internal_policy_local(self) -> bool:
-        return self.service.internal_traffic_policy == TrafficPolicy.Local
+        return self.service.internal_traffic_policy == _LOCAL
 
     @property
     def external_policy_local(self) -> bool:
         # apiservice.ExternalPolicyLocal: the Service must be externally accessible at all.
-        return (
-            self.service.externally_reachable
-            and self.service.external_traffic_policy == TrafficPolicy.Local
-        )
+        return self.service.externally_reachable and self.service.external_traffic_policy == _LOCAL
 
     @property
     def uses_cluster_endpoints(self) -> bool:
