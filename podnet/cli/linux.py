@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +15,7 @@ from podnet.cli import app
 from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster, load_cluster
+from podnet.model.config import Backend
 from podnet.report.formats import choices, render
 
 if TYPE_CHECKING:
@@ -29,11 +29,6 @@ TimeoutOpt = Annotated[
     float,
     typer.Option("--timeout", min=0.05, max=30, help="Seconds to wait for each connection."),
 ]
-
-
-class Backend(StrEnum):
-    host_gw = "host-gw"
-    vxlan = "vxlan"
 
 
 # Named, not imported: the kernel probes load only when a command probes.

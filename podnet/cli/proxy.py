@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from ipaddress import ip_address
 from typing import Annotated
 
@@ -12,6 +11,7 @@ import typer
 from podnet.cli import app
 from podnet.cli.cluster import Paths, Protocol, ProtocolOpt, load
 from podnet.errors import UsageError
+from podnet.model.config import ProxyMode as Mode
 from podnet.model.objects import IPAddress
 from podnet.proxy.iptables import render_iptables
 from podnet.proxy.nftables import render_nftables
@@ -28,11 +28,6 @@ proxy_app = typer.Typer(
 app.add_typer(proxy_app, name="proxy")
 
 TraceFormat = choices("TraceFormat", ProxyTrace)
-
-
-class Mode(StrEnum):
-    nftables = "nftables"
-    iptables = "iptables"
 
 
 NodeOpt = Annotated[str, typer.Option("--node", help="The node kube-proxy runs on.")]

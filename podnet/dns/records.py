@@ -38,7 +38,7 @@ from dns.rdatatype import RdataType
 
 from podnet.ipam.addresses import FAMILIES, family
 from podnet.model.cluster import Cluster
-from podnet.model.objects import IPAddress, Service
+from podnet.model.objects import IPAddress, Service, ServiceType
 
 SCHEMA_VERSION = "1.1.0"
 VERSION_TTL = 28800  # CoreDNS answers dns-version.<zone> with this TTL, whatever `ttl` says
@@ -340,7 +340,7 @@ class ClusterZone:
         for (ns, name), svcs in sorted(self.services.items()):
             fqdn = f"{name}.{ns}.svc.{z}"
             for svc in svcs:
-                if svc.type == "ExternalName":
+                if svc.type == ServiceType.ExternalName:
                     yield (fqdn, CNAME)
                     continue
                 families = set() if svc.headless else {ip.version for ip in svc.cluster_ips}
@@ -544,7 +544,7 @@ class ClusterZone:
         out: list[_Target] = []
         fqdn = f"{r.service}.{r.namespace}.svc.{self.origin}"
         for svc in self.services.get((r.namespace, r.service), []):
-            if svc.type == "ExternalName":
+            if svc.type == ServiceType.ExternalName:
                 # No endpoints, and no port or protocol labels, below an ExternalName.
                 if r.endpoint or r.port or r.protocol:
                     continue

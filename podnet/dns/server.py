@@ -34,7 +34,6 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from ipaddress import ip_address
 
 import dns.asyncquery
 import dns.edns
@@ -49,7 +48,8 @@ import dns.rdatatype
 import dns.rrset
 
 from podnet.dns.records import ClusterZone
-from podnet.errors import PodnetError, UsageError
+from podnet.errors import InvalidValue, PodnetError, UsageError
+from podnet.ipam.addresses import HostPort, join_host_port
 
 OUR_PAYLOAD = 1232  # the EDNS buffer size of DNS Flag Day 2020
 UDP_MIN = 512
@@ -60,34 +60,23 @@ UPSTREAM_TIMEOUT = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Address:
+    """Where a socket listens or sends: the host as text, the form sockets and dnspython take."""
+
     host: str
     port: int
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return join_host_port(self.host, self.port)
 
 
 def parse_address(text: str, default_port: int) -> Address:
-    """`IP`, `IP:port` or `[IPv6]:port`."""
-    host, port = text, default_port
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise UsageError(f"{text!r}: expected IP, IP:port or [IPv6]:port")
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, _, p = text.partition(":")
-        if not p.isdigit():
-            raise UsageError(f"{text!r}: expected IP, IP:port or [IPv6]:port")
-        port = int(p)
+    """`IP`, `IP:port` or `[IPv6]:port` as given on the command line; port 0 asks the kernel
+    for a free one."""
     try:
-        ip_address(host)
-    except ValueError:
-        raise UsageError(f"{text!r}: {host!r} is not an IP address") from None
-    if not 0 <= port <= 65535:
-        raise UsageError(f"{text!r}: port must be between 0 and 65535")
-    return Address(host, port)
+        hp = HostPort.parse(text, default_port, lowest_port=0)
+    except InvalidValue as err:
+        raise UsageError(f"{text!r}: {err.why}") from None
+    return Address(str(hp.ip), hp.port)
 
 
 # --- the query codec ------------------------------------------------------------------------------

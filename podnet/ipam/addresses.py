@@ -1,8 +1,10 @@
 """Address values and what differs between IPv4 and IPv6, in one place.
 
-Every layer may import this module: it depends on the standard library only (never on the model),
+Every layer may import this module: it depends on the standard library and the error tree only
+(never on the model),
 so the model, ipam, dns and the realiser share one answer to "which loopback, which host prefix,
-which nftables family" instead of each branching on `version == 4`.
+which nftables family" instead of each branching on `version == 4`, and one way to write and read
+"IP:port" (`HostPort`) instead of joining and splitting strings.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from ipaddress import (
     IPv6Address,
     IPv6Interface,
     IPv6Network,
+    ip_address,
     ip_network,
 )
+
+from podnet.errors import InvalidValue
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
@@ -53,6 +58,10 @@ class Family:
     nft: str  # nftables address family and match keyword: ip, ip6
     nft_addr_type: str  # nftables set element type: ipv4_addr, ipv6_addr
     nfproto: str  # `meta nfproto` value: ipv4, ipv6
+    iptables: str  # the iptables command of the family: iptables, ip6tables
+    # Loopback addresses may be routed off the host (net.ipv4.conf.*.route_localnet, which
+    # kube-proxy's iptables mode sets for NodePorts on 127.0.0.1): IPv4 only.
+    route_localnet: bool
     dns_type: str  # the DNS record holding such an address: A, AAAA
 
     @property
@@ -87,6 +96,8 @@ IPV4 = Family(
     nft="ip",
     nft_addr_type="ipv4_addr",
     nfproto="ipv4",
+    iptables="iptables",
+    route_localnet=True,
     dns_type="A",
 )
 IPV6 = Family(
@@ -107,6 +118,8 @@ IPV6 = Family(
     nft="ip6",
     nft_addr_type="ipv6_addr",
     nfproto="ipv6",
+    iptables="ip6tables",
+    route_localnet=False,
     dns_type="AAAA",
 )
 FAMILIES = {4: IPV4, 6: IPV6}
@@ -115,3 +128,63 @@ FAMILIES = {4: IPV4, 6: IPV6}
 def family(value: IPAddress | IPNetwork | IPInterface | int) -> Family:
     """The family of an address, network or interface, or of an IP version number."""
     return FAMILIES[value if isinstance(value, int) else value.version]
+
+
+PORT_MAX = 65535
+
+
+def join_host_port(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 address in brackets (`[fd00::5]:8080`), as Go's
+    net.JoinHostPort writes it: the form of every "IP:port" podnet shows."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def split_host_port(text: str, lowest_port: int = 1) -> tuple[str, int | None]:
+    """`host`, `host:port` or `[host]:port` as (host, port or None). The host is not checked (a
+    caller may take names); a host with several colons and no brackets is an IPv6 address
+    without a port. Raises InvalidValue("address", text, why)."""
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise InvalidValue("address", text, "expected IP, IP:port or [IPv6]:port")
+        port = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    if port is None:
+        return host, None
+    if not port.isdigit() or not lowest_port <= int(port) <= PORT_MAX:
+        raise InvalidValue(
+            "address", text, f"the port must be a number from {lowest_port} to {PORT_MAX}"
+        )
+    return host, int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    """An IP address and a port: one end of a connection, or where a server listens."""
+
+    ip: IPAddress
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, default_port: int | None = None, lowest_port: int = 1) -> HostPort:
+        """`IP`, `IP:port` or `[IPv6]:port`; the port is `default_port` when not given (and
+        required when that is None). Raises InvalidValue("address", text, why)."""
+        host, port = split_host_port(text, lowest_port)
+        try:
+            ip = ip_address(host)
+        except ValueError:
+            raise InvalidValue("address", text, f"{host!r} is not an IP address") from None
+        if port is None:
+            if default_port is None:
+                raise InvalidValue("address", text, "expected IP:port or [IPv6]:port")
+            port = default_port
+        return cls(ip, port)
+
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.ip.version]
+
+    def __str__(self) -> str:
+        return join_host_port(str(self.ip), self.port)

@@ -37,6 +37,7 @@ from podnet.errors import InvalidValue
 from podnet.kernel.netns import NETNS_DIR
 from podnet.linux.realised import Realised, RealisedPod, RealisedProcess
 from podnet.model.cluster import Cluster
+from podnet.model.config import BACKENDS, Backend
 from podnet.model.objects import Node, Pod
 from podnet.model.topology import entry_node, external_client
 from podnet.nftables import Chain, Element, Rule, Set, Transaction
@@ -300,7 +301,7 @@ def make_plan(
 ) -> Plan:
     name = check_cluster_name(name or cluster.name)
     backend = backend or cluster.config.backend
-    if backend not in ("host-gw", "vxlan"):
+    if backend not in BACKENDS:
         raise InvalidValue("backend", backend, "must be host-gw or vxlan")
     _check_supported(cluster)
     state = state_dir(name)
@@ -314,7 +315,7 @@ def make_plan(
         state=state,
         cni_bin=f"{state}/bin",
         nodes_ns={n.name: netns_name(name, n.name) for n in cluster.nodes},
-        mtu=UNDERLAY_MTU - VXLAN_OVERHEAD if backend == "vxlan" else UNDERLAY_MTU,
+        mtu=UNDERLAY_MTU - VXLAN_OVERHEAD if backend == Backend.vxlan else UNDERLAY_MTU,
         python=python,
     )
     nodes = [
@@ -551,7 +552,7 @@ def _node_netns(
     subnet = cluster.config.node_subnet
     cidr = node.pod_cidrs[0]
     peers = [n for n in cluster.nodes if n.name != node.name]
-    if backend == "vxlan":
+    if backend == Backend.vxlan:
         overlay = _vxlan(node, peers)
     else:
         overlay = _Overlay(

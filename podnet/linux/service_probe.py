@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 
+from podnet.ipam.addresses import HostPort
 from podnet.linux import probe
 from podnet.linux.plan import netns_name
 from podnet.linux.realised import Realised
@@ -33,7 +35,7 @@ class Check:
     """One connection tried `len(outcomes)` times, and its trace."""
 
     source: str  # ns/pod, a node name or "external"
-    target: str  # what was dialled: IP:port/protocol
+    target: str  # what was dialled: str(HostPort)/protocol
     service: str  # ns/name:port/protocol, or ""
     trace: Trace
     outcomes: tuple[probe.Outcome, ...] = ()
@@ -134,7 +136,8 @@ def check_connections(
     out = []
     for (src, ip, port, proto), t, (start, n) in zip(wanted, traces, spans, strict=True):
         service = _service_name(cluster, ip, port, proto)
-        check = Check(src, f"{ip}:{port}/{proto}", service, t, tuple(outcomes[start : start + n]))
+        dialled = f"{HostPort(ip_address(ip), port)}/{proto}"
+        check = Check(src, dialled, service, t, tuple(outcomes[start : start + n]))
         affinity = _affinity(cluster, ip)
         problems = judge(check, st, _source_ip(cluster, st, src), affinity)
         out.append(Check(check.source, check.target, service, t, check.outcomes, problems))
@@ -211,6 +214,9 @@ def verify(cluster: Cluster, st: Realised, timeout: float = probe.DEFAULT_TIMEOU
     failing = [c for c in matrix.checks.values() if c.problems]
     if not failing:
         return []
-    again = [(c.source, *c.target.replace("/", ":").split(":")) for c in failing]
-    wanted = [(src, ip, int(port), proto) for src, ip, port, proto in again]
+    wanted = []
+    for c in failing:
+        address, _, proto = c.target.rpartition("/")
+        hp = HostPort.parse(address)
+        wanted.append((c.source, str(hp.ip), hp.port, proto))
     return [p for c in check_connections(cluster, st, wanted, timeout * 3) for p in c.problems]

@@ -11,6 +11,7 @@ from collections import Counter
 from podnet.ipam.addresses import FAMILIES
 from podnet.ipam.capacity import AddressPlan, NodePorts
 from podnet.model.cluster import Cluster
+from podnet.model.objects import ServiceType
 
 
 def plan_from_cluster(cluster: Cluster) -> AddressPlan:
@@ -24,9 +25,9 @@ def plan_from_cluster(cluster: Cluster) -> AddressPlan:
     needed = sum(
         len({p.node_port for p in s.ports})
         for s in cluster.services
-        if s.type in ("NodePort", "LoadBalancer")
+        if s.type in (ServiceType.NodePort, ServiceType.LoadBalancer)
     )
-    load_balancers = sum(s.type == "LoadBalancer" for s in cluster.services)
+    load_balancers = sum(s.type == ServiceType.LoadBalancer for s in cluster.services)
     return AddressPlan(
         name=config.name,
         pod_subnets=tuple(config.pod_subnets),

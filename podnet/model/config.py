@@ -6,6 +6,7 @@ Defaults are those of kubeadm, kind and Flannel (see DESIGN.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from ipaddress import IPv4Network, ip_network
 from typing import Any
 
@@ -14,8 +15,23 @@ from podnet.model import validation as v
 from podnet.model.fields import Field, quote
 from podnet.model.objects import IPAddress, IPNetwork, Origin, Taint
 
-BACKENDS = ("host-gw", "vxlan")
-PROXY_MODES = ("nftables", "iptables")
+
+class Backend(StrEnum):
+    """How pod traffic crosses between nodes (Flannel's backends)."""
+
+    host_gw = "host-gw"
+    vxlan = "vxlan"
+
+
+class ProxyMode(StrEnum):
+    """kube-proxy's --proxy-mode."""
+
+    nftables = "nftables"
+    iptables = "iptables"
+
+
+BACKENDS = tuple(Backend)
+PROXY_MODES = tuple(ProxyMode)
 DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "None")
 DNS_POD_MODES = ("insecure", "verified", "disabled")
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
@@ -43,9 +59,9 @@ class ClusterConfig:
     node_cidr_mask_size_v6: int = 64
     node_subnet: IPNetwork = IPv4Network("172.18.0.0/16")
     dns_domain: str = "cluster.local"
-    backend: str = "host-gw"
+    backend: Backend = Backend.host_gw
     service_node_port_range: tuple[int, int] = (30000, 32767)
-    kube_proxy_mode: str = "nftables"
+    kube_proxy_mode: ProxyMode = ProxyMode.nftables
     masquerade_all: bool = False
     detect_local_mode: str = "ClusterCIDR"
     node_port_addresses: tuple[IPNetwork, ...] = ()
@@ -133,8 +149,10 @@ def _cluster_network(doc: Field) -> ClusterConfig:
     values["dns_domain"] = spec["dnsDomain"].str(d.dns_domain) or d.dns_domain
     if spec["dnsDomain"].present:
         spec["dnsDomain"].check(values["dns_domain"], v.dns1123_subdomain)
-    values["backend"] = spec["backend"].choice(BACKENDS, d.backend)
-    values["kube_proxy_mode"] = spec["kubeProxyMode"].choice(PROXY_MODES, d.kube_proxy_mode)
+    values["backend"] = Backend(spec["backend"].choice(BACKENDS, d.backend))
+    values["kube_proxy_mode"] = ProxyMode(
+        spec["kubeProxyMode"].choice(PROXY_MODES, d.kube_proxy_mode)
+    )
     values["detect_local_mode"] = spec["detectLocalMode"].choice(
         DETECT_LOCAL_MODES, d.detect_local_mode
     )
@@ -241,7 +259,7 @@ def _kind_cluster(doc: Field) -> ClusterConfig:
     elif mode not in (*PROXY_MODES, "none"):
         net["kubeProxyMode"].error(f'Unsupported value: "{mode}"')
     else:
-        values["kube_proxy_mode"] = mode if mode in PROXY_MODES else "nftables"
+        values["kube_proxy_mode"] = ProxyMode(mode) if mode in PROXY_MODES else ProxyMode.nftables
     roles = [(n, n["role"].str("control-plane") or "control-plane") for n in doc["nodes"].objects()]
     if not roles:
         roles = [(None, "control-plane")]

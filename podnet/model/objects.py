@@ -8,11 +8,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from podnet.ipam.addresses import IPAddress, IPNetwork
 from podnet.model.selectors import LabelSelector
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+
+
+# Kubernetes' own words, as values: each member is its string (it compares, hashes, formats and
+# serialises as the word), so text and JSON stay the API's.
+class ServiceType(StrEnum):
+    ClusterIP = "ClusterIP"
+    NodePort = "NodePort"
+    LoadBalancer = "LoadBalancer"
+    ExternalName = "ExternalName"
+
+
+class TrafficPolicy(StrEnum):
+    """externalTrafficPolicy and internalTrafficPolicy."""
+
+    Cluster = "Cluster"
+    Local = "Local"
+
+
+class PolicyType(StrEnum):
+    """A NetworkPolicy's policyTypes: the direction of the traffic it restricts."""
+
+    Ingress = "Ingress"
+    Egress = "Egress"
+
+
+SERVICE_TYPES = tuple(ServiceType)
+TRAFFIC_POLICIES = tuple(TrafficPolicy)
+POLICY_TYPES = tuple(PolicyType)
+EXTERNAL_SERVICE_TYPES = (ServiceType.NodePort, ServiceType.LoadBalancer)
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -148,7 +178,7 @@ class Service:
     labels: Mapping[str, str]
     selector: Mapping[str, str] | None  # None: no selector (EndpointSlices managed by hand)
     ports: tuple[ServicePort, ...]
-    type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    type: ServiceType = ServiceType.ClusterIP
     # As given, then resolved: allocated addresses; empty for ExternalName and headless.
     cluster_ips: tuple[IPAddress, ...] = ()
     headless: bool = False  # clusterIP: None
@@ -160,8 +190,9 @@ class Service:
     load_balancer_source_ranges: tuple[IPNetwork, ...] = ()
     session_affinity: str = "None"  # None | ClientIP
     session_affinity_timeout: int = 10800
-    external_traffic_policy: str = ""  # Cluster | Local; set for NodePort and LoadBalancer
-    internal_traffic_policy: str = "Cluster"  # Cluster | Local
+    # Set for NodePort and LoadBalancer Services only ("" otherwise).
+    external_traffic_policy: TrafficPolicy | str = ""
+    internal_traffic_policy: TrafficPolicy = TrafficPolicy.Cluster
     health_check_node_port: int | None = None
     allocate_load_balancer_node_ports: bool = True
     traffic_distribution: str = ""  # PreferClose | PreferSameZone | PreferSameNode
@@ -175,7 +206,7 @@ class Service:
 
     @property
     def externally_reachable(self) -> bool:
-        return self.type in ("NodePort", "LoadBalancer") or bool(self.external_ips)
+        return self.type in EXTERNAL_SERVICE_TYPES or bool(self.external_ips)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +328,7 @@ class NetworkPolicy:
     name: str
     namespace: str
     pod_selector: LabelSelector
-    policy_types: tuple[str, ...]  # after API defaulting
+    policy_types: tuple[PolicyType, ...]  # after API defaulting
     ingress: tuple[PolicyRule, ...] = ()
     egress: tuple[PolicyRule, ...] = ()
     origin: Origin = Origin()
@@ -307,4 +338,4 @@ class NetworkPolicy:
         return f"{self.namespace}/{self.name}"
 
     def rules(self, direction: str) -> tuple[PolicyRule, ...]:
-        return self.ingress if direction == "Ingress" else self.egress
+        return self.ingress if direction == PolicyType.Ingress else self.egress

@@ -16,6 +16,7 @@ from podnet.model.config import ClusterConfig, parse_config
 from podnet.model.documents import Document
 from podnet.model.fields import Context, Field, quote, type_name
 from podnet.model.objects import (
+    POLICY_TYPES,
     ContainerPort,
     EndpointSlice,
     IPBlock,
@@ -29,6 +30,7 @@ from podnet.model.objects import (
     PolicyPeer,
     PolicyPort,
     PolicyRule,
+    PolicyType,
     Service,
     Taint,
     Toleration,
@@ -518,11 +520,11 @@ def _network_policy(spec: Field, name: str, namespace: str, origin: Origin) -> N
         spec["policyTypes"].error("Invalid value: may not specify more than two policyTypes")
     else:
         for f, t in type_items:
-            if t not in ("Ingress", "Egress"):
+            if t not in POLICY_TYPES:
                 f.error(f'Unsupported value: "{t}": supported values: "Egress", "Ingress"')
     if not spec["policyTypes"].items():  # API defaulting: Egress only with a non-empty egress list
-        types = ["Ingress"] + (["Egress"] if egress else [])
-    policy_types = tuple(t for t in ("Ingress", "Egress") if t in types)
+        types = [PolicyType.Ingress] + ([PolicyType.Egress] if egress else [])
+    policy_types = tuple(t for t in POLICY_TYPES if t in types)
     return NetworkPolicy(name, namespace, pod_selector, policy_types, ingress, egress, origin)
 
 

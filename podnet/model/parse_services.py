@@ -11,6 +11,9 @@ from podnet.ipam.addresses import family
 from podnet.model import validation as v
 from podnet.model.fields import Field
 from podnet.model.objects import (
+    EXTERNAL_SERVICE_TYPES,
+    SERVICE_TYPES,
+    TRAFFIC_POLICIES,
     Endpoint,
     EndpointPort,
     EndpointSlice,
@@ -20,9 +23,10 @@ from podnet.model.objects import (
     Origin,
     Service,
     ServicePort,
+    ServiceType,
+    TrafficPolicy,
 )
 
-SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 # Kubernetes' names of the IP families (spec.ipFamilies) and their IP versions.
 FAMILIES = {f.name: f.version for f in ADDRESS_FAMILIES.values()}
 
@@ -43,10 +47,10 @@ def parse_service(
     obj: Field, name: str, namespace: str, labels: dict[str, str], origin: Origin
 ) -> Service:
     spec = obj["spec"]
-    stype = spec["type"].choice(SERVICE_TYPES, "ClusterIP")
-    external = stype in ("NodePort", "LoadBalancer")
+    stype = ServiceType(spec["type"].choice(SERVICE_TYPES, ServiceType.ClusterIP))
+    external = stype in EXTERNAL_SERVICE_TYPES
     headless, cluster_ips = _cluster_ips(spec, stype, external)
-    if stype == "ExternalName":
+    if stype == ServiceType.ExternalName:
         ext = spec["externalName"].str(required=True).rstrip(".")
         if ext:
             spec["externalName"].check(ext, v.dns1123_subdomain)
@@ -57,7 +61,9 @@ def parse_service(
     selector = _selector(spec)
     affinity, timeout = _session_affinity(spec)
     etp, external_ips = _external_traffic_policy(spec, external)
-    itp = spec["internalTrafficPolicy"].choice(("Cluster", "Local"), "Cluster")
+    itp = TrafficPolicy(
+        spec["internalTrafficPolicy"].choice(TRAFFIC_POLICIES, TrafficPolicy.Cluster)
+    )
     hc = _health_check_node_port(spec, stype, etp)
     ranges = _source_ranges(spec, stype)
     ingress = _load_balancer_ingress(obj["status"]["loadBalancer"]["ingress"])
@@ -66,14 +72,16 @@ def parse_service(
         name=name,
         namespace=namespace,
         labels=labels,
-        selector=selector if stype != "ExternalName" else None,
+        selector=selector if stype != ServiceType.ExternalName else None,
         ports=ports,
         type=stype,
         cluster_ips=tuple(cluster_ips),
         headless=headless,
         ip_families=tuple(families),
         ip_family_policy=policy,
-        external_name=spec["externalName"].str().rstrip(".") if stype == "ExternalName" else "",
+        external_name=spec["externalName"].str().rstrip(".")
+        if stype == ServiceType.ExternalName
+        else "",
         external_ips=tuple(external_ips),
         load_balancer=tuple(ingress),
         load_balancer_source_ranges=tuple(ranges),
@@ -177,11 +185,13 @@ def _session_affinity(spec: Field) -> tuple[str, int | None]:
     return affinity, timeout
 
 
-def _external_traffic_policy(spec: Field, external: bool) -> tuple[str, list[IPAddress]]:
+def _external_traffic_policy(
+    spec: Field, external: bool
+) -> tuple[TrafficPolicy | str, list[IPAddress]]:
     """spec.externalTrafficPolicy (defaulted for NodePort and LoadBalancer) and spec.externalIPs,
     which make a Service externally reachable as well."""
-    etp = spec["externalTrafficPolicy"].str()
-    if etp and etp not in ("Cluster", "Local"):
+    etp: TrafficPolicy | str = spec["externalTrafficPolicy"].str()
+    if etp and etp not in TRAFFIC_POLICIES:
         spec["externalTrafficPolicy"].error(
             f'Unsupported value: "{etp}": supported values: "Cluster", "Local"'
         )
@@ -192,14 +202,14 @@ def _external_traffic_policy(spec: Field, external: bool) -> tuple[str, list[IPA
             "Invalid value: may only be set for externally-accessible services"
         )
     if external and not etp:
-        etp = "Cluster"
-    return etp, external_ips
+        etp = TrafficPolicy.Cluster
+    return TrafficPolicy(etp) if etp else "", external_ips
 
 
 def _health_check_node_port(spec: Field, stype: str, etp: str) -> int | None:
     hc = spec["healthCheckNodePort"].int()
     if hc is not None:
-        if not (stype == "LoadBalancer" and etp == "Local"):
+        if not (stype == ServiceType.LoadBalancer and etp == TrafficPolicy.Local):
             spec["healthCheckNodePort"].error(
                 "Invalid value: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"
             )
@@ -218,7 +228,7 @@ def _source_ranges(spec: Field, stype: str) -> list[IPNetwork]:
             item.error(f"Invalid value: {item.value!r}: must be a valid CIDR")
         else:
             ranges.append(net)
-    if ranges and stype != "LoadBalancer":
+    if ranges and stype != ServiceType.LoadBalancer:
         spec["loadBalancerSourceRanges"].error(
             "Forbidden: may only be used when `type` is 'LoadBalancer'"
         )
@@ -245,7 +255,7 @@ def _load_balancer_ingress(items: Field) -> list[LoadBalancerIngress]:
 
 def _allocate_node_ports(spec: Field, stype: str) -> bool:
     f = spec["allocateLoadBalancerNodePorts"]
-    if f.present and stype != "LoadBalancer":
+    if f.present and stype != ServiceType.LoadBalancer:
         f.error("Forbidden: may only be used when `type` is 'LoadBalancer'")
     return f.bool(True) if f.present else True
 
@@ -253,7 +263,7 @@ def _allocate_node_ports(spec: Field, stype: str) -> bool:
 def _service_ports(spec: Field, stype: str, headless: bool) -> tuple[ServicePort, ...]:
     ports: list[ServicePort] = []
     items = spec["ports"].items()
-    if not items and stype != "ExternalName" and not headless:
+    if not items and stype != ServiceType.ExternalName and not headless:
         spec["ports"].error("Required value")
     names: set[str] = set()
     seen: set[tuple[int, str]] = set()
@@ -285,7 +295,7 @@ def _service_ports(spec: Field, stype: str, headless: bool) -> tuple[ServicePort
         if node_port == 0:
             node_port = None
         if node_port is not None:
-            if stype not in ("NodePort", "LoadBalancer"):
+            if stype not in EXTERNAL_SERVICE_TYPES:
                 p["nodePort"].error(f"Forbidden: may not be used when `type` is '{stype}'")
             elif p["nodePort"].check(node_port, v.port_number):
                 if (node_port, proto) in node_ports:

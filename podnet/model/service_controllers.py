@@ -37,6 +37,7 @@ from podnet.model.objects import (
     Pod,
     Service,
     ServicePort,
+    ServiceType,
     Toleration,
 )
 from podnet.model.selectors import LabelSelector
@@ -297,7 +298,7 @@ def resolve_services(
                 slices.append(_kubernetes_slice(nodes))
         elif (
             svc.selector is not None
-            and svc.type != "ExternalName"
+            and svc.type != ServiceType.ExternalName
             and (svc.namespace, svc.name) not in dumped
         ):
             slices += _endpoint_slices(svc, pods, by_name)

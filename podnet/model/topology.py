@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from podnet.model.cluster import Cluster
-from podnet.model.objects import IPAddress, Service
+from podnet.model.objects import IPAddress, Service, TrafficPolicy
 
 # What a user types for the client outside the cluster.
 EXTERNAL = "external"
@@ -42,7 +42,7 @@ def entry_node(cluster: Cluster, src: Source, dst: IPAddress, service: Service |
     for n in cluster.nodes:
         if dst in n.ips:
             return n.name
-    if service is not None and service.external_traffic_policy == "Local":
+    if service is not None and service.external_traffic_policy == TrafficPolicy.Local:
         local = {
             e.node_name
             for s in cluster.endpoint_slices

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from podnet.ipam.addresses import HostPort
 from podnet.model.cluster import Cluster
-from podnet.path.trace import deliver, join_endpoint
+from podnet.path.trace import deliver
 from podnet.policy.semantics import pod_peer
-from podnet.proxy.verdict import decide
+from podnet.proxy.verdict import ProxyVerdict, decide
 
 
 @dataclass(frozen=True)
 class ServiceCell:
     verdict: str  # ACCEPT | DROP | REJECT (kube-proxy's)
-    endpoints: dict[str, bool]  # endpoint IP:port -> allowed by policy
+    endpoints: dict[HostPort, bool]  # endpoint -> allowed by policy
 
     @property
     def allowed(self) -> bool:
@@ -52,12 +53,12 @@ def service_reach(cluster: Cluster) -> ServiceReach:
         row = {}
         for name, vip, port, proto in targets:
             v = decide(cluster, pod.node_name, src.ip, vip, port, proto)
-            endpoints: dict[str, bool] = {}
-            if v.verdict == "ACCEPT":
-                for ep in v.endpoints:
+            endpoints: dict[HostPort, bool] = {}
+            if v.verdict == ProxyVerdict.ACCEPT:
+                for ep in v.targets:
                     endpoints[ep] = deliver(cluster, src, pod.node_name, ep, proto, v).allowed
-            elif v.verdict == "NONE":  # not a proxied address: the packet goes as it is
-                ep = join_endpoint(vip, port)
+            elif v.verdict == ProxyVerdict.NONE:  # not a proxied address: the packet goes as it is
+                ep = HostPort(vip, port)
                 endpoints[ep] = deliver(cluster, src, pod.node_name, ep, proto, v).allowed
             row[name] = ServiceCell(v.verdict, endpoints)
         cells[pod.key] = row

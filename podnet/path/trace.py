@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 
 from podnet.errors import NotFound, PodnetError, UsageError
+from podnet.ipam.addresses import HostPort, family
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
-from podnet.model.objects import IPAddress, Service
+from podnet.model.config import Backend
+from podnet.model.objects import IPAddress, PolicyType, Service
 from podnet.model.topology import EXTERNAL, entry_node, external_client
 from podnet.policy.explain import (
     Reason,
@@ -30,7 +32,7 @@ from podnet.policy.explain import (
     split_host_port,
 )
 from podnet.policy.semantics import Peer
-from podnet.proxy.verdict import Verdict, decide
+from podnet.proxy.verdict import ProxyVerdict, Verdict, decide
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class Hop:
 class Delivery:
     """The packet's fate at one endpoint kube-proxy may choose (or the one destination)."""
 
-    endpoint: str  # IP:port
+    endpoint: HostPort
     target: str  # ns/pod, "node NAME" or "outside the cluster"
     hops: tuple[Hop, ...]
     allowed: bool
@@ -134,8 +136,8 @@ def trace(
     node = entry_node(cluster, src, dst, service)
     verdict = decide(cluster, node, src.ip, dst, port, protocol)
     hops.append(_proxy_hop(node, verdict))
-    if verdict.verdict in ("DROP", "REJECT"):
-        kind = "rejected" if verdict.verdict == "REJECT" else "dropped"
+    if verdict.verdict in (ProxyVerdict.DROP, ProxyVerdict.REJECT):
+        kind = "rejected" if verdict.verdict == ProxyVerdict.REJECT else "dropped"
         return Trace(
             source,
             target,
@@ -146,7 +148,9 @@ def trace(
             kind,
             f"kube-proxy on {node}: {verdict.reason}",
         )
-    candidates = verdict.endpoints if verdict.verdict == "ACCEPT" else (join_endpoint(dst, port),)
+    candidates = (
+        verdict.targets if verdict.verdict == ProxyVerdict.ACCEPT else (HostPort(dst, port),)
+    )
     deliveries = tuple(
         deliver(cluster, src, node, candidate, protocol, verdict) for candidate in candidates
     )
@@ -177,15 +181,6 @@ def _finish_early(
     return Trace(source, target, port, protocol, tuple(hops), (), t.verdict, t.reason)
 
 
-def join_endpoint(ip: IPAddress, port: int) -> str:
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-
-
-def _split_endpoint(text: str) -> tuple[IPAddress, int]:
-    host, _, port = text.rpartition(":")
-    return ip_address(host.strip("[]")), int(port)
-
-
 def _first_port(ports, protocol: str, what: str) -> int:  # type: ignore[no-untyped-def]
     for p in ports:
         if p.protocol == protocol:
@@ -214,7 +209,7 @@ def _resolve(cluster: Cluster, src: Peer, name: str, hops: list[Hop]) -> IPAddre
     )
 
     conf = pod_resolv_conf(cluster, src.pod) if src.pod is not None else node_resolv_conf(cluster)
-    qtypes = ("A",) if src.ip.version == 4 else ("AAAA",)
+    qtypes = (family(src.ip).dns_type,)
     if conf.nameservers and conf.nameservers[0] in cluster_dns_servers(cluster) and src.is_pod:
         blocked = _dns_blocked(cluster, src, ip_address(conf.nameservers[0]))
         if blocked:
@@ -258,9 +253,11 @@ def _dns_blocked(cluster: Cluster, src: Peer, server: IPAddress) -> str:
     """Why the pod's query to cluster DNS (UDP 53) cannot get through, or ""."""
     assert src.pod is not None
     verdict = decide(cluster, src.pod.node_name, src.ip, server, 53, "UDP")
-    if verdict.verdict in ("DROP", "REJECT"):
+    if verdict.verdict in (ProxyVerdict.DROP, ProxyVerdict.REJECT):
         return f"kube-proxy {verdict.verdict}: {verdict.reason}"
-    candidates = verdict.endpoints if verdict.verdict == "ACCEPT" else (join_endpoint(server, 53),)
+    candidates = (
+        verdict.targets if verdict.verdict == ProxyVerdict.ACCEPT else (HostPort(server, 53),)
+    )
     results = [deliver(cluster, src, src.pod.node_name, c, "UDP", verdict) for c in candidates]
     if any(d.allowed for d in results):
         return ""
@@ -286,9 +283,9 @@ def _service_kind(service: Service, ip: IPAddress) -> str:
 
 
 def _proxy_hop(node: str, v: Verdict) -> Hop:
-    if v.verdict == "NONE":
+    if v.verdict == ProxyVerdict.NONE:
         return Hop("kube-proxy", f"on {node}: no Service rule applies ({v.reason})")
-    if v.verdict == "ACCEPT":
+    if v.verdict == ProxyVerdict.ACCEPT:
         masq = ", masquerade (SNAT to the node)" if v.masquerade else ", source kept"
         return Hop(
             "kube-proxy",
@@ -313,7 +310,7 @@ def _route(cluster: Cluster, from_node: str, to: Peer) -> Hop:
         how = "the node itself" if to.pod is None else "cni0 bridge on the same node"
         return Hop("route", f"{from_node}: {how}")
     peer = cluster.node(to.node)
-    if cluster.config.backend == "vxlan":
+    if cluster.config.backend == Backend.vxlan:
         return Hop("route", f"{from_node} -> {to.node}: VXLAN (flannel.1, VNI 1) to {peer.ips[0]}")
     return Hop("route", f"{from_node} -> {to.node}: host-gw via {peer.ips[0]}")
 
@@ -331,12 +328,12 @@ def _seen_source(cluster: Cluster, src: Peer, node: str, to: Peer, masquerade: b
 
 
 def deliver(
-    cluster: Cluster, src: Peer, node: str, endpoint: str, protocol: str, verdict: Verdict
+    cluster: Cluster, src: Peer, node: str, endpoint: HostPort, protocol: str, verdict: Verdict
 ) -> Delivery:
     """The packet at one endpoint (kube-proxy's choice when `verdict` is ACCEPT, else the
     destination as it is): route, source NAT, egress and ingress policy."""
-    ip, port = _split_endpoint(endpoint)
-    translated = verdict.verdict == "ACCEPT"
+    ip, port = endpoint.ip, endpoint.port
+    translated = verdict.verdict == ProxyVerdict.ACCEPT
     masquerade = translated and verdict.masquerades(ip, src.ip)
     to = peer_of_address(cluster, ip)
     hops = [_route(cluster, node, to)]
@@ -345,14 +342,16 @@ def deliver(
         hops.insert(0, Hop("snat", f"source {src.ip} -> {seen.ip}"))
     egress = explain(cluster, src, to, port, protocol)
     ingress = explain(cluster, seen, to, port, protocol)
-    e = next(v for v in egress.directions if v.direction == "Egress")
-    i = next(v for v in ingress.directions if v.direction == "Ingress")
+    e = next(v for v in egress.directions if v.direction == PolicyType.Egress)
+    i = next(v for v in ingress.directions if v.direction == PolicyType.Ingress)
     # A pod reaching itself through a Service leaves its namespace (hairpin): only traffic to its
     # own address directly is exempt from its egress policy.
     hairpin = translated and to.pod is not None and src.pod is not None
     self_exempt = bool(egress.exempt) and not hairpin
-    hops.append(_policy_hop(e, egress.reasons["Egress"], egress.exempt if self_exempt else ""))
-    hops.append(_policy_hop(i, ingress.reasons["Ingress"], ingress.exempt))
+    hops.append(
+        _policy_hop(e, egress.reasons[PolicyType.Egress], egress.exempt if self_exempt else "")
+    )
+    hops.append(_policy_hop(i, ingress.reasons[PolicyType.Ingress], ingress.exempt))
     egress_ok = self_exempt or e.allowed
     ingress_ok = bool(ingress.exempt) or i.allowed
     what = (

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from podnet.model.cluster import Cluster
-from podnet.model.objects import PROTOCOLS, IPBlock, NetworkPolicy, Pod, PolicyPeer
+from podnet.model.objects import PROTOCOLS, IPBlock, NetworkPolicy, Pod, PolicyPeer, PolicyType
 from podnet.model.selectors import LabelSelector
 from podnet.policy.matrix import Probe, Reach
 
@@ -62,7 +62,9 @@ class PolicyEngine:
         self._namespace_cache: dict[LabelSelector, np.ndarray] = {}
         policies = cluster.policies
         self._subjects = [self._subject_vector(p) for p in policies]
-        self._rules = {d: self._compile(policies, d) for d in ("Ingress", "Egress")}
+        self._rules = {
+            d: self._compile(policies, d) for d in (PolicyType.Ingress, PolicyType.Egress)
+        }
 
     # grouping ------------------------------------------------------------------------------------
 
@@ -284,7 +286,7 @@ class PolicyEngine:
         rule_ok = self._rule_port_ok(rules, port, protocol)
         subj, rule = rules.pair_subject, rules.pair_rule
         q = _PROTO[protocol]
-        if direction == "Ingress":
+        if direction == PolicyType.Ingress:
             # The port is tested against the subject (the destination): per pair.
             ok = rule_ok[rule]
             pair, nid, proto = rules.named_pairs
@@ -309,8 +311,8 @@ class PolicyEngine:
 
     def key_matrix(self, port: int, protocol: str = "TCP") -> np.ndarray:
         """(K, K) bool over keys: source key rows, destination key columns."""
-        egress = self._direction("Egress", port, protocol)
-        ingress = self._direction("Ingress", port, protocol)
+        egress = self._direction(PolicyType.Egress, port, protocol)
+        ingress = self._direction(PolicyType.Ingress, port, protocol)
         return egress & _transpose(ingress)
 
     def matrix(self, port: int, protocol: str = "TCP") -> np.ndarray:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import ip_address
 
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue, UsageError
+from podnet.ipam import addresses
 from podnet.model.cluster import Cluster
-from podnet.model.objects import PROTOCOLS
+from podnet.model.objects import PROTOCOLS, PolicyType
 from podnet.policy.semantics import (
     DIRECTIONS,
     DirectionVerdict,
@@ -48,18 +49,12 @@ class Explanation:
 
 
 def split_host_port(text: str) -> tuple[str, int | None]:
-    """`host`, `host:port`, `ns/pod:port` or `[v6]:port` as (host, port or None)."""
-    host, port = text, None
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else None
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    if port is None:
-        return host, None
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UsageError(f"{text!r}: the port must be a number from 1 to 65535")
-    return host, int(port)
+    """A command-line endpoint: `host`, `host:port`, `ns/pod:port` or `[v6]:port` as (host,
+    port or None), by the one parser of "IP:port" text (`ipam.addresses`)."""
+    try:
+        return addresses.split_host_port(text)
+    except InvalidValue as err:
+        raise UsageError(f"{text!r}: {err.why}") from None
 
 
 def parse_endpoint(
@@ -117,8 +112,8 @@ def explain(cluster: Cluster, src: Peer, dst: Peer, port: int, protocol: str) ->
 def _reasons(
     cluster: Cluster, v: DirectionVerdict, src: Peer, dst: Peer, port: int, protocol: str
 ) -> list[Reason]:
-    other = dst if v.direction == "Egress" else src
-    peers_key = "to" if v.direction == "Egress" else "from"
+    other = dst if v.direction == PolicyType.Egress else src
+    peers_key = "to" if v.direction == PolicyType.Egress else "from"
     out = []
     for match in v.allowing:
         rule = match.policy.rules(v.direction)[match.rule]
@@ -131,7 +126,7 @@ def _reasons(
             )
             peer_text = f"{peers_key}[{i}] {peer}"
         else:
-            peer_text = "every source" if v.direction == "Ingress" else "every destination"
+            peer_text = "every source" if v.direction == PolicyType.Ingress else "every destination"
         if rule.ports:
             j, entry = next(
                 (j, e) for j, e in enumerate(rule.ports) if port_matches(e, port, protocol, dst)

@@ -19,6 +19,7 @@ from podnet.model.objects import (
     Pod,
     PolicyPort,
     PolicyRule,
+    PolicyType,
 )
 from podnet.policy import semantics
 from podnet.policy.engine import PolicyEngine
@@ -73,10 +74,10 @@ def _finding(pol: NetworkPolicy, severity: str, code: str, field: str, message: 
 
 
 def _peer_items(pol: NetworkPolicy):  # type: ignore[no-untyped-def]
-    for direction in ("Ingress", "Egress"):
+    for direction in (PolicyType.Ingress, PolicyType.Egress):
         if direction not in pol.policy_types:
             continue
-        key = "from" if direction == "Ingress" else "to"
+        key = "from" if direction == PolicyType.Ingress else "to"
         for r, rule in enumerate(pol.rules(direction)):
             base = f"spec.{direction.lower()}[{r}]"
             yield direction, r, rule, base, key
@@ -161,7 +162,7 @@ def _destinations(
     engine: PolicyEngine, i: int, pol: NetworkPolicy, direction: str, rule: PolicyRule
 ) -> np.ndarray:
     """Keys a rule's ports are tested against: the subjects (ingress) or the peers (egress)."""
-    if direction == "Ingress":
+    if direction == PolicyType.Ingress:
         return engine.subjects(i)
     if not rule.peers:
         return engine.pod_network.copy()
@@ -181,7 +182,7 @@ def _named_ports(engine: PolicyEngine, i: int, pol: NetworkPolicy) -> list[Findi
             if isinstance(entry.port, str) and not any(
                 d.named_port(entry.port, entry.protocol) is not None for d in dests
             ):
-                who = "selected pod" if direction == "Ingress" else "destination pod"
+                who = "selected pod" if direction == PolicyType.Ingress else "destination pod"
                 out.append(
                     _finding(
                         pol,
@@ -328,14 +329,14 @@ def _dns(cluster: Cluster) -> list[Finding]:
             proto
             for proto in ("UDP", "TCP")
             if not any(
-                semantics.direction_verdict(cluster, "Egress", src, d, 53, proto).allowed
+                semantics.direction_verdict(cluster, PolicyType.Egress, src, d, 53, proto).allowed
                 for d in dns
             )
         ]
         if missing:
             blocked.setdefault("/".join(missing), []).append(pod.key)
     for pol in cluster.policies:
-        if "Egress" not in pol.policy_types:
+        if PolicyType.Egress not in pol.policy_types:
             continue
         for protos, pods in blocked.items():
             mine = [

@@ -28,9 +28,10 @@ from ipaddress import collapse_addresses, ip_network
 
 import numpy as np
 
+from podnet.ipam.addresses import family
 from podnet.model.cluster import Cluster
 from podnet.model.config import MASQUERADE_MARK
-from podnet.model.objects import IPNetwork, NetworkPolicy, Pod, PolicyPort, PolicyRule
+from podnet.model.objects import IPNetwork, NetworkPolicy, Pod, PolicyPort, PolicyRule, PolicyType
 from podnet.nftables import Chain, Element, Map, Rule, Transaction
 from podnet.policy.engine import PolicyEngine
 
@@ -49,7 +50,7 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
     chains: list[tuple[str, list[str]]] = []
     dispatch: dict[tuple[int, str], list[Element]] = defaultdict(list)
     for pod in local:
-        for direction in ("Egress", "Ingress"):
+        for direction in (PolicyType.Egress, PolicyType.Ingress):
             policies = [
                 (i, pol)
                 for i, pol in enumerate(cluster.policies)
@@ -71,8 +72,11 @@ def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
     tx = Transaction("inet", table)
     egress, ingress = [], []
     for version in cluster.config.families:
-        fam, kind = ("ip", "ipv4_addr") if version == 4 else ("ip6", "ipv6_addr")
-        for direction, field, rules in (("Egress", "saddr", egress), ("Ingress", "daddr", ingress)):
+        fam, kind = family(version).nft, family(version).nft_addr_type
+        for direction, field, rules in (
+            (PolicyType.Egress, "saddr", egress),
+            (PolicyType.Ingress, "daddr", ingress),
+        ):
             name = f"{direction.lower()}-v{version}"
             tx.add(Map(name, f"{kind} : verdict"))
             for element in dispatch.get((version, direction), []):
@@ -109,17 +113,17 @@ def _selects(engine: PolicyEngine, index: int, pod: Pod) -> bool:
 def _rules(
     engine: PolicyEngine, pol: NetworkPolicy, direction: str, r: int, rule: PolicyRule, pod: Pod
 ) -> list[str]:
-    fam = "ip" if engine.version == 4 else "ip6"
-    verdict = "return" if direction == "Egress" else "accept"
-    field = "daddr" if direction == "Egress" else "saddr"
+    fam = family(engine.version).nft
+    verdict = "return" if direction == PolicyType.Egress else "accept"
+    field = "daddr" if direction == PolicyType.Egress else "saddr"
     comment = f'comment "{pol.key} {direction.lower()}[{r}]"'
     peers = _peer_pods(engine, pol, rule)  # None: every address
     blocks = _blocks(engine, rule)
     entries = rule.ports or (None,)
     out = []
     for entry in entries:
-        if direction == "Ingress" or not (entry and isinstance(entry.port, str)):
-            port = _port_match(entry, pod if direction == "Ingress" else None)
+        if direction == PolicyType.Ingress or not (entry and isinstance(entry.port, str)):
+            port = _port_match(entry, pod if direction == PolicyType.Ingress else None)
             if port is None:
                 continue  # a named port the destination does not declare: matches nothing
             addrs = None if peers is None else _addresses(engine, peers, blocks)
@@ -219,7 +223,7 @@ def _in_blocks(engine: PolicyEngine, rule: PolicyRule) -> np.ndarray:
 
 def _addresses(engine: PolicyEngine, keys: np.ndarray, blocks: list[IPNetwork]) -> list[IPNetwork]:
     """The pods of `keys` (by address) and the blocks, as a minimal list of disjoint CIDRs."""
-    width = 32 if engine.version == 4 else 128
+    width = family(engine.version).bits
     pods = [
         ip_network(f"{ip}/{width}")
         for ip, k in zip(engine.ips, engine.pod_key, strict=True)

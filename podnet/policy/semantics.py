@@ -17,9 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
-from podnet.model.objects import IPAddress, NetworkPolicy, Pod, PolicyPeer, PolicyPort, PolicyRule
+from podnet.model.objects import (
+    IPAddress,
+    NetworkPolicy,
+    Pod,
+    PolicyPeer,
+    PolicyPort,
+    PolicyRule,
+    PolicyType,
+)
 
-DIRECTIONS = ("Ingress", "Egress")
+DIRECTIONS = (PolicyType.Ingress, PolicyType.Egress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +131,7 @@ def direction_verdict(
     cluster: Cluster, direction: str, src: Peer, dst: Peer, port: int, protocol: str
 ) -> DirectionVerdict:
     """Egress is decided at the source, ingress at the destination."""
-    subject, other = (src, dst) if direction == "Egress" else (dst, src)
+    subject, other = (src, dst) if direction == PolicyType.Egress else (dst, src)
     if not subject.is_pod:
         return DirectionVerdict(direction, subject, False, (), ())
     assert subject.pod is not None

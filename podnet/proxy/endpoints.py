@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 from socket import AF_INET, inet_ntop, inet_pton
 
+from podnet.ipam.addresses import HostPort, join_host_port
 from podnet.model.objects import EndpointSlice, IPAddress
 from podnet.proxy.serviceport import (
     HEADLESS_LABEL,
@@ -37,14 +38,17 @@ class ProxyEndpoint:
     zone_hints: frozenset[str] = frozenset()
     node_hints: frozenset[str] = frozenset()
     address: str = ""  # str(ip), kept: renderers write it often
-    key: str = ""  # "IP:port" as upstream writes it (net.JoinHostPort); the sort key
+    key: str = ""  # str(host_port), kept: the sort key, as upstream writes it
 
     def __post_init__(self) -> None:
         if not self.key:
             address = _text(self.ip)
-            host = f"[{address}]" if self.ip.version == 6 else address
             object.__setattr__(self, "address", address)
-            object.__setattr__(self, "key", f"{host}:{self.port}")
+            object.__setattr__(self, "key", join_host_port(address, self.port))
+
+    @property
+    def host_port(self) -> HostPort:
+        return HostPort(self.ip, self.port)
 
     def __str__(self) -> str:
         return self.key
@@ -104,7 +108,7 @@ def _add(
             zone_hints=frozenset(e.hints_zones),
             node_hints=frozenset(e.hints_nodes),
             address=address,
-            key=f"[{address}]:{port}" if family == 6 else f"{address}:{port}",
+            key=join_host_port(address, port),
         )
         key = ep.key
         # The same address in two slices: the local copy wins, otherwise the first one.

@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
+from podnet.ipam.addresses import FAMILIES
 from podnet.model.cluster import Cluster
-from podnet.model.config import MASQUERADE_MARK
+from podnet.model.config import MASQUERADE_MARK, ProxyMode
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.nftables import base32_prefix
 from podnet.proxy.node import (
@@ -95,8 +96,8 @@ def render_iptables(cluster: Cluster, node: str) -> str:
     parts = []
     with paused_gc():
         for family in families(cluster):
-            tool = "iptables-restore" if family == 4 else "ip6tables-restore"
-            np = node_proxy(cluster, node, family, "iptables")
+            tool = f"{FAMILIES[family].iptables}-restore"
+            np = node_proxy(cluster, node, family, ProxyMode.iptables)
             parts.append(f"# {tool}\n" + render_family(np))
     return "\n".join(parts)
 
@@ -177,7 +178,7 @@ def render_family(np: NodeProxy) -> str:
         _service_port(t, np, st, large)
     tail = '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"'
     if np.node_port_ips is None:
-        guard = f" ! -d {loopback}" if np.family == 6 else ""
+        guard = "" if FAMILIES[np.family].route_localnet else f" ! -d {loopback}"
         t.services_tail.append(f"{tail} -m addrtype --dst-type LOCAL{guard} -j KUBE-NODEPORTS")
     else:
         t.services_tail += [f"{tail} -d {ip} -j KUBE-NODEPORTS" for ip in np.node_port_ips]

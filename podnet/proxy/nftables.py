@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
+from podnet.ipam.addresses import FAMILIES
 from podnet.model.cluster import Cluster
-from podnet.model.config import MASQUERADE_MARK
+from podnet.model.config import MASQUERADE_MARK, ProxyMode
 from podnet.nftables import Chain, Element, Map, Rule, Set, Table, Transaction
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.node import (
@@ -60,7 +61,8 @@ def render_nftables(cluster: Cluster, node: str) -> str:
     cluster is dual-stack."""
     with paused_gc():
         return "\n".join(
-            render_table(node_proxy(cluster, node, f, "nftables")) for f in families(cluster)
+            render_table(node_proxy(cluster, node, f, ProxyMode.nftables))
+            for f in families(cluster)
         )
 
 
@@ -130,8 +132,7 @@ def _port_chains(st: PortState) -> _PortChains:
 def render_table(np: NodeProxy) -> str:
     """One family's table: every chain, then every set and map, every rule by chain, and the
     elements last, so that each command finds what it names already declared."""
-    fam = "ip" if np.family == 4 else "ip6"
-    addr_type = "ipv4_addr" if np.family == 4 else "ipv6_addr"
+    fam, addr_type = FAMILIES[np.family].nft, FAMILIES[np.family].nft_addr_type
     ports = [_port_chains(st) for st in np.ports]
     tx = Transaction(fam, TABLE)
     tx.add(Table(comment="rules for kube-proxy"))

@@ -11,14 +11,15 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network
 
+from podnet.ipam.addresses import FAMILIES
 from podnet.model.cluster import Cluster
+from podnet.model.config import ProxyMode
 from podnet.model.objects import IPAddress, IPNetwork, Node
 from podnet.proxy.endpoints import ZONE_LABEL, Categorized, categorize, endpoints_by_service_port
 from podnet.proxy.serviceport import ServicePortInfo, service_ports
 
-LOOPBACK = {4: IPv4Network("127.0.0.0/8"), 6: IPv6Network("::1/128")}
+LOOPBACK = {version: f.loopback for version, f in FAMILIES.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ class NodeProxy:
             return ip in self.node_port_ips
         if ip in LOOPBACK[ip.version]:
             # Only the iptables mode serves NodePorts on 127.0.0.0/8 (route_localnet); never ::1.
-            return self.mode == "iptables" and ip.version == 4
+            return self.mode == ProxyMode.iptables and FAMILIES[ip.version].route_localnet
         return self.is_local_address(ip)
 
 
@@ -213,7 +214,7 @@ def _node_port_ips(
     """
     given = cluster.config.node_port_addresses
     if not given:
-        if mode == "nftables" and node_ips:
+        if mode == ProxyMode.nftables and node_ips:
             return node_ips[:1]
         return None
     cidrs = [c for c in given if c.version == family]

@@ -11,10 +11,22 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 
 from podnet.model.cluster import Cluster
-from podnet.model.objects import IPAddress, IPNetwork, Service, ServicePort
+from podnet.model.objects import (
+    IPAddress,
+    IPNetwork,
+    Service,
+    ServicePort,
+    ServiceType,
+    TrafficPolicy,
+)
 
 SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
+
+
+# Looked up once: the renderers ask for the traffic policies several times per service port, and
+# reading a member off its enum class costs several times a comparison.
+_LOCAL = TrafficPolicy.Local
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -56,12 +68,12 @@ class ServicePortInfo:
 
     @property
     def internal_policy_local(self) -> bool:
-        return self.service.internal_traffic_policy == "Local"
+        return self.service.internal_traffic_policy == _LOCAL
 
     @property
     def external_policy_local(self) -> bool:
         # apiservice.ExternalPolicyLocal: the Service must be externally accessible at all.
-        return self.service.externally_reachable and self.service.external_traffic_policy == "Local"
+        return self.service.externally_reachable and self.service.external_traffic_policy == _LOCAL
 
     @property
     def uses_cluster_endpoints(self) -> bool:
@@ -86,7 +98,7 @@ def proxied(service: Service) -> bool:
     """Whether kube-proxy writes rules for the Service at all (informer selector, ShouldSkipService)."""
     if SERVICE_PROXY_NAME_LABEL in service.labels or HEADLESS_LABEL in service.labels:
         return False
-    return service.type != "ExternalName" and not service.headless
+    return service.type != ServiceType.ExternalName and not service.headless
 
 
 def service_ports(cluster: Cluster, family: int) -> tuple[ServicePortInfo, ...]:

@@ -15,8 +15,9 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 
+from podnet.ipam.addresses import FAMILIES, HostPort
 from podnet.model.objects import IPAddress
 from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
 
@@ -43,7 +44,7 @@ class _Rule:
 
 def parse(text: str, family: int) -> dict[tuple[str, str], list[_Rule]]:
     """The chains of the `iptables-restore` part for `family`, by (table, chain)."""
-    tool = "# iptables-restore" if family == 4 else "# ip6tables-restore"
+    tool = f"# {FAMILIES[family].iptables}-restore"
     lines = text.splitlines()
     if any(line.startswith("# ip") for line in lines):
         start = next((i for i, line in enumerate(lines) if line.strip() == tool), None)
@@ -260,8 +261,8 @@ class _Tracer:
             q = replace(p, mark=p.mark | bit if r.target[1] == "or" else p.mark ^ bit)
             return self.run(table, chain, q, i + 1, depth)
         if kind == "dnat":
-            host, _, number = r.target[1].rpartition(":")
-            q = replace(p, dst=ip_address(host.strip("[]")), port=int(number), dnat=r.target[1])
+            target = HostPort.parse(r.target[1])
+            q = replace(p, dst=target.ip, port=target.port, dnat=r.target[1])
             return [(q, "accept")]
         if kind == "masquerade":
             return [(replace(p, masquerade=True), "accept")]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 
+from podnet.ipam.addresses import FAMILIES, HostPort
 from podnet.model.objects import IPAddress
 from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
 
@@ -224,7 +225,7 @@ class _Tracer:
     def _rules(self, chain: str, start: int, p: Packet, depth: int) -> list[Outcome]:
         rules = self.table.parsed.get(chain)
         if rules is None:
-            fam = "ip" if self.table.family == 4 else "ip6"
+            fam = FAMILIES[self.table.family].nft
             rules = [_parse_rule(text, fam, n) for text, n in self.table.chains[chain]]
             self.table.parsed[chain] = rules
         for i in range(start, len(rules)):
@@ -257,10 +258,9 @@ class _Tracer:
                     raise RulesetError(f"update of undeclared set @{r.action[1]}")
                 continue
             if kind == "dnat":
-                target = r.action[1]
-                host, _, number = target.rpartition(":")
-                dst = ip_address(host.strip("[]"))
-                return [(replace(p, dst=dst, port=int(number), dnat=target), "accept")]
+                target = HostPort.parse(r.action[1])
+                to = replace(p, dst=target.ip, port=target.port, dnat=r.action[1])
+                return [(to, "accept")]
             if kind == "masquerade":
                 return [(replace(p, masquerade=True), "accept")]
             if kind == "verdict":

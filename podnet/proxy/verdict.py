@@ -10,26 +10,44 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from podnet.errors import InvalidValue
+from podnet.ipam.addresses import HostPort
 from podnet.model.cluster import Cluster
-from podnet.model.objects import PROTOCOLS, IPAddress
+from podnet.model.config import ProxyMode
+from podnet.model.objects import PROTOCOLS, IPAddress, TrafficPolicy
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.node import NodeProxy, PortState, node_proxy
 
-VERDICTS = ("ACCEPT", "DROP", "REJECT", "NONE")
+
+class ProxyVerdict(StrEnum):
+    """What kube-proxy's rules do to a packet."""
+
+    ACCEPT = "ACCEPT"  # DNAT to one of the endpoints
+    DROP = "DROP"
+    REJECT = "REJECT"
+    NONE = "NONE"  # no kube-proxy rule applies
+
+
+VERDICTS = tuple(ProxyVerdict)
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    verdict: str  # ACCEPT (DNAT to one of `endpoints`) | DROP | REJECT | NONE
-    endpoints: tuple[str, ...] = ()  # "IP:port", sorted
+    verdict: ProxyVerdict
+    targets: tuple[HostPort, ...] = ()  # sorted as their text, as upstream lists them
     masquerade: bool = False  # marked for SNAT on some endpoint it may reach
     service: str = ""  # the service port that matched, "ns/name:port"
     reason: str = ""
     # Marked whatever endpoint is chosen; otherwise only the endpoint that is the source itself
     # (hairpin: the first rule of every endpoint chain) masquerades.
     snat: bool = False
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The targets as kube-proxy writes them ("IP:port", "[IPv6]:port")."""
+        return tuple(map(str, self.targets))
 
     def masquerades(self, endpoint_ip: IPAddress, src: IPAddress) -> bool:
         """Whether the packet is masqueraded when DNATed to `endpoint_ip`."""
@@ -66,7 +84,7 @@ def decide_on(np: NodeProxy, src: IPAddress, dst: IPAddress, port: int, protocol
         st, kind = hit
         if kind == "load-balancer" and not firewall_allows(np, st, src):
             return Verdict(
-                "DROP",
+                ProxyVerdict.DROP,
                 service=str(st.info.name),
                 reason=f"{src} is outside the loadBalancerSourceRanges",
             )
@@ -76,26 +94,30 @@ def decide_on(np: NodeProxy, src: IPAddress, dst: IPAddress, port: int, protocol
     st = np.node_ports.get((proto, port))
     if st is not None and np.accepts_node_port(dst):
         return _external(np, st, src, "node-port")
-    if st is not None and np.mode == "iptables" and np.is_local_address(dst):
+    if st is not None and np.mode == ProxyMode.iptables and np.is_local_address(dst):
         # KUBE-EXTERNAL-SERVICES matches NodePorts on every local address (addrtype LOCAL),
         # whatever --nodeport-addresses says.
         if not st.endpoints.has_any:
             return Verdict(
-                "REJECT", service=str(st.info.name), reason="the service port has no endpoints"
+                ProxyVerdict.REJECT,
+                service=str(st.info.name),
+                reason="the service port has no endpoints",
             )
         if not st.has_external_endpoints:
             return Verdict(
-                "DROP",
+                ProxyVerdict.DROP,
                 service=str(st.info.name),
                 reason="externalTrafficPolicy Local: no endpoint on this node",
             )
-    if np.mode == "nftables":
+    if np.mode == ProxyMode.nftables:
         # cluster-ips-check: only the nftables proxier guards the service CIDR.
         if any(s.info.cluster_ip == dst for s in np.ports):
-            return Verdict("REJECT", reason=f"{dst} is a ClusterIP without a {proto} port {port}")
+            return Verdict(
+                ProxyVerdict.REJECT, reason=f"{dst} is a ClusterIP without a {proto} port {port}"
+            )
         if any(dst in net for net in np.service_cidrs):
-            return Verdict("DROP", reason=f"{dst} is not an allocated ClusterIP")
-    return Verdict("NONE", reason="no Service has this destination")
+            return Verdict(ProxyVerdict.DROP, reason=f"{dst} is not an allocated ClusterIP")
+    return Verdict(ProxyVerdict.NONE, reason="no Service has this destination")
 
 
 def firewall_allows(np: NodeProxy, st: PortState, src: IPAddress) -> bool:
@@ -115,13 +137,17 @@ def firewall_allows(np: NodeProxy, st: PortState, src: IPAddress) -> bool:
 def _internal(np: NodeProxy, st: PortState, src: IPAddress) -> Verdict:
     name = str(st.info.name)
     if not st.endpoints.has_any:
-        return Verdict("REJECT", service=name, reason="the service port has no endpoints")
+        return Verdict(
+            ProxyVerdict.REJECT, service=name, reason="the service port has no endpoints"
+        )
     if not st.has_internal_endpoints:
         return Verdict(
-            "DROP", service=name, reason="internalTrafficPolicy Local: no endpoint on this node"
+            ProxyVerdict.DROP,
+            service=name,
+            reason="internalTrafficPolicy Local: no endpoint on this node",
         )
     masq = np.masquerade_all or (np.local_cidr is not None and not np.is_local_traffic(src))
-    policy = "Local" if st.info.internal_policy_local else "Cluster"
+    policy = TrafficPolicy.Local if st.info.internal_policy_local else TrafficPolicy.Cluster
     return _accept(
         st, st.internal_endpoints, src, masq, f"ClusterIP, internalTrafficPolicy {policy}"
     )
@@ -133,16 +159,20 @@ def _external(
     name = str(st.info.name)
     if (
         not st.endpoints.has_any
-        and np.mode == "iptables"
+        and np.mode == ProxyMode.iptables
         and np.is_local_address(src)
         and dst is not None
         and not np.is_local_address(dst)
     ):
         # KUBE-EXTERNAL-SERVICES hooks into INPUT and FORWARD only: the node's own traffic to
         # an external IP or LoadBalancer IP without endpoints is routed on.
-        return Verdict("NONE", reason="iptables: the node's own traffic is not filtered here")
+        return Verdict(
+            ProxyVerdict.NONE, reason="iptables: the node's own traffic is not filtered here"
+        )
     if not st.endpoints.has_any:
-        return Verdict("REJECT", service=name, reason="the service port has no endpoints")
+        return Verdict(
+            ProxyVerdict.REJECT, service=name, reason="the service port has no endpoints"
+        )
     cluster = st.endpoints.cluster
     if not st.info.external_policy_local:
         return _accept(st, cluster, src, True, f"{kind}, externalTrafficPolicy Cluster")
@@ -157,7 +187,9 @@ def _external(
     if st.endpoints.local:
         return _accept(st, st.endpoints.local, src, False, f"{kind}, externalTrafficPolicy Local")
     return Verdict(
-        "DROP", service=name, reason="externalTrafficPolicy Local: no endpoint on this node"
+        ProxyVerdict.DROP,
+        service=name,
+        reason="externalTrafficPolicy Local: no endpoint on this node",
     )
 
 
@@ -167,8 +199,8 @@ def _accept(
     eps = tuple(eps)
     hairpin = any(e.ip == src for e in eps)  # the endpoint chain masquerades its own traffic
     return Verdict(
-        "ACCEPT",
-        tuple(sorted(str(e) for e in eps)),
+        ProxyVerdict.ACCEPT,
+        tuple(e.host_port for e in sorted(eps, key=str)),
         masq or hairpin,
         str(st.info.name),
         reason + (" (hairpin)" if hairpin and not masq else ""),

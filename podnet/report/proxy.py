@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from podnet.ipam.addresses import HostPort
 from podnet.model.objects import IPAddress
 from podnet.proxy.tracer import Trace
-from podnet.proxy.verdict import Verdict
+from podnet.proxy.verdict import ProxyVerdict, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,21 +39,17 @@ def to_json(p: ProxyTrace) -> dict:
     }
 
 
-def _hostport(ip: IPAddress, port: int) -> str:
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-
-
 def _summary(t: Trace) -> str:
-    if t.verdict == "ACCEPT":
+    if t.verdict == ProxyVerdict.ACCEPT:
         masq = "masqueraded" if t.masquerade else "not masqueraded"
         return f"verdict: ACCEPT, DNAT to one of {', '.join(t.endpoints)}; {masq}"
-    if t.verdict == "NONE":
+    if t.verdict == ProxyVerdict.NONE:
         return "verdict: NONE (no kube-proxy rule applies)"
     return f"verdict: {t.verdict}"
 
 
 def to_text(p: ProxyTrace) -> str:
-    lines = [f"{p.node} ({p.mode}): {p.source} -> {_hostport(p.target, p.port)} {p.protocol}"]
+    lines = [f"{p.node} ({p.mode}): {p.source} -> {HostPort(p.target, p.port)} {p.protocol}"]
     lines += [f"  {r}" for r in p.trace.rules]
     lines.append(_summary(p.trace))
     v = p.verdict

@@ -15,6 +15,7 @@ from rich.table import Table
 from podnet.linux import probe
 from podnet.linux.service_probe import Check, ServiceMatrix
 from podnet.path.service_reach import ServiceCell, ServiceReach
+from podnet.proxy.verdict import ProxyVerdict
 
 
 def _table(
@@ -53,12 +54,15 @@ def model_json(r: ServiceReach) -> dict:
         r.pods,
         r.services,
         lambda p, s: r.cells[p][s].allowed,
-        lambda p, s: {"kube_proxy": r.cells[p][s].verdict, "endpoints": r.cells[p][s].endpoints},
+        lambda p, s: {
+            "kube_proxy": r.cells[p][s].verdict,
+            "endpoints": {str(e): ok for e, ok in r.cells[p][s].endpoints.items()},
+        },
     )
 
 
 def _model_cell(c: ServiceCell) -> str:
-    if c.verdict in ("REJECT", "DROP"):
+    if c.verdict in (ProxyVerdict.REJECT, ProxyVerdict.DROP):
         return c.verdict[0]
     if all(c.endpoints.values()):
         return "✓"

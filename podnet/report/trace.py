@@ -27,7 +27,7 @@ def to_json(t: Trace) -> dict:
         "hops": [_hop(h) for h in t.hops],
         "endpoints": [
             {
-                "endpoint": d.endpoint,
+                "endpoint": str(d.endpoint),
                 "target": d.target,
                 "allowed": d.allowed,
                 "reason": d.reason,
