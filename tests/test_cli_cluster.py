@@ -233,6 +233,23 @@ def test_trace_command(capsys, monkeypatch) -> None:
     assert code == 0 and "verdict    DELIVERED" in out
 
 
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "nowhere",
+            "error: --from 'nowhere': 'nowhere' is neither a pod (namespace/name), a node nor an"
+            " IP address; give namespace/pod, a node, 'external' or an address",
+        ),
+        ("shop/nope", "error: --from 'shop/nope': no pod 'shop/nope' in the cluster; give"),
+        ("node-1:80", "error: --from 'node-1:80': the source takes no port"),
+    ],
+)
+def test_trace_source_errors_name_the_option(capsys, monkeypatch, source, message) -> None:
+    code, _, err = run(capsys, monkeypatch, "trace", SHOP, "--from", source, "--to", "catalog")
+    assert code == 2 and err.startswith(message), err
+
+
 def test_reach_services_command(capsys, monkeypatch) -> None:
     code, out, err = run(capsys, monkeypatch, "reach", SHOP, "--services", "-o", "json")
     assert code == 0, err

@@ -35,7 +35,7 @@ from podnet.dns.server import (
     formerr,
     parse_address,
 )
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue
 from podnet.model.cluster import Cluster
 from podnet.model.config import ClusterConfig
 from podnet.model.objects import Namespace
@@ -437,5 +437,5 @@ def test_parse_address(text: str, address: Address) -> None:
 
 @pytest.mark.parametrize("text", ["localhost", "127.0.0.1:x", "1.2.3.4:70000", "[::1]x"])
 def test_parse_address_errors(text: str) -> None:
-    with pytest.raises(UsageError):
+    with pytest.raises(InvalidValue):
         parse_address(text, 53)

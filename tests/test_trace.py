@@ -252,7 +252,7 @@ def test_hairpin_through_a_service_is_subject_to_egress(cluster: Cluster) -> Non
     ("src", "dst", "message"),
     [
         ("app/nope", "web", "no pod"),
-        ("nowhere", "web", "--from"),
+        ("nowhere", "web", "neither a pod"),
         ("app/client", "app/web-1:99999", "port must be"),
         ("app/client", "198.51.100.7", "no port"),
     ],

@@ -13,6 +13,7 @@ import typer
 
 from podnet.cli import app
 from podnet.errors import UsageError
+from podnet.ipam.addresses import split_host_port
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.policy import explain as explain_mod
 from podnet.policy.engine import declared_ports
@@ -63,7 +64,7 @@ def load(paths: list[str]) -> Cluster:
 
 def literal_family(text: str) -> int | None:
     """The IP version of an address written on the command line (with or without a port)."""
-    host, _ = explain_mod.split_host_port(text)
+    host, _ = split_host_port(text)
     try:
         return ipaddress.ip_address(host).version
     except ValueError:

@@ -48,7 +48,7 @@ import dns.rdatatype
 import dns.rrset
 
 from podnet.dns.records import ClusterZone
-from podnet.errors import InvalidValue, PodnetError, UsageError
+from podnet.errors import PodnetError
 from podnet.ipam.addresses import HostPort, join_host_port
 
 OUR_PAYLOAD = 1232  # the EDNS buffer size of DNS Flag Day 2020
@@ -72,10 +72,7 @@ class Address:
 def parse_address(text: str, default_port: int) -> Address:
     """`IP`, `IP:port` or `[IPv6]:port` as given on the command line; port 0 asks the kernel
     for a free one."""
-    try:
-        hp = HostPort.parse(text, default_port, lowest_port=0)
-    except InvalidValue as err:
-        raise UsageError(f"{text!r}: {err.why}") from None
+    hp = HostPort.parse(text, default_port, lowest_port=0)
     return Address(str(hp.ip), hp.port)
 
 

@@ -139,6 +139,10 @@ def join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _bad_address(text: str, why: str) -> InvalidValue:
+    return InvalidValue("address", text, why, message=f"{text!r}: {why}")
+
+
 def split_host_port(text: str, lowest_port: int = 1) -> tuple[str, int | None]:
     """`host`, `host:port` or `[host]:port` as (host, port or None). The host is not checked (a
     caller may take names); a host with several colons and no brackets is an IPv6 address
@@ -147,16 +151,14 @@ def split_host_port(text: str, lowest_port: int = 1) -> tuple[str, int | None]:
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         if rest and not rest.startswith(":"):
-            raise InvalidValue("address", text, "expected IP, IP:port or [IPv6]:port")
+            raise _bad_address(text, "expected IP, IP:port or [IPv6]:port")
         port = rest[1:] if rest else None
     elif text.count(":") == 1:
         host, _, port = text.partition(":")
     if port is None:
         return host, None
     if not port.isdigit() or not lowest_port <= int(port) <= PORT_MAX:
-        raise InvalidValue(
-            "address", text, f"the port must be a number from {lowest_port} to {PORT_MAX}"
-        )
+        raise _bad_address(text, f"the port must be a number from {lowest_port} to {PORT_MAX}")
     return host, int(port)
 
 
@@ -175,10 +177,10 @@ class HostPort:
         try:
             ip = ip_address(host)
         except ValueError:
-            raise InvalidValue("address", text, f"{host!r} is not an IP address") from None
+            raise _bad_address(text, f"{host!r} is not an IP address") from None
         if port is None:
             if default_port is None:
-                raise InvalidValue("address", text, "expected IP:port or [IPv6]:port")
+                raise _bad_address(text, "expected IP:port or [IPv6]:port")
             port = default_port
         return cls(ip, port)
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 
-from podnet.errors import NotFound, PodnetError, UsageError
-from podnet.ipam.addresses import HostPort, family
+from podnet.errors import InvalidValue, NotFound, PodnetError
+from podnet.ipam.addresses import HostPort, family, split_host_port
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
 from podnet.model.config import Backend
@@ -29,7 +29,6 @@ from podnet.policy.explain import (
     explain,
     parse_endpoint,
     peer_of_address,
-    split_host_port,
 )
 from podnet.policy.semantics import Peer
 from podnet.proxy.verdict import ProxyVerdict, Verdict, decide
@@ -87,12 +86,11 @@ def parse_source(cluster: Cluster, text: str) -> Peer:
         return Peer(external_client(cluster))
     try:
         src, port = parse_endpoint(cluster, text)
-    except UsageError as err:
-        raise UsageError(
-            f"--from {text!r}: {err}; give namespace/pod, a node, 'external' or an address"
-        ) from None
+    except PodnetError as err:
+        why = f"{err}; give namespace/pod, a node, 'external' or an address"
+        raise InvalidValue("source", text, why) from None
     if port is not None:
-        raise UsageError(f"--from {text!r}: the source takes no port")
+        raise InvalidValue("source", text, "the source takes no port")
     return src
 
 

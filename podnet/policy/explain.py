@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import ip_address
 
-from podnet.errors import InvalidValue, UsageError
-from podnet.ipam import addresses
+from podnet.errors import InvalidValue, NotFound
+from podnet.ipam.addresses import split_host_port
 from podnet.model.cluster import Cluster
 from podnet.model.objects import PROTOCOLS, PolicyType
 from podnet.policy.semantics import (
@@ -48,15 +48,6 @@ class Explanation:
         return bool(self.exempt) or all(d.allowed for d in self.directions)
 
 
-def split_host_port(text: str) -> tuple[str, int | None]:
-    """A command-line endpoint: `host`, `host:port`, `ns/pod:port` or `[v6]:port` as (host,
-    port or None), by the one parser of "IP:port" text (`ipam.addresses`)."""
-    try:
-        return addresses.split_host_port(text)
-    except InvalidValue as err:
-        raise UsageError(f"{text!r}: {err.why}") from None
-
-
 def parse_endpoint(
     cluster: Cluster, text: str, version: int | None = None
 ) -> tuple[Peer, int | None]:
@@ -66,25 +57,28 @@ def parse_endpoint(
     if "/" in host:
         pod = cluster.pod(host)
         if pod is None:
-            raise UsageError(f"no pod {host!r} in the cluster")
+            raise NotFound("pod", host)
         if not pod.ips:
-            raise UsageError(f"pod {host} has no address (not scheduled, or finished)")
+            raise _no_address("pod", host, "has no address (not scheduled, or finished)")
         if version is not None and not any(ip.version == version for ip in pod.ips):
-            raise UsageError(f"pod {host} has no IPv{version} address")
+            raise _no_address("pod", host, f"has no IPv{version} address")
         return pod_peer(pod, version), port
     if any(n.name == host for n in cluster.nodes):
         node = cluster.node(host)
         ips = [ip for ip in node.ips if version is None or ip.version == version]
         if not ips:
-            raise UsageError(f"node {host} has no IPv{version} address")
+            raise _no_address("node", host, f"has no IPv{version} address")
         return Peer(ips[0], None, node.name), port
     try:
         ip = ip_address(host)
     except ValueError:
-        raise UsageError(
-            f"{text!r} is neither a pod (namespace/name), a node nor an IP address"
-        ) from None
+        why = "is neither a pod (namespace/name), a node nor an IP address"
+        raise InvalidValue("endpoint", text, why, message=f"{text!r} {why}") from None
     return peer_of_address(cluster, ip), port
+
+
+def _no_address(kind: str, name: str, why: str) -> InvalidValue:
+    return InvalidValue(kind, name, why, message=f"{kind} {name} {why}")
 
 
 def peer_of_address(cluster: Cluster, ip) -> Peer:  # type: ignore[no-untyped-def]
@@ -100,7 +94,8 @@ def peer_of_address(cluster: Cluster, ip) -> Peer:  # type: ignore[no-untyped-de
 
 def explain(cluster: Cluster, src: Peer, dst: Peer, port: int, protocol: str) -> Explanation:
     if protocol not in PROTOCOLS:
-        raise UsageError(f"protocol {protocol!r}: must be one of {', '.join(PROTOCOLS)}")
+        why = f"must be one of {', '.join(PROTOCOLS)}"
+        raise InvalidValue("protocol", protocol, why, message=f"protocol {protocol!r}: {why}")
     # The source's egress first: the order a packet meets them.
     verdicts = tuple(
         direction_verdict(cluster, d, src, dst, port, protocol) for d in reversed(DIRECTIONS)
