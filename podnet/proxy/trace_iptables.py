@@ -14,12 +14,22 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from ipaddress import ip_network
 
-from podnet.ipam.addresses import FAMILIES, HostPort
+from podnet.ipam.addresses import FAMILIES
 from podnet.model.objects import IPAddress
-from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
+from podnet.proxy.tracer import (
+    Outcome,
+    Packet,
+    RulesetError,
+    Trace,
+    ending,
+    local_to,
+    marked,
+    replay,
+    through,
+)
 
 # Built-in chains of each hook, in the order the kernel runs them (nat -100 before filter 0).
 HOOKS = {
@@ -182,7 +192,7 @@ def _target(name: str, words: list[str], i: int, text: str, n: int) -> tuple:
     if name == "DNAT" and len(rest) == 2 and rest[0] == "--to-destination":
         return ("dnat", rest[1])
     if name == "MASQUERADE" and rest == ["--random-fully"]:
-        return ("masquerade",)
+        return ("masquerade", "")
     if rest:
         raise RulesetError(f"line {n}: unmatched target: {text}")
     if name in ("ACCEPT", "DROP", "REJECT", "RETURN"):
@@ -257,18 +267,10 @@ class _Tracer:
     ) -> list[Outcome]:
         kind = r.target[0]
         if kind == "mark":
-            bit = r.target[2]
-            q = replace(p, mark=p.mark | bit if r.target[1] == "or" else p.mark ^ bit)
-            return self.run(table, chain, q, i + 1, depth)
-        if kind == "dnat":
-            target = HostPort.parse(r.target[1])
-            q = replace(p, dst=target.ip, port=target.port, dnat=r.target[1])
-            return [(q, "accept")]
-        if kind == "masquerade":
-            return [(replace(p, masquerade=True), "accept")]
-        if kind == "verdict":
-            v = r.target[1]
-            return [(p, "continue" if v == "return" else v)]
+            return self.run(table, chain, marked(p, r.target[1], r.target[2]), i + 1, depth)
+        end = ending(kind, r.target[1], p)
+        if end is not None:
+            return end
         out: list[Outcome] = []
         for q, res in self.run(table, r.target[1], p, 0, depth + 1):
             out += self.run(table, chain, q, i + 1, depth) if res == "continue" else [(q, res)]

@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from ipaddress import ip_network
 
-from podnet.ipam.addresses import FAMILIES, HostPort
+from podnet.ipam.addresses import FAMILIES
 from podnet.model.objects import IPAddress
-from podnet.proxy.tracer import Outcome, Packet, RulesetError, Trace, local_to, replay, through
+from podnet.proxy.tracer import (
+    Outcome,
+    Packet,
+    RulesetError,
+    Trace,
+    ending,
+    local_to,
+    marked,
+    replay,
+    through,
+)
 
 
 @dataclass
@@ -168,7 +178,7 @@ def _parse_rule(text: str, fam: str, n: int) -> _Rule:
         elif kind == "dnat":
             rule.action = ("dnat", g[0])
         elif kind == "masquerade":
-            rule.action = ("masquerade",)
+            rule.action = ("masquerade", "")
         elif kind == "jump":
             rule.action = (g[0], g[1])
         elif kind == "verdict":
@@ -249,23 +259,16 @@ class _Tracer:
                     out += self._verdict(chain, i, f"goto {target}", p, depth)
                 return out
             if kind == "mark":
-                bit = r.action[2]
-                p = replace(p, mark=p.mark | bit if r.action[1] == "or" else p.mark ^ bit)
+                p = marked(p, r.action[1], r.action[2])
                 continue
             if kind == "update":
                 # Affinity: remembers the client for later packets; this one goes on.
                 if r.action[1] not in self.table.sets:
                     raise RulesetError(f"update of undeclared set @{r.action[1]}")
                 continue
-            if kind == "dnat":
-                target = HostPort.parse(r.action[1])
-                to = replace(p, dst=target.ip, port=target.port, dnat=r.action[1])
-                return [(to, "accept")]
-            if kind == "masquerade":
-                return [(replace(p, masquerade=True), "accept")]
-            if kind == "verdict":
-                v = r.action[1]
-                return [(p, "continue" if v == "return" else v)]
+            end = ending(kind, r.action[1], p)
+            if end is not None:
+                return end
             return self._verdict(chain, i, f"{kind} {r.action[1]}", p, depth)
         return [(p, "continue")]
 

@@ -11,10 +11,11 @@ Pure: a model of the rules, never the kernel.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from podnet.errors import PodnetError
+from podnet.ipam.addresses import HostPort
 from podnet.model.objects import IPAddress
 from podnet.proxy.node import LOOPBACK
 
@@ -48,6 +49,24 @@ class Trace:
 
 
 Outcome = tuple[Packet, str]  # (packet, "continue" | "accept" | "drop" | "reject")
+
+
+def marked(p: Packet, op: str, bit: int) -> Packet:
+    """The packet after a mark rule: the bit set ("or") or flipped (xor, kube-proxy's unmark)."""
+    return replace(p, mark=p.mark | bit if op == "or" else p.mark ^ bit)
+
+
+def ending(kind: str, arg: str, p: Packet) -> list[Outcome] | None:
+    """The actions that end a chain alike in both rule formats: a DNAT to "IP:port", masquerade
+    and a verdict (`return` goes on in the calling chain). None for any other action."""
+    if kind == "dnat":
+        target = HostPort.parse(arg)
+        return [(replace(p, dst=target.ip, port=target.port, dnat=arg), "accept")]
+    if kind == "masquerade":
+        return [(replace(p, masquerade=True), "accept")]
+    if kind == "verdict":
+        return [(p, "continue" if arg == "return" else arg)]
+    return None
 
 
 def through(
