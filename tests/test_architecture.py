@@ -13,51 +13,32 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "podnet"
 
 # Each layer, with the podnet layers it may import (its own is always allowed).
+BASE = {"errors", "family"}
+MODEL = BASE | {"ipam", "model"}
+ANALYSES = MODEL | {"policy", "proxy", "dns"}
+REALISATION = ANALYSES | {"path", "nftables", "kernel", "cni", "linux"}
 LAYERS: dict[str, set[str]] = {
     "errors": set(),
+    "family": set(),
     "nftables": {"errors"},
-    "kernel": {"errors"},
-    "ipam": {"errors"},
-    "model": {"errors", "ipam"},
-    "policy": {"errors", "ipam", "model", "nftables"},
-    "proxy": {"errors", "ipam", "model", "nftables"},
-    "dns": {"errors", "ipam", "model"},
-    "path": {"errors", "ipam", "model", "policy", "proxy", "dns"},
-    "cni": {"errors", "kernel", "nftables"},
-    "linux": {
-        "errors",
-        "ipam",
-        "model",
-        "policy",
-        "proxy",
-        "dns",
-        "path",
-        "nftables",
-        "kernel",
-        "cni",
-    },
-    "report": {"errors", "ipam", "model", "policy", "proxy", "dns", "path", "linux"},
-    "cli": {
-        "errors",
-        "ipam",
-        "model",
-        "policy",
-        "proxy",
-        "dns",
-        "path",
-        "nftables",
-        "kernel",
-        "cni",
-        "linux",
-        "report",
-    },  # fmt: skip
+    "kernel": BASE,
+    "ipam": BASE,
+    "model": MODEL,
+    "policy": MODEL | {"nftables"},  # not proxy/ or dns/: the analyses stand side by side
+    "proxy": MODEL | {"nftables"},
+    "dns": MODEL,
+    "path": ANALYSES,
+    "cni": BASE | {"kernel", "nftables"},
+    "linux": REALISATION,
+    "report": REALISATION - {"kernel", "cni"},
+    "cli": REALISATION | {"report"},
     "__main__": {"cli"},
     "__init__": set(),
 }
 
 # Third-party packages by layer: the CNI plugin and the kernel layer start fast on the standard
 # library alone; only the renderers and the command line draw with rich or parse with typer.
-STDLIB_ONLY = {"errors", "nftables", "kernel", "cni"}
+STDLIB_ONLY = {"errors", "family", "nftables", "kernel", "cni"}
 PRESENTATION = {"rich", "typer", "click"}
 PRESENTATION_LAYERS = {"report", "cli"}
 

@@ -7,7 +7,8 @@ from ipaddress import ip_address
 import pytest
 
 from podnet.errors import InvalidValue
-from podnet.ipam.addresses import IPV4, IPV6, HostPort, split_host_port
+from podnet.family import IPV4, IPV6
+from podnet.ipam.addresses import HostPort, split_host_port
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from podnet.errors import InvalidValue, NotFound, PodnetError
-from podnet.ipam.addresses import FAMILIES, IPV4, IPV6, family
+from podnet.family import FAMILIES, IPV4, IPV6, family
 from podnet.ipam.allocate import (
     AllocationProblem,
     NodeAddresses,

@@ -36,7 +36,7 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from podnet.ipam.addresses import FAMILIES, family
+from podnet.family import FAMILIES, family
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPAddress, Service, ServiceType
 

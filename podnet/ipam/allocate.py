@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from podnet.errors import PodnetError
-from podnet.ipam.addresses import IPAddress, IPNetwork, family
+from podnet.family import family
+from podnet.ipam.addresses import IPAddress, IPNetwork
 
 
 class AddressExhausted(PodnetError):

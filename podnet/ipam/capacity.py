@@ -19,8 +19,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
 
 from podnet.errors import InvalidValue, PodnetError
+from podnet.family import FAMILIES, Family, family
 from podnet.ipam import subnet as sn
-from podnet.ipam.addresses import FAMILIES
 
 # kubelet's default --max-pods.
 DEFAULT_MAX_PODS = 110
@@ -163,7 +163,7 @@ class Report:
 # Capacity
 
 
-def pods_per_node_cidr(fam: sn.Family, mask: int) -> int:
+def pods_per_node_cidr(fam: Family, mask: int) -> int:
     """Pod IPs a node range of length `mask` gives: its usable hosts less the bridge gateway
     (the first usable address), as podnet's host-local IPAM allocates them; a point-to-point
     range (/31, /32, /127, /128) has no room for pods beside the gateway."""
@@ -184,7 +184,7 @@ def _usages(plan: AddressPlan, max_pods: int) -> list[Usage]:
     out = []
     busiest = max(plan.pods_by_node.values(), default=0)
     for pod_subnet in plan.pod_subnets:
-        fam = sn.family(pod_subnet)
+        fam = family(pod_subnet)
         mask = plan.node_masks[pod_subnet.version]
         per_node = min(pods_per_node_cidr(fam, mask), max_pods)
         v = f"{fam.name} " if len(plan.pod_subnets) > 1 else ""
@@ -211,7 +211,7 @@ def _usages(plan: AddressPlan, max_pods: int) -> list[Usage]:
             )
         )
     for net in plan.service_subnets:
-        v = f"{sn.family(net).name} " if len(plan.service_subnets) > 1 else ""
+        v = f"{family(net).name} " if len(plan.service_subnets) > 1 else ""
         out.append(
             Usage(
                 f"{v}Services (ClusterIPs)",
@@ -284,7 +284,7 @@ def conflicts(ranges: Sequence[Named], around: Sequence[Named]) -> list[Conflict
 # Advice
 
 
-def smallest_node_mask(fam: sn.Family, pods_per_node: int) -> int:
+def smallest_node_mask(fam: Family, pods_per_node: int) -> int:
     """The longest node mask whose range holds `pods_per_node` pods."""
     for mask in range(fam.bits, -1, -1):
         if pods_per_node_cidr(fam, mask) >= pods_per_node:
@@ -326,7 +326,7 @@ class Advice:
     growth_fits: bool  # the current plan already holds the growth
 
 
-def _sizing(fam: sn.Family, current_mask: int, growth: Growth) -> tuple[int, int]:
+def _sizing(fam: Family, current_mask: int, growth: Growth) -> tuple[int, int]:
     """The node mask and pod subnet prefix length the growth needs."""
     mask = smallest_node_mask(fam, growth.pods_per_node)
     if not fam.scarce and pods_per_node_cidr(fam, current_mask) >= growth.pods_per_node:
@@ -353,7 +353,7 @@ def _advice(
         return choice
 
     for pod_subnet in plan.pod_subnets:
-        fam = sn.family(pod_subnet)
+        fam = family(pod_subnet)
         current_mask = plan.node_masks[pod_subnet.version]
         current_pods = pods_per_node_cidr(fam, current_mask)
         current_nodes = node_ranges(pod_subnet, current_mask)
@@ -434,20 +434,20 @@ def check(
     notes = []
     for pod_subnet in plan.pod_subnets:
         mask = plan.node_masks[pod_subnet.version]
-        ips = pods_per_node_cidr(sn.family(pod_subnet), mask)
+        ips = pods_per_node_cidr(family(pod_subnet), mask)
         if ips < max_pods:
             notes.append(
                 f"a /{mask} node range holds {ips} pods, fewer than maxPods {max_pods}: "
                 f"nodes run out of pod IPs before kubelet stops scheduling (set maxPods to "
-                f"{ips} or use a node mask of /{smallest_node_mask(sn.family(pod_subnet), max_pods)})"
+                f"{ips} or use a node mask of /{smallest_node_mask(family(pod_subnet), max_pods)})"
             )
-        limit = sn.family(pod_subnet).max_node_mask_bits
+        limit = family(pod_subnet).max_node_mask_bits
         if limit is not None and mask - pod_subnet.prefixlen > limit:
             problems.append(
                 f"node mask /{mask} is more than {limit} bits longer than the pod subnet {pod_subnet}"
             )
     for net in plan.service_subnets:
-        fam = sn.family(net)
+        fam = family(net)
         if fam.bits - net.prefixlen > MAX_SERVICE_BITS:
             problems.append(
                 f"service subnet {net} is larger than kube-apiserver allows (at most /"

@@ -19,7 +19,8 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from podnet.ipam.addresses import FAMILIES, IPAddress, IPNetwork, family
+from podnet.family import FAMILIES, family
+from podnet.ipam.addresses import IPAddress, IPNetwork
 from podnet.ipam.allocate import AllocationProblem
 
 # Offsets in the first service range of the Services every cluster has (kubeadm's convention).

@@ -33,8 +33,8 @@ from ipaddress import (
 )
 
 from podnet.errors import InvalidValue
-from podnet.ipam.addresses import FAMILIES as FAMILIES  # re-exported: callers size by family
-from podnet.ipam.addresses import Family, IPAddress, IPInterface, IPNetwork, family
+from podnet.family import FAMILIES, Family, family
+from podnet.ipam.addresses import IPAddress, IPInterface, IPNetwork
 
 Address = IPAddress
 Network = IPNetwork

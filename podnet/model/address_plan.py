@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from podnet.ipam.addresses import FAMILIES
+from podnet.family import FAMILIES
 from podnet.ipam.capacity import AddressPlan, NodePorts
 from podnet.model.cluster import Cluster
 from podnet.model.objects import ServiceType

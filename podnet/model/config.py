@@ -10,7 +10,7 @@ from enum import StrEnum
 from ipaddress import IPv4Network, ip_network
 from typing import Any
 
-from podnet.ipam.addresses import family
+from podnet.family import family
 from podnet.model import validation as v
 from podnet.model.fields import Field, quote
 from podnet.model.objects import IPAddress, IPNetwork, Origin, Taint

@@ -6,8 +6,8 @@ allocated, in `ipam.service_allocation`.
 
 from __future__ import annotations
 
-from podnet.ipam.addresses import FAMILIES as ADDRESS_FAMILIES
-from podnet.ipam.addresses import family
+from podnet.family import FAMILIES as ADDRESS_FAMILIES
+from podnet.family import family
 from podnet.model import validation as v
 from podnet.model.fields import Field
 from podnet.model.objects import (

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from podnet.errors import Problem
-from podnet.ipam.addresses import family
+from podnet.family import family
 from podnet.ipam.service_allocation import (
     PortRequest,
     ServiceAddresses,

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 
 from podnet.errors import InvalidValue, NotFound, PodnetError
-from podnet.ipam.addresses import HostPort, family, split_host_port
+from podnet.family import family
+from podnet.ipam.addresses import HostPort, split_host_port
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
 from podnet.model.config import Backend

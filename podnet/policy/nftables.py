@@ -28,7 +28,7 @@ from ipaddress import collapse_addresses, ip_network
 
 import numpy as np
 
-from podnet.ipam.addresses import family
+from podnet.family import family
 from podnet.model.cluster import Cluster
 from podnet.model.config import MASQUERADE_MARK
 from podnet.model.objects import IPNetwork, NetworkPolicy, Pod, PolicyPort, PolicyRule, PolicyType

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
-from podnet.ipam.addresses import FAMILIES
+from podnet.family import FAMILIES
 from podnet.model.cluster import Cluster
 from podnet.model.config import MASQUERADE_MARK, ProxyMode
 from podnet.proxy.endpoints import ProxyEndpoint

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from podnet.ipam.addresses import FAMILIES
+from podnet.family import FAMILIES
 from podnet.model.cluster import Cluster
 from podnet.model.config import ProxyMode
 from podnet.model.objects import IPAddress, IPNetwork, Node

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import ip_network
 
-from podnet.ipam.addresses import FAMILIES
+from podnet.family import FAMILIES
 from podnet.model.objects import IPAddress
 from podnet.proxy.tracer import (
     Outcome,
