@@ -13,6 +13,7 @@ from collections import namedtuple
 
 from podnet.cni import delegate, nft, spec, wiring
 from podnet.cni.spec import CniError
+from podnet.family import family
 from podnet.kernel import netlink
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
@@ -96,7 +97,7 @@ def gateways(
         if not ip.gateway and cfg.is_gateway:
             ip.gateway = str(iface.network.network_address + 1)
         if cfg.is_default_gateway and iface.version not in seen_default:
-            default = "0.0.0.0/0" if iface.version == 4 else "::/0"
+            default = str(family(iface).any_network)
             if not any(r.gw and r.dst == default for r in result.routes):
                 result.routes.append(spec.Route(dst=default, gw=ip.gateway))
             seen_default.add(iface.version)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from podnet.cni import spec
 from podnet.cni.spec import CniError
+from podnet.family import family
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def parse_range(data: Any) -> Range:
             f"Network has host bits set. For a subnet mask of length {subnet.prefixlen} the network address is {subnet.network_address}",
         )
     first = subnet.network_address + 1
-    last = subnet.broadcast_address - 1 if subnet.version == 4 else subnet.broadcast_address
+    last = subnet.broadcast_address - (1 if family(subnet).broadcast else 0)
 
     def inside(key: str, default: IPAddress) -> IPAddress:
         if data.get(key) in (None, ""):

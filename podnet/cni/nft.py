@@ -11,6 +11,7 @@ import ipaddress
 
 from podnet.cni import spec
 from podnet.cni.spec import CniError
+from podnet.family import family as ip_family
 from podnet.kernel import nft as kernel_nft
 
 
@@ -25,10 +26,6 @@ def comment(network: str, container_id: str, ifname: str) -> str:
     return f"podnet-cni {network} {container_id} {ifname}"
 
 
-def family_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    return "ip" if ip.version == 4 else "ip6"
-
-
 def masq_table(
     name: str, note: str, ips: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]
 ) -> str:
@@ -39,8 +36,8 @@ def masq_table(
     tx.add(Table(comment=note))
     tx.add(Chain("postrouting", "nat", "postrouting", "srcnat", "accept"))
     for iface in ips:
-        fam = family_of(iface.ip)
-        multicast = "224.0.0.0/4" if iface.version == 4 else "ff00::/8"
+        fam = ip_family(iface).nft
+        multicast = ip_family(iface).multicast
         tx.add(
             Rule(
                 "postrouting",

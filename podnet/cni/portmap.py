@@ -14,6 +14,7 @@ from collections import namedtuple
 
 from podnet.cni import nft, spec
 from podnet.cni.spec import CniError
+from podnet.family import family
 from podnet.kernel import nft as kernel_nft
 from podnet.kernel import sysctl
 from podnet.nftables import Chain, Rule, Table, Transaction
@@ -86,15 +87,13 @@ def ruleset(
     tx.add(Rule("output", "fib daddr type local jump hostports"))
     tx.add(Chain("hostports"))
     for ip in pod_ips:
-        fam = nft.family_of(ip)
+        fam = family(ip).nft
         target = f"{ip}:" if ip.version == 4 else f"[{ip}]:"
         for m in mappings:
             if m.host_ip and ipaddress.ip_address(m.host_ip).version != ip.version:
                 continue
             match = (
-                f"{fam} daddr {m.host_ip}"
-                if m.host_ip
-                else f"meta nfproto {'ipv4' if ip.version == 4 else 'ipv6'}"
+                f"{fam} daddr {m.host_ip}" if m.host_ip else f"meta nfproto {family(ip).nfproto}"
             )
             tx.add(
                 Rule(
@@ -105,7 +104,7 @@ def ruleset(
     if snat:
         tx.add(Chain("postrouting", "nat", "postrouting", "srcnat", "accept"))
         for ip in pod_ips:
-            fam = nft.family_of(ip)
+            fam = family(ip).nft
             local = "127.0.0.0/8" if ip.version == 4 else "::1"
             tx.add(
                 Rule(
@@ -136,7 +135,7 @@ def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.R
         raise CniError(spec.INVALID_CONFIG, "prevResult has no container address to map ports to")
     name, note = _name(conf, env)
     nft.apply(nft.replace_table("inet", name, ruleset(name, note, mappings, pod_ips, snat)))
-    if snat and any(ip.version == 4 for ip in pod_ips):
+    if snat and any(family(ip).route_localnet for ip in pod_ips):
         _route_localnet(result)
     return result
 

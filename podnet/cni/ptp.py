@@ -14,6 +14,7 @@ import os
 
 from podnet.cni import delegate, spec, wiring
 from podnet.cni.spec import CniError
+from podnet.family import family
 from podnet.kernel import netlink, sysctl
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 GATEWAY_V4 = "169.254.1.1"
 GATEWAY_V6 = "fe80::ecee:eeff:feee:eeee"  # the link-local address of the host end's MAC
+GATEWAYS = {4: GATEWAY_V4, 6: GATEWAY_V6}
 HOST_MAC = "ee:ee:ee:ee:ee:ee"
 
 
@@ -47,17 +49,14 @@ def pod_result(ipam: spec.Result) -> spec.Result:
         iface = ip.interface_address
         families.add(iface.version)
         width = iface.max_prefixlen
-        gw = GATEWAY_V4 if iface.version == 4 else GATEWAY_V6
+        gw = GATEWAYS[iface.version]
         result.ips.append(spec.IPConfig(address=f"{iface.ip}/{width}", gateway=gw, interface=1))
     for version in sorted(families):
-        gw = GATEWAY_V4 if version == 4 else GATEWAY_V6
-        result.routes.append(spec.Route(dst="0.0.0.0/0" if version == 4 else "::/0", gw=gw))
+        result.routes.append(spec.Route(dst=str(family(version).any_network), gw=GATEWAYS[version]))
     for route in ipam.routes:
         dst = ipaddress.ip_network(route.dst)
         if dst.prefixlen and dst.version in families:
-            result.routes.append(
-                spec.Route(dst=route.dst, gw=GATEWAY_V4 if dst.version == 4 else GATEWAY_V6)
-            )
+            result.routes.append(spec.Route(dst=route.dst, gw=GATEWAYS[dst.version]))
     return result
 
 

@@ -377,7 +377,7 @@ class Result(_Record):
             for ip in self.ips:
                 entry: dict[str, Any] = {}
                 if not v1:
-                    entry["version"] = "4" if ip.interface_address.version == 4 else "6"
+                    entry["version"] = str(ip.interface_address.version)
                 if ip.interface is not None:
                     entry["interface"] = ip.interface
                 entry["address"] = ip.address

@@ -18,6 +18,8 @@ import struct
 from collections import namedtuple
 from collections.abc import Iterator
 
+from podnet.family import family as ip_family
+
 NETLINK_ROUTE = 0
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -230,21 +232,17 @@ def parse_neigh(body: bytes) -> Neighbour:
     return Neighbour(index, ip, mac_text(a.get(NDA_LLADDR, b"")), state, flags, family)
 
 
-def _family(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
-    return socket.AF_INET if ip.version == 4 else socket.AF_INET6
-
-
 def encode_addr(
     index: int,
     iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface,
     broadcast: bool = True,
 ) -> bytes:
     """`ip addr add IFACE dev INDEX`; `broadcast`: with `brd +` (IPv4 shorter than /31)."""
-    family = _family(iface.ip)
+    fam = ip_family(iface)
     raw = iface.ip.packed
-    body = _IFADDRMSG.pack(family, iface.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+    body = _IFADDRMSG.pack(fam.af, iface.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
     body += attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw)
-    if broadcast and iface.version == 4 and iface.network.prefixlen < 31:
+    if broadcast and fam.broadcast and not fam.is_point_to_point(iface.network.prefixlen):
         body += attr(IFA_BROADCAST, iface.network.broadcast_address.packed)
     return body
 
@@ -263,11 +261,10 @@ def encode_route(
     prefsrc: str = "",
 ) -> bytes:
     """`ip route add DST [via GW] [dev OIF] [onlink] [src PREFSRC] ...`."""
-    family = _family(dst.network_address)
     table = table or RT_TABLE_MAIN
     flags = RTNH_F_ONLINK if onlink else 0
     body = _RTMSG.pack(
-        family,
+        ip_family(dst).af,
         dst.prefixlen,
         0,
         0,
@@ -364,7 +361,7 @@ def encode_neigh(
     (`bridge fdb add MAC dev INDEX dst IP`), where `ip` is the remote VTEP."""
     addr = ipaddress.ip_address(ip) if ip else None
     if not family:
-        family = _family(addr) if addr is not None else socket.AF_INET
+        family = ip_family(addr).af if addr is not None else socket.AF_INET
     body = _NDMSG.pack(family, index, state, flags, 0)
     if addr is not None:
         body += attr(NDA_DST, addr.packed)
