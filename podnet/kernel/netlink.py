@@ -450,18 +450,9 @@ class Rtnl:
     def bridge_add(self, name: str, mtu: int = 0, mac: str = "") -> None:
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, encode_link(name, "bridge", mtu, mac))
 
-    def vxlan_add(
-        self,
-        name: str,
-        vni: int,
-        local: str = "",
-        port: int = 0,
-        learning: bool = True,
-        mtu: int = 0,
-        mac: str = "",
-    ) -> None:
-        body = encode_vxlan(name, vni, local, port, learning, mtu, mac)
-        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
+    def vxlan_add(self, name: str, vni: int, **options: object) -> None:
+        """`ip link add NAME type vxlan id VNI ...`, with `encode_vxlan`'s options."""
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, encode_vxlan(name, vni, **options))
 
     def veth_add(
         self,

@@ -176,8 +176,8 @@ def _add_link(rtnl: netlink.Rtnl, link: Link) -> None:
         rtnl.vxlan_add(
             link.name,
             link.vxlan_id,
-            link.vxlan_local,
-            link.vxlan_port,
+            local=link.vxlan_local,
+            port=link.vxlan_port,
             learning=False,
             mtu=link.mtu,
             mac=link.mac,
