@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import _socket
 from collections import namedtuple
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every CNI plugin start
 if TYPE_CHECKING:
@@ -67,10 +67,6 @@ class Family(namedtuple("Family", _FIELDS)):
     def is_point_to_point(self, prefixlen: int) -> bool:
         """/31 and /32 (IPv4), /127 and /128 (IPv6): no address is reserved."""
         return prefixlen >= self.bits - 1
-
-    def host_network(self, address: Address) -> Network:
-        """The network of one address alone (/32, /128)."""
-        return ip_network(address)
 
 
 IPV4 = Family(

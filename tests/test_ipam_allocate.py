@@ -67,7 +67,6 @@ def test_family(case: FamilyCase) -> None:
         case.host_prefix,
     )
     assert fam.name == f"IPv{case.version}"
-    assert fam.host_network(ip_address(case.text)).prefixlen == case.host_prefix
     assert ip_address(case.text) not in fam.loopback
     assert fam.any_address in fam.any_network
 

@@ -29,8 +29,6 @@ def _worded(err: PodnetError) -> str:
 
     if isinstance(err, InvalidValue) and err.field == "format":  # every command's -o
         return f"-o {err.value}: {err.why}"
-    if isinstance(err, InvalidValue) and err.field == "source":  # trace's --from
-        return f"--from {err.value!r}: {err.why}"
     return str(err)
 
 

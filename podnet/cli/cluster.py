@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from podnet.cli import app
-from podnet.errors import UsageError
+from podnet.errors import InvalidValue, UsageError
 from podnet.ipam.addresses import split_host_port
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.policy import explain as explain_mod
@@ -142,6 +142,10 @@ def trace(
         raise UsageError(
             f"{err.what}: give --port (or name a port in the target, e.g. {err.example})"
         ) from None
+    except InvalidValue as err:
+        if err.field != "source":
+            raise
+        raise UsageError(f"--from {err.value!r}: {err.why}") from None
     sys.stdout.write(render(result, output.value))
 
 

@@ -571,15 +571,9 @@ class Rtnl:
         flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
         self.request(RTM_NEWNEIGH, flags, encode_neigh(index, ip, mac, state))
 
-    def neigh_del(self, index: int, ip: str) -> None:
-        self.request(RTM_DELNEIGH, 0, encode_neigh(index, ip, "", 0))
-
     def fdb_add(self, index: int, mac: str, dst: str) -> None:
         """`bridge fdb add MAC dev INDEX dst DST`: where a VXLAN device sends frames for MAC."""
         self.request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, encode_fdb(index, mac, dst))
-
-    def fdb_del(self, index: int, mac: str, dst: str) -> None:
-        self.request(RTM_DELNEIGH, 0, encode_fdb(index, mac, dst))
 
 
 def open_in(netns_fd: int) -> Rtnl:

@@ -199,7 +199,7 @@ def apply_ruleset(ns: Netns) -> None:
     try:
         nft.apply(ns.ruleset, ns.name)
     except nft.NftError as err:
-        raise RealiseError(f"{ns.name}: nft -f refused the ruleset: {err.stderr}") from err
+        raise RealiseError(f"{ns.name}: nft -f refused the ruleset: {err.stderr or err}") from err
 
 
 def _write_files(plan: Plan, journal: state.Journal) -> None:
@@ -413,7 +413,9 @@ def reload_policies(cluster: Cluster, nodes: dict[str, str]) -> None:
         try:
             nft.apply(text, ns)
         except nft.NftError as err:
-            raise RealiseError(f"{ns}: nft -f refused the policy table: {err.stderr}") from err
+            raise RealiseError(
+                f"{ns}: nft -f refused the policy table: {err.stderr or err}"
+            ) from err
 
     with ThreadPoolExecutor(max_workers=workers()) as pool:
         list(pool.map(one, nodes.items()))

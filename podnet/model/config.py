@@ -1,6 +1,6 @@
 """Cluster-wide settings that manifests do not carry: podnet's ClusterNetwork, or a kind config.
 
-Defaults are those of kubeadm, kind and Flannel (see DESIGN.md).
+Defaults are those of kubeadm, kind and Flannel (see docs/contracts.md).
 """
 
 from __future__ import annotations

@@ -70,11 +70,6 @@ class PortState:
         e = self.endpoints
         return e.local if self.info.internal_policy_local else e.cluster
 
-    @property
-    def external_endpoints(self) -> tuple:
-        e = self.endpoints
-        return e.local if self.info.external_policy_local else e.cluster
-
 
 @dataclass(frozen=True)
 class NodeProxy:

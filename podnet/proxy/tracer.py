@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from podnet.errors import PodnetError
+from podnet.errors import InvalidValue, PodnetError
 from podnet.ipam.addresses import HostPort
 from podnet.model.objects import IPAddress
 from podnet.proxy.node import LOOPBACK
@@ -60,7 +60,10 @@ def ending(kind: str, arg: str, p: Packet) -> list[Outcome] | None:
     """The actions that end a chain alike in both rule formats: a DNAT to "IP:port", masquerade
     and a verdict (`return` goes on in the calling chain). None for any other action."""
     if kind == "dnat":
-        target = HostPort.parse(arg)
+        try:
+            target = HostPort.parse(arg)
+        except InvalidValue as err:
+            raise RulesetError(f"dnat to {arg}: {err.why}") from None
         return [(replace(p, dst=target.ip, port=target.port, dnat=arg), "accept")]
     if kind == "masquerade":
         return [(replace(p, masquerade=True), "accept")]

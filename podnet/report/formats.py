@@ -2,7 +2,8 @@
 first is the default) and the module under `report/` that renders it.
 
 The CLI takes its `--output` choices from here and prints `render(result, format)`; a renderer
-returns exactly what the command writes, final newline included. Result types are named, not
+returns exactly what the command writes, final newline included (the reach JSON alone, as it
+always has, ends without one). Result types are named, not
 imported, so that a command offers its formats without loading every analysis (a kernel probe's
 result alone pulls in asyncio): a renderer module is imported when its result is printed. A new
 format is a renderer in that module's `RENDERERS` and its name here; a new result type, one entry

@@ -1,5 +1,5 @@
 """The renderings of one packet traced through the rules kube-proxy writes on a node: the text of
-`podnet proxy trace`, and the JSON shape DESIGN.md promises (`node`, `verdict`, `endpoints`,
+`podnet proxy trace`, and the JSON shape docs/contracts.md promises (`node`, `verdict`, `endpoints`,
 `masquerade`, `rules`)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The renderings of a reachability matrix (`policy.matrix.Reach`), whoever computed it (the model
-or real probes): table, json (the contract in DESIGN.md), csv, md and dot."""
+or real probes): table, json (the contract in docs/contracts.md), csv, md and dot."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ TABLE_PODS = 40
 
 
 def to_json(reach: Reach) -> dict:
-    """The shape DESIGN.md promises to other tools: `allowed[FROM][TO]` per probe."""
+    """The shape docs/contracts.md promises to other tools: `allowed[FROM][TO]` per probe."""
     return {
         "pods": reach.pods,
         "ips": reach.ips,

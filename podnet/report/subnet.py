@@ -1,6 +1,6 @@
 """The renderings of `podnet subnet ...`: a table (or a few) per command, or JSON that the next
 command can read back (`podnet subnet info` one object per network, the others lists of networks
-as strings, the contract in DESIGN.md).
+as strings, the contract in docs/contracts.md).
 
 The results are `ipam.subnet` values; the small dataclasses here only put side by side what one
 command shows, and compute nothing."""
