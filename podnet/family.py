@@ -68,6 +68,10 @@ class Family(namedtuple("Family", _FIELDS)):
         """/31 and /32 (IPv4), /127 and /128 (IPv6): no address is reserved."""
         return prefixlen >= self.bits - 1
 
+    def has_broadcast(self, prefixlen: int) -> bool:
+        """A subnet of this length keeps its last address for broadcast (IPv4 up to /30)."""
+        return self.broadcast and not self.is_point_to_point(prefixlen)
+
 
 IPV4 = Family(
     version=4,

@@ -16,7 +16,7 @@ from podnet.model.objects import IPAddress
 from podnet.proxy.iptables import render_iptables
 from podnet.proxy.nftables import render_nftables
 from podnet.proxy.trace_iptables import trace_iptables
-from podnet.proxy.trace_nftables import trace_nftables as trace
+from podnet.proxy.trace_nftables import trace_nftables
 from podnet.proxy.verdict import decide
 from podnet.report.formats import choices, render
 from podnet.report.proxy import ProxyTrace
@@ -75,7 +75,9 @@ def trace_command(
     the_node = cluster.node(node)
     chosen = (mode or Mode(cluster.config.kube_proxy_mode)).value
     if chosen == "nftables":
-        t = trace(render_nftables(cluster, node), the_node.ips, source, target, port, proto)
+        t = trace_nftables(
+            render_nftables(cluster, node), the_node.ips, source, target, port, proto
+        )
     else:
         t = trace_iptables(
             render_iptables(cluster, node), the_node.ips, source, target, port, proto

@@ -75,7 +75,7 @@ def node_pod_cidrs(
 def host_addresses(network: IPNetwork, start: int, used: set[IPAddress]) -> Iterator[IPAddress]:
     """Addresses of `network` from offset `start`, skipping `used` and the IPv4 broadcast."""
     fam = family(network)
-    has_broadcast = fam.broadcast and not fam.is_point_to_point(network.prefixlen)
+    has_broadcast = fam.has_broadcast(network.prefixlen)
     last = network.num_addresses - (2 if has_broadcast else 1)
     base = int(network.network_address)
     for offset in range(start, last + 1):

@@ -333,7 +333,7 @@ def _assign_load_balancers(
     def free_addresses() -> Iterator[IPAddress]:
         for net in pool:
             fam = family(net)
-            with_broadcast = fam.broadcast and not fam.is_point_to_point(net.prefixlen)
+            with_broadcast = fam.has_broadcast(net.prefixlen)
             for ip in net.hosts() if with_broadcast else iter(net):
                 if ip not in used:
                     yield ip

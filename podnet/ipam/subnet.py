@@ -257,7 +257,7 @@ def usable_hosts(net: Network) -> int:
 def broadcast(net: Network) -> Address | None:
     """The broadcast address: IPv4 subnets of /30 and wider only."""
     fam = family(net)
-    if not fam.broadcast or fam.is_point_to_point(net.prefixlen):
+    if not fam.has_broadcast(net.prefixlen):
         return None
     return net.broadcast_address
 

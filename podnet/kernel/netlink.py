@@ -242,7 +242,7 @@ def encode_addr(
     raw = iface.ip.packed
     body = _IFADDRMSG.pack(fam.af, iface.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
     body += attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw)
-    if broadcast and fam.broadcast and not fam.is_point_to_point(iface.network.prefixlen):
+    if broadcast and fam.has_broadcast(iface.network.prefixlen):
         body += attr(IFA_BROADCAST, iface.network.broadcast_address.packed)
     return body
 

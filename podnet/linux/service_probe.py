@@ -214,9 +214,5 @@ def verify(cluster: Cluster, st: Realised, timeout: float = probe.DEFAULT_TIMEOU
     failing = [c for c in matrix.checks.values() if c.problems]
     if not failing:
         return []
-    wanted = []
-    for c in failing:
-        address, _, proto = c.target.rpartition("/")
-        hp = HostPort.parse(address)
-        wanted.append((c.source, str(hp.ip), hp.port, proto))
+    wanted = [(c.source, c.trace.target, c.trace.port, c.trace.protocol) for c in failing]
     return [p for c in check_connections(cluster, st, wanted, timeout * 3) for p in c.problems]

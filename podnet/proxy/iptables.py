@@ -22,7 +22,6 @@ from podnet.model.config import MASQUERADE_MARK, ProxyMode
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.nftables import base32_prefix
 from podnet.proxy.node import (
-    LOOPBACK,
     NodeProxy,
     PortState,
     families,
@@ -156,7 +155,7 @@ def _jumps(table: str) -> list[str]:
 def render_family(np: NodeProxy) -> str:
     t = _Tables()
     mark = f"{MASQUERADE_MARK:#x}"
-    loopback = LOOPBACK[np.family]
+    loopback = FAMILIES[np.family].loopback
     t.filter += [
         '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections"'
         f" -d {loopback} ! -s {loopback} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",

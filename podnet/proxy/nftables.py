@@ -22,7 +22,6 @@ from podnet.model.config import MASQUERADE_MARK, ProxyMode
 from podnet.nftables import Chain, Element, Map, Rule, Set, Table, Transaction
 from podnet.proxy.endpoints import ProxyEndpoint
 from podnet.proxy.node import (
-    LOOPBACK,
     NodeProxy,
     PortState,
     families,
@@ -256,7 +255,7 @@ def _base_rules(tx: Transaction, np: NodeProxy, fam: str) -> None:
 
 
 def _loopback(family: int) -> str:
-    net = LOOPBACK[family]
+    net = FAMILIES[family].loopback
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
 

@@ -19,7 +19,10 @@ from podnet.model.objects import IPAddress, IPNetwork, Node
 from podnet.proxy.endpoints import ZONE_LABEL, Categorized, categorize, endpoints_by_service_port
 from podnet.proxy.serviceport import ServicePortInfo, service_ports
 
-LOOPBACK = {version: f.loopback for version, f in FAMILIES.items()}
+
+def is_local(ip: IPAddress, node_ips: tuple[IPAddress, ...]) -> bool:
+    """`fib ... type local` and `addrtype LOCAL` on a node: its own addresses and loopback."""
+    return ip in node_ips or ip in FAMILIES[ip.version].loopback
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ class NodeProxy:
 
     def is_local_address(self, ip: IPAddress) -> bool:
         """`fib ... type local`: one of the node's own addresses."""
-        return ip in self.node_ips or ip in LOOPBACK[ip.version]
+        return is_local(ip, self.node_ips)
 
     def is_local_traffic(self, ip: IPAddress) -> bool:
         """The detector's "pod traffic" test (`ip saddr <cidr>`)."""
@@ -105,7 +108,7 @@ class NodeProxy:
     def accepts_node_port(self, ip: IPAddress) -> bool:
         if self.node_port_ips is not None:
             return ip in self.node_port_ips
-        if ip in LOOPBACK[ip.version]:
+        if ip in FAMILIES[ip.version].loopback:
             # Only the iptables mode serves NodePorts on 127.0.0.0/8 (route_localnet); never ::1.
             return self.mode == ProxyMode.iptables and FAMILIES[ip.version].route_localnet
         return self.is_local_address(ip)

@@ -17,7 +17,7 @@ from typing import Protocol
 from podnet.errors import InvalidValue, PodnetError
 from podnet.ipam.addresses import HostPort
 from podnet.model.objects import IPAddress
-from podnet.proxy.node import LOOPBACK
+from podnet.proxy.node import is_local
 
 
 class RulesetError(PodnetError, ValueError):
@@ -93,10 +93,7 @@ def through(
 def local_to(node_ips: tuple[IPAddress, ...]) -> Callable[[IPAddress], bool]:
     """`fib ... type local` and `addrtype LOCAL` on the node: its addresses and loopback."""
 
-    def local(ip: IPAddress) -> bool:
-        return ip in node_ips or ip in LOOPBACK[ip.version]
-
-    return local
+    return lambda ip: is_local(ip, node_ips)
 
 
 Hook = Callable[[str, list[Packet]], tuple[list[Packet], list[str]]]
