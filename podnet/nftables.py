@@ -295,6 +295,20 @@ class Transaction:
         return "".join(out)
 
 
+def delete_table(family: str, name: str) -> str:
+    """A script that deletes the table whether or not it exists (adding it first makes the delete
+    never fail)."""
+    tx = Transaction(family, name)
+    tx.add(Table())
+    tx.delete(Table())
+    return str(tx)
+
+
+def replace_table(family: str, name: str, definition: str) -> str:
+    """A script that replaces the table with `definition` in one transaction."""
+    return delete_table(family, name) + definition
+
+
 def _rule_text(r: Rule) -> str:
     return r.rule if r.comment is None else f"{r.rule} comment {_quote(r.comment)}"
 

@@ -188,13 +188,15 @@ def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.R
             if on_bridge:
                 wiring.enable_forwarding({gw.version for gw in on_bridge})
             if cfg.ip_masq:
+                from podnet.nftables import replace_table  # only when ipMasq is on
+
                 name = nft.table_name(MASQ_PREFIX, cfg.network, env.container_id, env.ifname)
                 body = nft.masq_table(
                     name,
                     nft.comment(cfg.network, env.container_id, env.ifname),
                     [ip.interface_address for ip in result.ips],
                 )
-                nft.apply(nft.replace_table("inet", name, body))
+                nft.apply(replace_table("inet", name, body))
         else:
             container.link_set(cont.index, up=True)
         bridge = (
@@ -221,8 +223,10 @@ def cmd_del(conf: dict[str, Any], env: spec.Environment) -> None:
         delegate.run_ipam("DEL", conf, env)
     wiring.delete_pod_interface(env.netns, env.ifname)
     if cfg.ip_masq:
+        from podnet.nftables import delete_table  # only when ipMasq is on
+
         name = nft.table_name(MASQ_PREFIX, cfg.network, env.container_id, env.ifname)
-        nft.apply(nft.delete_table("inet", name))
+        nft.apply(delete_table("inet", name))
 
 
 def cmd_check(conf: dict[str, Any], env: spec.Environment) -> None:

@@ -48,20 +48,6 @@ def masq_table(
     return tx.definition()
 
 
-def replace_table(family: str, name: str, body: str) -> str:
-    """A script that replaces the table atomically (add + delete makes the delete never fail)."""
-    return delete_table(family, name) + body
-
-
-def delete_table(family: str, name: str) -> str:
-    from podnet.nftables import Table, Transaction
-
-    tx = Transaction(family, name)
-    tx.add(Table())
-    tx.delete(Table())
-    return str(tx)
-
-
 def apply(script: str) -> None:
     try:
         kernel_nft.apply(script)

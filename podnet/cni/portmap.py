@@ -17,7 +17,7 @@ from podnet.cni.spec import CniError
 from podnet.family import family
 from podnet.kernel import nft as kernel_nft
 from podnet.kernel import sysctl
-from podnet.nftables import Chain, Rule, Table, Transaction
+from podnet.nftables import Chain, Rule, Table, Transaction, delete_table, replace_table
 
 TYPE_CHECKING = False  # importing typing costs milliseconds at every plugin start
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def cmd_add(conf: dict[str, Any], env: spec.Environment, version: str) -> spec.R
     if not pod_ips:
         raise CniError(spec.INVALID_CONFIG, "prevResult has no container address to map ports to")
     name, note = _name(conf, env)
-    nft.apply(nft.replace_table("inet", name, ruleset(name, note, mappings, pod_ips, snat)))
+    nft.apply(replace_table("inet", name, ruleset(name, note, mappings, pod_ips, snat)))
     if snat and any(family(ip).route_localnet for ip in pod_ips):
         _route_localnet(result)
     return result
@@ -151,7 +151,7 @@ def _route_localnet(result: spec.Result) -> None:
 
 def cmd_del(conf: dict[str, Any], env: spec.Environment) -> None:
     name, _ = _name(conf, env)
-    nft.apply(nft.delete_table("inet", name))
+    nft.apply(delete_table("inet", name))
 
 
 def cmd_check(conf: dict[str, Any], env: spec.Environment) -> None:

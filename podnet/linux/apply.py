@@ -404,12 +404,13 @@ def wait_ready(plan: Plan, progress: Progress = _quiet, timeout: float = READY_T
 def reload_policies(cluster: Cluster, nodes: dict[str, str]) -> None:
     """Replace each node's NetworkPolicy table with the one `cluster` compiles, atomically (what
     a policy agent does when policies change; pods and addresses stay as they are)."""
+    from podnet.nftables import replace_table
     from podnet.policy.nftables import TABLE
     from podnet.policy.nftables import render_node as render_policy
 
     def one(item: tuple[str, str]) -> None:
         node, ns = item
-        text = f"table inet {TABLE}\ndelete table inet {TABLE}\n" + render_policy(cluster, node)
+        text = replace_table("inet", TABLE, render_policy(cluster, node))
         try:
             nft.apply(text, ns)
         except nft.NftError as err:
