@@ -339,6 +339,26 @@ def test_kind_control_plane_labels_and_taints() -> None:
     assert alone.nodes[0].taints == ()
 
 
+def _on_linux(kind: str, name: str) -> dict:
+    w = workload(kind, name, replicas=2) if kind != "DaemonSet" else workload(kind, name)
+    w["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/os": "linux"}
+    return w
+
+
+def test_nodes_carry_the_labels_the_kubelet_sets() -> None:
+    """Charts select `kubernetes.io/os: linux`; the default and implicit nodes have it, and a
+    Node object's own labels win."""
+    default = load(_on_linux("Deployment", "web"), _on_linux("DaemonSet", "agent"))
+    assert {n.name: (n.labels["kubernetes.io/os"], n.labels["kubernetes.io/arch"]) for n in
+            default.nodes} == {"node-1": ("linux", "amd64"), "node-2": ("linux", "amd64")}  # fmt: skip
+    assert all(p.node_name for p in default.pods) and len(default.pods) == 4
+    declared = load(
+        node("win", {"kubernetes.io/os": "windows"}), node("lin"), _on_linux("DaemonSet", "agent")
+    )
+    assert declared.node("win").labels["kubernetes.io/hostname"] == "win"
+    assert [p.node_name for p in declared.pods] == ["lin"]
+
+
 @pytest.mark.parametrize(
     ("objects", "names"),
     [

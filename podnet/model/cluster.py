@@ -37,6 +37,16 @@ from podnet.model.workloads import expand
 ALWAYS_NAMESPACES = ("default", "kube-system")
 
 
+def kubelet_labels(node: str) -> dict[str, str]:
+    """The labels the kubelet sets on every node it registers (charts select on them, most often
+    `kubernetes.io/os: linux`); labels a Node object states win."""
+    return {
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": node,
+        "kubernetes.io/os": "linux",
+    }
+
+
 @dataclass(frozen=True)
 class Cluster:
     config: ClusterConfig
@@ -88,7 +98,7 @@ def resolve(m: Manifests) -> Cluster:
     # Nodes are complete (implicit ones, hostname labels) before DaemonSets are expanded on them.
     templates = [*m.pods, *(w.template for w in m.workloads)]
     nodes = _implicit_nodes(_nodes(m, config), templates, bool(m.nodes))
-    nodes = [replace(n, labels={"kubernetes.io/hostname": n.name, **n.labels}) for n in nodes]
+    nodes = [replace(n, labels={**kubelet_labels(n.name), **n.labels}) for n in nodes]
     pods = sorted(m.pods + expand(m, nodes), key=lambda p: (p.namespace, p.name))
     _check_unique(pods, problems)
     nodes = _address_nodes(nodes, config, problems)
@@ -170,7 +180,7 @@ def _implicit_nodes(nodes: list[Node], pods: list[Pod], declared: bool) -> list[
         return nodes
     known = {n.name for n in nodes}
     extra = sorted({p.node_name for p in pods if p.node_name and p.node_name not in known})
-    return nodes + [Node(name, {"kubernetes.io/hostname": name}) for name in extra]
+    return nodes + [Node(name, kubelet_labels(name)) for name in extra]
 
 
 def _check_unique(pods: list[Pod], problems: list[Problem]) -> None:
