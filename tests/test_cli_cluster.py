@@ -250,6 +250,31 @@ def test_trace_source_errors_name_the_option(capsys, monkeypatch, source, messag
     assert code == 2 and err.startswith(message), err
 
 
+PENDING = """
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: x, labels: {app: web}}
+spec: {containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: gpu, namespace: x}
+spec:
+  nodeSelector: {accelerator: a100}
+  containers: [{name: c, image: nginx, ports: [{containerPort: 80}]}]
+"""
+
+
+def test_pending_pods_are_named_on_stderr_and_in_reach_json(capsys, monkeypatch) -> None:
+    code, out, err = run(capsys, monkeypatch, "reach", "-", "-o", "json", stdin=PENDING)
+    why = "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."
+    assert code == 0 and f"1 pod(s) pending:\n  x/gpu: {why}" in err
+    doc = json.loads(out)
+    assert doc["pending"] == {"x/gpu": why} and "x/gpu" not in doc["pods"]
+    code, _, err = run(capsys, monkeypatch, "lint", "-", stdin=PENDING)
+    assert "1 pod(s) pending" in err
+
+
 def test_reach_services_command(capsys, monkeypatch) -> None:
     code, out, err = run(capsys, monkeypatch, "reach", SHOP, "--services", "-o", "json")
     assert code == 0, err

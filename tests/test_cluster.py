@@ -359,6 +359,34 @@ def test_nodes_carry_the_labels_the_kubelet_sets() -> None:
     assert [p.node_name for p in declared.pods] == ["lin"]
 
 
+GPU_TAINT = [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]
+
+
+@pytest.mark.parametrize(
+    ("objects", "pending"),
+    [
+        ([pod("a", nodeSelector={"disk": "ssd"})], {
+            "default/a": "0/2 nodes are available: 2 node(s) didn't match Pod's node"
+            " affinity/selector."}),
+        ([node("n1", {"disk": "ssd"}, taints=GPU_TAINT), node("n2"),
+          pod("a", nodeSelector={"disk": "ssd"})], {
+            "default/a": "0/2 nodes are available: 1 node(s) didn't match Pod's node"
+            " affinity/selector, 1 node(s) had untolerated taint {dedicated: gpu}."}),
+        ([node("n1", taints=GPU_TAINT), pod("a"), pod("b", nodeName="ghost")], {
+            "default/a": "0/1 nodes are available: 1 node(s) had untolerated taint"
+            " {dedicated: gpu}.",
+            "default/b": "node ghost (spec.nodeName) does not exist"}),
+        ([node("n1", taints=GPU_TAINT), pod("a", tolerations=[{"operator": "Exists"}])], {}),
+    ],
+)  # fmt: skip
+def test_pending_pods_and_why(objects: list[dict], pending: dict[str, str]) -> None:
+    """Pods no node takes are listed with kube-scheduler's reason (taints counted first)."""
+    cluster = load(*objects)
+    declared = {key: why for key, why in cluster.pending.items() if cluster.pod(key)}
+    assert declared == pending  # the built-in CoreDNS pods meet the same taints
+    assert all(not cluster.pod(key).ips for key in pending)
+
+
 @pytest.mark.parametrize(
     ("objects", "names"),
     [

@@ -52,14 +52,30 @@ ProtocolOpt = Annotated[
 ]
 
 
+# Pending pods named on stderr; the rest are counted.
+PENDING_SHOWN = 10
+
+
 def load(paths: list[str]) -> Cluster:
-    """The cluster, with one summary line on stderr for the kinds podnet does not model."""
+    """The cluster, with what it leaves out said on stderr (`warn_gaps`)."""
     cluster = load_cluster(paths)
+    warn_gaps(cluster)
+    return cluster
+
+
+def warn_gaps(cluster: Cluster) -> None:
+    """On stderr: the kinds podnet does not model (one summary line) and every pod that no node
+    takes, with the scheduler's reason, so that no answer silently covers a smaller cluster."""
     if cluster.skipped:
         kinds = ", ".join(f"{k} ({n})" for k, n in sorted(cluster.skipped.items()))
         total = sum(cluster.skipped.values())
         print(f"skipped {total} object(s) of kinds podnet does not model: {kinds}", file=sys.stderr)
-    return cluster
+    if cluster.pending:
+        shown = list(cluster.pending.items())[:PENDING_SHOWN]
+        lines = [f"{len(cluster.pending)} pod(s) pending:"] + [f"  {k}: {why}" for k, why in shown]
+        if len(cluster.pending) > len(shown):
+            lines.append(f"  ... and {len(cluster.pending) - len(shown)} more")
+        print("\n".join(lines), file=sys.stderr)
 
 
 def literal_family(text: str) -> int | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from podnet.cli import app
-from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports
+from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports, warn_gaps
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.model.config import Backend
@@ -60,9 +60,7 @@ def _read(paths: list[str]) -> tuple[Cluster, list[tuple[str, str]]]:
             raise UsageError(f"{path}: cannot read: {err}") from None
         sources.append(("<stdin>" if path == "-" else path, text))
     cluster = resolve(parse_documents([d for n, t in sources for d in parse_text(n, t)]))
-    if cluster.skipped:
-        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(cluster.skipped.items()))
-        print(f"skipped object(s) of kinds podnet does not model: {kinds}", file=sys.stderr)
+    warn_gaps(cluster)
     return cluster, sources
 
 

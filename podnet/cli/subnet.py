@@ -373,8 +373,8 @@ def check(
 ) -> None:
     """Capacity, head-room and conflicts of the pod, service and node ranges; exit 1 when the
     plan is broken."""
+    from podnet.cli.cluster import load
     from podnet.model.address_plan import plan_from_cluster
-    from podnet.model.cluster import load_cluster
 
     around = capacity.parse_existing(list_option(existing))
     if host:
@@ -382,7 +382,7 @@ def check(
             around += capacity.read_host_routes()
         except capacity.NoHostRoutes as err:
             raise UsageError(f"--host needs Linux: {err}") from None
-    cluster = load_cluster(paths or [])
+    cluster = load(paths or [])
     growth = None
     if nodes is not None or pods_per_node is not None:
         growth = capacity.Growth(

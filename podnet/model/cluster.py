@@ -24,7 +24,7 @@ from podnet.model.objects import (
     Service,
 )
 from podnet.model.parse import Manifests, Workload, parse_documents
-from podnet.model.scheduling import schedule
+from podnet.model.scheduling import schedule, unschedulable
 from podnet.model.selectors import LabelSelector
 from podnet.model.service_controllers import (
     BUILT_IN,
@@ -57,6 +57,8 @@ class Cluster:
     endpoint_slices: tuple[EndpointSlice, ...] = ()
     policies: tuple[NetworkPolicy, ...] = ()
     skipped: Mapping[str, int] = field(default_factory=dict)  # kinds podnet does not model
+    # Pods that no node takes, by namespace/name: why, in kube-scheduler's words.
+    pending: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -106,8 +108,14 @@ def resolve(m: Manifests) -> Cluster:
         raise ManifestError(problems)
     # The cluster's own pods (CoreDNS) come after the declared ones: adding them moves nobody.
     pods.sort(key=lambda p: (p.origin is BUILT_IN, p.namespace, p.name))
+    declared = {p.key: p for p in pods}
     pods = _address_pods(pods, _schedule(pods, nodes), nodes, problems)
     pods.sort(key=lambda p: (p.namespace, p.name))
+    pending = {
+        p.key: unschedulable(declared[p.key], nodes)
+        for p in pods
+        if not p.ips and p.phase not in ("Succeeded", "Failed")
+    }
     if problems:
         raise ManifestError(problems)
     services, slices, service_problems = resolve_services(
@@ -124,6 +132,7 @@ def resolve(m: Manifests) -> Cluster:
         endpoint_slices=tuple(slices),
         policies=tuple(m.policies),
         skipped=dict(m.skipped),
+        pending=pending,
     )
 
 

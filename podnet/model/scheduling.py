@@ -28,13 +28,40 @@ def tolerated(pod: Pod, taint: Taint, *, daemon: bool = False) -> bool:
     return any(t.tolerates(taint) for t in pod.tolerations)
 
 
-def eligible(pod: Pod, node: Node, *, daemon: bool = False) -> bool:
-    """The pod may be placed on the node: selector, required affinity and taints allow it."""
+def untolerated(pod: Pod, node: Node, *, daemon: bool = False) -> Taint | None:
+    """The first taint of the node the pod does not tolerate."""
+    return next((t for t in node.taints if not tolerated(pod, t, daemon=daemon)), None)
+
+
+def selected(pod: Pod, node: Node) -> bool:
+    """The node satisfies the pod's nodeSelector and required node affinity."""
     if any(node.labels.get(k) != v for k, v in pod.node_selector.items()):
         return False
-    if pod.node_affinity and not any(term.matches(node.labels) for term in pod.node_affinity):
-        return False
-    return all(tolerated(pod, t, daemon=daemon) for t in node.taints)
+    return not pod.node_affinity or any(term.matches(node.labels) for term in pod.node_affinity)
+
+
+def eligible(pod: Pod, node: Node, *, daemon: bool = False) -> bool:
+    """The pod may be placed on the node: selector, required affinity and taints allow it."""
+    return selected(pod, node) and untolerated(pod, node, daemon=daemon) is None
+
+
+def unschedulable(pod: Pod, nodes: list[Node]) -> str:
+    """Why no node takes the pod, in kube-scheduler's words ("0/2 nodes are available: ..."),
+    each node counted under the first filter it fails (taints before node affinity)."""
+    if pod.node_name:
+        return f"node {pod.node_name} (spec.nodeName) does not exist"
+    reasons: dict[str, int] = {}
+    for n in nodes:
+        taint = untolerated(pod, n)
+        if taint is not None:
+            reason = f"had untolerated taint {{{taint.key}: {taint.value}}}"
+        elif not selected(pod, n):
+            reason = "didn't match Pod's node affinity/selector"
+        else:
+            continue
+        reasons[reason] = reasons.get(reason, 0) + 1
+    parts = [f"{count} node(s) {reason}" for reason, count in sorted(reasons.items())]
+    return f"0/{len(nodes)} nodes are available: {', '.join(parts) or 'there are no nodes'}."
 
 
 def schedule(pods: list[Pod], nodes: list[Node]) -> dict[str, str]:

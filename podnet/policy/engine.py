@@ -359,4 +359,5 @@ def reach(
         ips={names[i]: str(engine.ips[i]) for i in order},
         probes=probes,
         declared={p.key: {(c.container_port, c.protocol) for c in p.ports} for p in engine.pods},
+        pending=dict(cluster.pending),
     )

@@ -23,3 +23,5 @@ class Reach:
     probes: list[Probe]
     # (port, protocol) each pod declares: lets the table show, per pair, the open ports.
     declared: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
+    # Pods of the manifests that are not in the matrix because no node takes them: why.
+    pending: dict[str, str] = field(default_factory=dict)

@@ -18,8 +18,9 @@ TABLE_PODS = 40
 
 
 def to_json(reach: Reach) -> dict:
-    """The shape docs/contracts.md promises to other tools: `allowed[FROM][TO]` per probe."""
-    return {
+    """The shape docs/contracts.md promises to other tools: `allowed[FROM][TO]` per probe, and
+    `pending` (pod -> why no node takes it) when the manifests have such pods."""
+    doc = {
         "pods": reach.pods,
         "ips": reach.ips,
         "probes": [
@@ -34,6 +35,9 @@ def to_json(reach: Reach) -> dict:
             for p in reach.probes
         ],
     }
+    if reach.pending:
+        doc["pending"] = dict(reach.pending)
+    return doc
 
 
 def _console() -> tuple[Console, io.StringIO]:
