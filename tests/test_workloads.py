@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import load, node, pod, policy, workload
+from tests.conftest import load, node, pod, policy, problems_of, workload
 
 A = "[bcdfghjklmnpqrstvwxz2456789]"  # k8s.io/apimachinery/pkg/util/rand alphabet
 HASH = f"{A}{{1,10}}"
@@ -21,6 +21,20 @@ class Case:
     # one entry per expected pod, in (namespace, name) order: name pattern, node ("" = any)
     pods: list[tuple[str, str]]
     labels: dict[str, str] = field(default_factory=dict)  # labels every pod carries ("*" = any)
+
+
+def rc(name: str, replicas: int, **spec: Any) -> dict:
+    """A v1 ReplicationController whose template has the labels app=<name>."""
+    template = {
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"replicas": replicas, "template": template, **spec},
+    }
 
 
 def taint(effect: str, key: str = "dedicated") -> dict:
@@ -112,6 +126,17 @@ CASES = [
             workload("DaemonSet", "agent"),
         ],
         [(rf"agent-{A}{{5}}", "n1")],
+    ),
+    Case(
+        "ReplicationController: its selector defaults to the template's labels",
+        [rc("legacy", replicas=3)],
+        [(rf"legacy-{A}{{5}}", "*")] * 3,
+        {"app": "legacy"},
+    ),
+    Case(
+        "ReplicationController: a selector as a plain label map",
+        [rc("legacy", replicas=2, selector={"app": "legacy"})],
+        [(rf"legacy-{A}{{5}}", "*")] * 2,
     ),
     Case(
         "DaemonSet: default nodes",
@@ -270,3 +295,13 @@ def test_dump_with_a_replicaset_but_no_pods_expands_the_replicaset() -> None:
     deploy, rs, *_ = kubectl_dump()
     names = [p.name for p in load(deploy, rs).pods]
     assert len(names) == 2 and all(re.fullmatch(rf"web-5d4c8f9b7-{A}{{5}}", n) for n in names)
+
+
+def test_replication_controller_selector_must_match_the_template() -> None:
+    problems = problems_of(rc("legacy", replicas=1, selector={"app": "other"}))
+    assert [(p.field, p.message) for p in problems] == [
+        (
+            "spec.template.metadata.labels",
+            "Invalid value: `selector` does not match template `labels`",
+        )
+    ]

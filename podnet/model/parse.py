@@ -38,7 +38,15 @@ from podnet.model.objects import (
 from podnet.model.parse_services import parse_endpoint_slice, parse_service
 from podnet.model.selectors import OPERATORS, LabelSelector, Requirement
 
-WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob")
+WORKLOAD_KINDS = (
+    "Deployment",
+    "ReplicaSet",
+    "ReplicationController",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+)
 
 API_VERSIONS = {
     "Namespace": ("v1",),
@@ -47,6 +55,7 @@ API_VERSIONS = {
     "Service": ("v1",),
     "Deployment": ("apps/v1",),
     "ReplicaSet": ("apps/v1",),
+    "ReplicationController": ("v1",),
     "StatefulSet": ("apps/v1",),
     "DaemonSet": ("apps/v1",),
     "Job": ("batch/v1",),
@@ -448,6 +457,20 @@ def _pod_status(obj: Field, pod: Pod) -> Pod:
 # workloads ----------------------------------------------------------------------------------------
 
 
+def _controller_selector(f: Field, labels: dict[str, str], template: Field) -> LabelSelector:
+    """A ReplicationController's selector: a plain label map, the template's labels by default."""
+    if not f.present:
+        if not labels:
+            template["metadata"]["labels"].error("Required value")
+        return LabelSelector.of(labels)
+    selector = LabelSelector.of(_labels(f))
+    if not selector.matches(labels):
+        template["metadata"]["labels"].error(
+            "Invalid value: `selector` does not match template `labels`"
+        )
+    return selector
+
+
 def _workload(obj: Field, kind: str, name: str, namespace: str, origin: Origin) -> Workload | None:
     spec = obj["spec"]
     if kind == "CronJob":
@@ -459,7 +482,9 @@ def _workload(obj: Field, kind: str, name: str, namespace: str, origin: Origin) 
     tmeta = template["metadata"]
     labels = _labels(tmeta["labels"])
     selector = None
-    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") or spec["selector"].present:
+    if kind == "ReplicationController":
+        selector = _controller_selector(spec["selector"], labels, template)
+    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") or spec["selector"].present:
         if not spec["selector"].present and kind != "Job":
             spec["selector"].error("Required value")
         before = len(obj.ctx.problems)

@@ -1,7 +1,8 @@
 """Workloads expanded into the pods their controllers would create, with deterministic names.
 
 - Deployment: a ReplicaSet `name-<pod-template-hash>`, pods `name-<hash>-<suffix>`;
-- ReplicaSet, DaemonSet (one pod per eligible node), Job: pods `name-<suffix>`;
+- ReplicaSet, ReplicationController, DaemonSet (one pod per eligible node), Job: pods
+  `name-<suffix>`;
 - StatefulSet: pods `name-0` .. `name-<N-1>`, hostname the pod name, subdomain its serviceName;
 - CronJob: the pods of one Job `name-<n>`.
 The hash is FNV-1a over the template, encoded like Kubernetes' SafeEncodeString; suffixes are
@@ -84,7 +85,7 @@ def _pods_of(w: Workload, nodes: list[Node], taken: set[str]) -> list[Pod]:
     """The pods `w`'s controller creates."""
     if w.kind == "Deployment":
         return _deployment_pods(w, taken)
-    if w.kind == "ReplicaSet":
+    if w.kind in ("ReplicaSet", "ReplicationController"):
         return _replica_set_pods(w, taken)
     if w.kind == "StatefulSet":
         return _stateful_set_pods(w)
