@@ -275,6 +275,38 @@ def test_pending_pods_are_named_on_stderr_and_in_reach_json(capsys, monkeypatch)
     assert "1 pod(s) pending" in err
 
 
+UNMODELLED_POLICIES = """
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: deny, namespace: x}
+spec: {endpointSelector: {}}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow, namespace: x}
+spec: {selector: all()}
+---
+apiVersion: crd.projectcalico.org/v1
+kind: GlobalNetworkSet
+metadata: {name: office}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: x}
+"""
+
+
+def test_policies_of_unmodelled_kinds_get_their_own_warning(capsys, monkeypatch) -> None:
+    code, _, err = run(capsys, monkeypatch, "reach", "-", stdin=UNMODELLED_POLICIES)
+    assert code == 0
+    assert (
+        "NOT APPLIED: 3 network policy object(s) of kinds podnet does not model yet, so no answer"
+        " includes them: CiliumNetworkPolicy (1), GlobalNetworkSet (1),"
+        " NetworkPolicy (projectcalico.org/v3) (1)"
+    ) in err
+    assert "skipped 1 object(s) of kinds podnet does not model: ConfigMap (1)" in err
+
+
 def test_reach_services_command(capsys, monkeypatch) -> None:
     code, out, err = run(capsys, monkeypatch, "reach", SHOP, "--services", "-o", "json")
     assert code == 0, err

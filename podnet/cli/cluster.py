@@ -66,9 +66,18 @@ def load(paths: list[str]) -> Cluster:
 def warn_gaps(cluster: Cluster) -> None:
     """On stderr: the kinds podnet does not model (one summary line) and every pod that no node
     takes, with the scheduler's reason, so that no answer silently covers a smaller cluster."""
-    if cluster.skipped:
-        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(cluster.skipped.items()))
-        total = sum(cluster.skipped.values())
+    policies = cluster.skipped_policies
+    if policies:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(policies.items()))
+        print(
+            f"NOT APPLIED: {sum(policies.values())} network policy object(s) of kinds podnet does"
+            f" not model yet, so no answer includes them: {kinds}",
+            file=sys.stderr,
+        )
+    others = {k: n for k, n in cluster.skipped.items() if k not in policies}
+    if others:
+        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(others.items()))
+        total = sum(others.values())
         print(f"skipped {total} object(s) of kinds podnet does not model: {kinds}", file=sys.stderr)
     if cluster.pending:
         shown = list(cluster.pending.items())[:PENDING_SHOWN]

@@ -35,6 +35,15 @@ from podnet.model.service_controllers import (
 from podnet.model.workloads import expand
 
 ALWAYS_NAMESPACES = ("default", "kube-system")
+# Kinds that decide who may talk to whom, besides those ending in NetworkPolicy (Calico's and
+# Cilium's, the admin tiers): objects of them that podnet skips change the answers.
+POLICY_KINDS = frozenset(
+    {"NetworkSet", "GlobalNetworkSet", "Tier", "HostEndpoint", "CiliumCIDRGroup"}
+)
+
+
+def is_policy_kind(kind: str) -> bool:
+    return kind.endswith("NetworkPolicy") or kind in POLICY_KINDS
 
 
 def kubelet_labels(node: str) -> dict[str, str]:
@@ -68,6 +77,11 @@ class Cluster:
     def running_pods(self) -> tuple[Pod, ...]:
         """Pods on the pod network: scheduled, addressed and not finished."""
         return tuple(p for p in self.pods if p.ips)
+
+    @property
+    def skipped_policies(self) -> dict[str, int]:
+        """The skipped objects that are network policy of a kind or API podnet does not apply."""
+        return {k: n for k, n in self.skipped.items() if is_policy_kind(k.split(" (")[0])}
 
     def node(self, name: str) -> Node:
         """The node called `name`; `NotFound` when there is none."""

@@ -484,7 +484,9 @@ def _workload(obj: Field, kind: str, name: str, namespace: str, origin: Origin) 
     selector = None
     if kind == "ReplicationController":
         selector = _controller_selector(spec["selector"], labels, template)
-    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") or spec["selector"].present:
+    elif (
+        kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") or spec["selector"].present
+    ):
         if not spec["selector"].present and kind != "Job":
             spec["selector"].error("Required value")
         before = len(obj.ctx.problems)
