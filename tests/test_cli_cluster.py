@@ -223,7 +223,7 @@ def test_trace_command(capsys, monkeypatch) -> None:
     code, out, err = run(
         capsys, monkeypatch, "trace", SHOP, "--from", "shop/db-0", "--to", "catalog", "-o", "json"
     )
-    assert code == 0, err
+    assert code == 1, err  # not delivered
     doc = json.loads(out)
     assert doc["verdict"] == "dropped" and doc["port"] == 50051
     assert [h["step"] for h in doc["hops"]] == ["dns", "service", "kube-proxy"]

@@ -154,7 +154,8 @@ def trace(
     protocol: ProtocolOpt = None,
     output: Annotated[TraceFormat, typer.Option("-o", "--output")] = TraceFormat.text,
 ) -> None:
-    """One connection end to end: DNS, the Service, kube-proxy, the route, and policy."""
+    """One connection end to end: DNS, the Service, kube-proxy, the route, and policy. Exit
+    status 1 when it is not delivered to every endpoint kube-proxy may choose."""
     from podnet.path.trace import PortNeeded
     from podnet.path.trace import trace as run_trace
 
@@ -172,6 +173,8 @@ def trace(
             raise
         raise UsageError(f"--from {err.value!r}: {err.why}") from None
     sys.stdout.write(render(result, output.value))
+    if result.verdict != "delivered":  # so that CI can gate on a connection
+        raise typer.Exit(1)
 
 
 @app.command()
