@@ -339,6 +339,22 @@ ERROR_CASES = [
         ["NetworkPolicy x/web"],
     ),
     ErrorCase(
+        "a key twice in one mapping, as kubectl refuses it",
+        {"d.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  name: b\n"},
+        ["d.yaml"],
+        [("d.yaml", 5, 'key "name" already set in map metadata (first at line 4)')],
+    ),
+    ErrorCase(
+        "two objects run together without ---: each key named, with the fix",
+        {"d.yaml": ns("a") + ns("b")},
+        ["d.yaml"],
+        [
+            ("d.yaml", 5, 'key "apiVersion" already set in map (first at line 1); separate'),
+            ("d.yaml", 6, 'key "kind" already set in map (first at line 2); separate objects'),
+            ("d.yaml", 7, 'key "metadata" already set in map (first at line 3); separate'),
+        ],
+    ),
+    ErrorCase(
         "kind and apiVersion required",
         {"k.yaml": "metadata: {name: x}\n"},
         ["k.yaml"],

@@ -111,7 +111,8 @@ def _parse_text(file: str, text: str) -> list[Document]:
             # Without an anchor there can be no alias: the walk that records lines also
             # measures the depth, and the full alias check is needed only with anchors.
             lines: dict[FieldPath, int] = {}
-            depth = 0 if may_alias else _record_lines(node, (), lines)
+            duplicates: list[tuple[int, str]] = []
+            depth = 0 if may_alias else _record_lines(node, (), lines, duplicates)
             unusable = _unusable(node) if may_alias else ""
             if depth > MAX_DEPTH:
                 unusable = f"nested more than {MAX_DEPTH} levels deep"
@@ -128,7 +129,11 @@ def _parse_text(file: str, text: str) -> list[Document]:
                 index += 1
                 continue
             if may_alias:
-                _record_lines(node, (), lines)
+                _record_lines(node, (), lines, duplicates)
+            if duplicates:
+                problems += [Problem(file, at, "", "", why) for at, why in duplicates]
+                index += 1
+                continue
             if _is_list(data):
                 for i, item in enumerate(data["items"]):
                     prefix: FieldPath = ("items", i)
@@ -206,8 +211,23 @@ def _unusable(root: yaml.Node) -> str:
     return ""
 
 
-def _record_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> int:
-    """Record the line of every field path below `node`; return the deepest path's length."""
+def _duplicate(key: str, first: int, path: FieldPath) -> str:
+    where = ".".join(str(p) for p in path)
+    text = f'invalid YAML: key "{key}" already set in map{" " + where if where else ""}'
+    text += f" (first at line {first})"
+    if not path:  # two objects run together: the usual cause is a missing separator
+        text += '; separate objects with a line "---"'
+    return text
+
+
+def _record_lines(
+    node: yaml.Node,
+    path: FieldPath,
+    lines: dict[FieldPath, int],
+    duplicates: list[tuple[int, str]],
+) -> int:
+    """Record the line of every field path below `node`; return the deepest path's length. A key
+    that a mapping repeats is described in `duplicates` (kubectl refuses such a document)."""
     stack: list[tuple[yaml.Node, FieldPath]] = [(node, path)]
     seen: set[int] = set()
     depth = 0
@@ -219,8 +239,13 @@ def _record_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int])
             continue
         seen.add(id(n))
         if isinstance(n, yaml.MappingNode):
+            keys: set[str] = set()
             for k, v in n.value:
                 key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
+                if key in keys and key != "<<":
+                    here = k.start_mark.line + 1
+                    duplicates.append((here, _duplicate(key, lines[(*p, key)], p)))
+                keys.add(key)
                 lines.setdefault((*p, key), k.start_mark.line + 1)
                 stack.append((v, (*p, key)))
         elif isinstance(n, yaml.SequenceNode):
