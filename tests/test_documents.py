@@ -355,6 +355,12 @@ ERROR_CASES = [
         ],
     ),
     ErrorCase(
+        "an unrendered Helm template is named as such",
+        {"t.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\n"},
+        ["t.yaml"],
+        [("t.yaml", 4, "an unrendered Helm template? render it first: helm template")],
+    ),
+    ErrorCase(
         "kind and apiVersion required",
         {"k.yaml": "metadata: {name: x}\n"},
         ["k.yaml"],

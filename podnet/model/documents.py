@@ -22,6 +22,10 @@ except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
 SUFFIXES = (".yaml", ".yml", ".json")
+HELM_HINT = (
+    " (the file holds `{{ ... }}`: an unrendered Helm template? render it first:"
+    " helm template NAME CHART > manifests.yaml)"
+)
 
 FieldPath = tuple[str | int, ...]
 
@@ -93,6 +97,8 @@ def parse_text(file: str, text: str) -> list[Document]:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         what = getattr(err, "problem", None) or str(err)
+        if "{{" in text:
+            what += HELM_HINT
         raise ManifestError([Problem(file, line, "", "", f"invalid YAML: {what}")]) from None
 
 
