@@ -386,3 +386,10 @@ def test_explain_takes_the_family_of_a_literal_address(capsys, monkeypatch) -> N
     assert code == 0, err
     doc = json.loads(out)
     assert doc["from"]["ip"].startswith("fd00:") and doc["allowed"] is True
+
+
+def test_help_does_not_load_numpy() -> None:
+    """Every command registered (what `podnet --help` needs) without the engine's NumPy."""
+    code = "import sys, podnet.cli as c; c._register(); print('numpy' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"

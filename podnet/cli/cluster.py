@@ -16,10 +16,6 @@ from podnet.errors import InvalidValue, UsageError
 from podnet.ipam.addresses import split_host_port
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.policy import explain as explain_mod
-from podnet.policy.engine import declared_ports
-from podnet.policy.engine import reach as compute_reach
-from podnet.policy.lint import Findings
-from podnet.policy.lint import lint as run_lint
 from podnet.report.formats import choices, formats, render
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop"
@@ -38,7 +34,7 @@ SERVICE_REACH = "podnet.path.service_reach.ServiceReach"
 ReachFormat = choices("ReachFormat", "podnet.policy.matrix.Reach", SERVICE_REACH)
 TraceFormat = choices("TraceFormat", "podnet.path.trace.Trace")
 ExplainFormat = choices("ExplainFormat", explain_mod.Explanation)
-LintFormat = choices("LintFormat", Findings)
+LintFormat = choices("LintFormat", "podnet.policy.lint.Findings")
 
 
 Family = Annotated[
@@ -106,6 +102,8 @@ def probe_ports(
     cluster: Cluster, port: int | None, protocol: Protocol | None
 ) -> list[tuple[int, str]] | None:
     """The (port, protocol) pairs asked for; None means every declared one."""
+    from podnet.policy.engine import declared_ports
+
     if port is not None:
         return [(port, (protocol or Protocol.TCP).value)]
     if protocol is not None:
@@ -134,6 +132,8 @@ def reach(
             raise UsageError("--services prints a table or json")
         sys.stdout.write(render(service_reach(cluster), output.value))
         return
+    from podnet.policy.engine import reach as compute_reach
+
     result = compute_reach(cluster, probe_ports(cluster, port, protocol), ip_family)
     sys.stdout.write(render(result, output.value))
 
@@ -200,6 +200,8 @@ def explain(
     proto = (protocol or Protocol.TCP).value
     port = port or target_port
     if port is None:
+        from podnet.policy.engine import declared_ports
+
         declared = [
             pp
             for pp in declared_ports([target.pod] if target.pod else [])
@@ -231,6 +233,9 @@ def lint(
     if fail_on not in ("warning", "error"):
         raise UsageError(f"--fail-on {fail_on!r}: must be warning or error")
     cluster = load(paths)
+    from podnet.policy.lint import Findings
+    from podnet.policy.lint import lint as run_lint
+
     findings = Findings(tuple(run_lint(cluster)))
     sys.stdout.write(render(findings, output.value))
     if findings.at_least(fail_on):
