@@ -63,18 +63,15 @@ def warn_gaps(cluster: Cluster) -> None:
     """On stderr: the kinds podnet does not model (one summary line) and every pod that no node
     takes, with the scheduler's reason, so that no answer silently covers a smaller cluster."""
     policies = cluster.skipped_policies
-    if policies:
-        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(policies.items()))
-        print(
-            f"NOT APPLIED: {sum(policies.values())} network policy object(s) of kinds podnet does"
-            f" not model yet, so no answer includes them: {kinds}",
-            file=sys.stderr,
-        )
     others = {k: n for k, n in cluster.skipped.items() if k not in policies}
-    if others:
-        kinds = ", ".join(f"{k} ({n})" for k, n in sorted(others.items()))
-        total = sum(others.values())
-        print(f"skipped {total} object(s) of kinds podnet does not model: {kinds}", file=sys.stderr)
+    for counts, text in (
+        (policies, "NOT APPLIED: {} network policy object(s) of kinds podnet does not model yet,"
+                   " so no answer includes them: {}"),
+        (others, "skipped {} object(s) of kinds podnet does not model: {}"),
+    ):  # fmt: skip
+        if counts:
+            kinds = ", ".join(f"{k} ({n})" for k, n in sorted(counts.items()))
+            print(text.format(sum(counts.values()), kinds), file=sys.stderr)
     if cluster.pending:
         shown = list(cluster.pending.items())[:PENDING_SHOWN]
         lines = [f"{len(cluster.pending)} pod(s) pending:"] + [f"  {k}: {why}" for k, why in shown]
