@@ -1290,11 +1290,12 @@ def test_cli_split_vlsm_free_json(monkeypatch, capsys):
         "-o",
         "json",
     )
-    assert json.loads(out) == [
-        "192.168.0.224/30",
-        "192.168.0.0/25",
-        "192.168.0.128/26",
-        "192.168.0.192/27",
+    # largest block first, as allocated; `index` keeps the order of --hosts
+    assert [(b["index"], b["network"]) for b in json.loads(out)] == [
+        (1, "192.168.0.0/25"),
+        (2, "192.168.0.128/26"),
+        (3, "192.168.0.192/27"),
+        (0, "192.168.0.224/30"),
     ]
     _, out, _ = run(
         monkeypatch,
@@ -1324,6 +1325,93 @@ def test_cli_split_vlsm_free_json(monkeypatch, capsys):
         "json",
     )
     assert json.loads(out) == ["10.0.0.0/25"]
+
+
+def test_cli_vlsm_table_is_largest_block_first(monkeypatch, capsys):
+    """As CCNA material and ipcalc -s print a plan: in allocation order, whatever the order of
+    --hosts; `#` is the request's position there."""
+    code, out, _ = run(
+        monkeypatch, capsys, "subnet", "vlsm", "192.168.0.0/24", "--hosts", "wan=2,28,lan=120,60"
+    )
+    assert code == 0
+    rows = [line.split("│")[1:4] for line in out.splitlines() if line.startswith("│")]
+    assert [[c.strip() for c in row] for row in rows] == [
+        ["3", "lan", "120"],
+        ["4", "-", "60"],
+        ["2", "-", "28"],
+        ["1", "wan", "2"],
+    ]
+    assert "largest block first" in out
+    assert "#: the request's position in --hosts" in out
+
+
+def test_cli_vlsm_json_blocks(monkeypatch, capsys):
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "subnet",
+        "vlsm",
+        "10.0.0.0/24",
+        "--hosts",
+        "wan=1,lan=100",
+        "--point-to-point",
+        "-o",
+        "json",
+    )
+    assert code == 0
+    assert json.loads(out) == [
+        {
+            "index": 1,
+            "name": "lan",
+            "wanted": 100,
+            "network": "10.0.0.0/25",
+            "prefixlen": 25,
+            "netmask": "255.255.255.128",
+            "first": "10.0.0.1",
+            "last": "10.0.0.126",
+            "broadcast": "10.0.0.127",
+            "usable": 126,
+            "waste": 26,
+        },
+        {
+            "index": 0,
+            "name": "wan",
+            "wanted": 1,
+            "network": "10.0.0.128/32",
+            "prefixlen": 32,
+            "netmask": "255.255.255.255",
+            "first": "10.0.0.128",
+            "last": "10.0.0.128",
+            "broadcast": None,
+            "usable": 1,
+            "waste": 0,
+        },
+    ]
+    _, out, _ = run(
+        monkeypatch, capsys, "subnet", "vlsm", "2001:db8::/120", "--hosts", "20,100", "-o", "json"
+    )
+    blocks = json.loads(out)
+    assert [(b["index"], b["network"], b["broadcast"], b["name"]) for b in blocks] == [
+        (1, "2001:db8::/121", None, None),
+        (0, "2001:db8::80/123", None, None),
+    ]
+
+
+def test_cli_vlsm_json_feeds_the_next_command(monkeypatch, capsys):
+    _, plan, _ = run(
+        monkeypatch, capsys, "subnet", "vlsm", "192.168.0.0/24", "--hosts", "120,60", "-o", "json"
+    )
+    code, out, _ = run(monkeypatch, capsys, "subnet", "summarize", "-o", "json", stdin=plan)
+    assert code == 0
+    assert json.loads(out) == ["192.168.0.0/25", "192.168.0.128/26"]
+    _, info, _ = run(
+        monkeypatch, capsys, "subnet", "info", "10.0.0.0/25", "10.0.0.128/25", "-o", "json"
+    )
+    _, out, _ = run(monkeypatch, capsys, "subnet", "summarize", "-o", "json", stdin=info)
+    assert json.loads(out) == ["10.0.0.0/24"]
+    code, _, err = run(monkeypatch, capsys, "subnet", "summarize", stdin='[{"cidr": "10.0.0.0/8"}]')
+    assert code == 2
+    assert 'objects with a "network"' in err
 
 
 def test_cli_free_reads_used_from_stdin_and_file(monkeypatch, capsys, tmp_path):

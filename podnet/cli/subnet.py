@@ -66,11 +66,18 @@ def _tokens(text: str) -> list[str]:
 
 
 def _flatten(data: object) -> list[str]:
+    """The networks of a JSON list: strings, lists of them, and the objects `info` and `vlsm`
+    print (their `network`)."""
     if isinstance(data, str):
         return [data]
     if isinstance(data, list):
         return [t for item in data for t in _flatten(item)]
-    raise UsageError(f"bad JSON input: expected strings or lists of strings, got {data!r}")
+    if isinstance(data, dict) and isinstance(data.get("network"), str):
+        return [data["network"]]
+    raise UsageError(
+        "bad JSON input: expected networks as strings, lists of them or objects with a"
+        f' "network", got {data!r}'
+    )
 
 
 def _read_stdin() -> str:

@@ -1,6 +1,6 @@
 """The renderings of `podnet subnet ...`: a table (or a few) per command, or JSON that the next
-command can read back (`podnet subnet info` one object per network, the others lists of networks
-as strings, the contract in docs/contracts.md).
+command can read back (`podnet subnet info` one object per network, `vlsm` one object per block,
+the others lists of networks as strings; the shapes are in docs/contracts.md).
 
 The results are `ipam.subnet` values; the small dataclasses here only put side by side what one
 command shows, and compute nothing."""
@@ -210,12 +210,37 @@ def splits_table(s: Splits) -> str:
 
 
 def vlsm_json(plan: sn.VlsmPlan) -> str:
-    return dumped([str(a.network) for a in plan.in_request_order()])
+    """The blocks in allocation order (largest first), as the table shows them; `index` is each
+    request's position in --hosts, so the order the requests were given is kept."""
+    return dumped([_allocation_json(a) for a in plan.allocations])
+
+
+def _allocation_json(a: sn.Allocation) -> dict[str, object]:
+    first, last = sn.usable_range(a.network)
+    bcast = sn.broadcast(a.network)
+    return {
+        "index": a.index,
+        "name": a.request.name or None,
+        "wanted": a.request.hosts,
+        "network": str(a.network),
+        "prefixlen": a.network.prefixlen,
+        "netmask": str(a.network.netmask),
+        "first": str(first),
+        "last": str(last),
+        "broadcast": None if bcast is None else str(bcast),
+        "usable": sn.usable_hosts(a.network),
+        "waste": a.waste,
+    }
 
 
 def vlsm_table(plan: sn.VlsmPlan) -> str:
     parent = plan.parent
-    table = Table(title=f"VLSM plan for {parent}", title_justify="left")
+    table = Table(
+        title=f"VLSM plan for {parent}, largest block first",
+        title_justify="left",
+        caption="#: the request's position in --hosts",
+        caption_justify="left",
+    )
     for col in (
         "#",
         "name",
