@@ -49,14 +49,29 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where an object was read: file, document index, first line."""
+    """Where an object was read: file, document index, first line. `lines`, kept for the objects
+    whose fields are pointed at after loading (NetworkPolicy, for lint and explain), is the
+    document's own map of field path to line, shared rather than copied."""
 
     file: str = "<built-in>"
     document: int = 0
     line: int | None = None
+    lines: Mapping[tuple[str | int, ...], int] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def __str__(self) -> str:
         return self.file if self.line is None else f"{self.file}:{self.line}"
+
+    def line_of(self, path: tuple[str | int, ...]) -> int | None:
+        """The line of the field at `path` (`("spec", "ingress", 0)`), or of its deepest
+        written ancestor; the object's first line without a map."""
+        if self.lines is not None:
+            for end in range(len(path), -1, -1):
+                found = self.lines.get(path[:end])
+                if found is not None:
+                    return found
+        return self.line
 
 
 @dataclass(frozen=True, slots=True)

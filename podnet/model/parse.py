@@ -185,6 +185,8 @@ def _parse_one(
     elif kind == "EndpointSlice":
         out.endpoint_slices.append(parse_endpoint_slice(obj, name, namespace, labels, origin))
     elif kind == "NetworkPolicy":
+        # Policies keep their document's line map: lint and explain point at their fields.
+        origin = replace(origin, lines=ctx.doc.lines)
         out.policies.append(_network_policy(obj["spec"], name, namespace, origin))
 
 
