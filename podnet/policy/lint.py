@@ -9,7 +9,6 @@ the model's cluster rather than the policy.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -103,16 +102,8 @@ def _finding(
         more = f" and {len(keys) - PENDING_SHOWN} more" if len(keys) > PENDING_SHOWN else ""
         message += f"; it matches only pending pods: {shown}{more}"
         severity = "info"
-    line = pol.origin.line_of(field_path(field))
+    line = pol.origin.line_of(field)
     return Finding(severity, code, pol.key, field, message, pol.origin.file, line, keys)
-
-
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def field_path(field: str) -> tuple[str | int, ...]:
-    """`spec.ingress[0].from[1]` as the path of a document's line map."""
-    return tuple(int(index) if index else name for name, index in _STEP.findall(field))
 
 
 def _peer_items(pol: NetworkPolicy):  # type: ignore[no-untyped-def]
