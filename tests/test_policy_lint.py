@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -407,3 +407,15 @@ def test_findings_that_rest_on_pending_pods_say_so(case: PendingCase) -> None:
         assert finding.message.endswith(f"; it matches only pending pods: shop/gpu ({WHY})")
     else:
         assert "pending" not in finding.message and finding.severity in ("warning", "info")
+
+
+def test_a_policy_keeps_the_lines_of_the_fields_findings_point_at() -> None:
+    (pol,) = [p for p in cluster_from_text(LINES).policies if p.name == "b"]
+    origin = pol.origin
+    assert origin.line_of("spec.ingress[2].from[0].ipBlock") == 27
+    # Deeper fields are not kept: they point at their nearest kept ancestor.
+    assert origin.line_of("spec.ingress[2].from[0].ipBlock.cidr") == 27
+    assert origin.line_of("spec.podSelector.matchLabels.app") == 18
+    assert origin.line_of("metadata.name") == origin.line == 14  # the document's first line
+    # The lines are where the policy was read, not what it is.
+    assert pol == replace(pol, origin=replace(origin, lines=None))
