@@ -53,9 +53,9 @@ _FIELD_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where an object was read: file, document index, first line. `lines`, kept for the objects
-    whose fields are pointed at after loading (NetworkPolicy, for lint and explain), is the
-    document's own map of field path to line, shared rather than copied."""
+    """Where an object was read: file, document index, first line. `lines`, kept only for the
+    objects whose fields are pointed at after loading (NetworkPolicy, for lint and explain), maps
+    the paths of those fields to their lines."""
 
     file: str = "<built-in>"
     document: int = 0
