@@ -67,6 +67,8 @@ spec:
         cidr: 10.244.0.0/16
         except: [10.244.0.0/24]
     ports: [{port: 8080}]
+  - from: [{namespaceSelector: {matchLabels: {team: ops}}}, {podSelector: {matchLabels: {app: c}}}]
+    ports: [{port: 7000}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -164,11 +166,11 @@ CASES = [
             (
                 "named-port",
                 "spec.egress[0].ports[0]",
-                63,
+                65,
                 "TCP/https: a named port is resolved on the destination pod's container ports,"
                 " and 198.51.100.7 is not a pod",
             ),
-            ("port", "spec.egress[0].ports[1]", 63, "TCP/443: the connection is to TCP/80"),
+            ("port", "spec.egress[0].ports[1]", 65, "TCP/443: the connection is to TCP/80"),
         ),
     ),
     Case(
@@ -181,10 +183,35 @@ CASES = [
             (
                 "named-port",
                 "spec.egress[0].ports[0]",
-                63,
+                65,
                 "TCP/https: x/b declares no TCP container port named https",
             ),
-            ("port", "spec.egress[0].ports[1]", 63, "TCP/443: the connection is to TCP/80"),
+            ("port", "spec.egress[0].ports[1]", 65, "TCP/443: the connection is to TCP/80"),
+        ),
+    ),
+    Case(
+        "the ports match, a lone selector does not",
+        "x/a",
+        "x/b",
+        7000,
+        "TCP",
+        (
+            ("named-port", "spec.ingress[0].ports[0]", 41, "TCP/http: x/b's port http is 8080"),
+            ("port-range", "spec.ingress[0].ports[1]", 42, "TCP/9000-9100: 7000 is outside"),
+            ("protocol", "spec.ingress[0].ports[2]", 44, "UDP/8080 is UDP"),
+            (
+                "namespace-selector",
+                "spec.ingress[2].from[0]",
+                55,
+                "namespaceSelector team=ops does not match the namespace x of x/a"
+                " (labels kubernetes.io/metadata.name=x)",
+            ),
+            (
+                "pod-selector",
+                "spec.ingress[2].from[1]",
+                55,
+                "podSelector app=c does not match x/a (labels app=a)",
+            ),
         ),
     ),
 ]

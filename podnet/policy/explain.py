@@ -1,7 +1,7 @@
 """Why one connection is allowed or denied: per direction, the policies that select the pod and
-the rule (with the peer and port entry) that allows it; when none does, what nearly matched (a
-peer with one selector right and the other wrong, an ipBlock's `except`, a port entry of a rule
-whose peers match). Pure; built on `policy.semantics`, rendered by `report.explain`."""
+the rule (with the peer and port entry) that allows it; when none does, what nearly matched (in a
+rule whose ports match, a peer with one selector wrong; an ipBlock's `except`; in a rule whose
+peers match, each port entry). Pure; built on `policy.semantics`, rendered by `report.explain`."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ class NearMiss:
 
 
 NEAR_MISS_KINDS = (
-    "namespace-selector",  # the podSelector matched, the namespaceSelector of the item did not
-    "pod-selector",  # the namespaceSelector matched, the podSelector of the item did not
+    "namespace-selector",  # the item's namespaceSelector did not match; its podSelector did
+    "pod-selector",  # the item's podSelector did not match; the namespace was the right one
     "policy-namespace",  # a podSelector alone matched the labels of a pod of another namespace
     "host-network",  # the selectors match a host-network pod, which selectors never take
     "ip-block-except",  # the address is in the ipBlock's cidr, but in one of its `except`s
@@ -252,7 +252,7 @@ def _peer_miss(
                 " ipBlock matches",
             )
         return None
-    if pod_ok and not ns_ok and peer.pod_selector is not None:
+    if pod_ok and not ns_ok:
         if peer.namespace_selector is None:
             return (
                 "policy-namespace",
@@ -260,18 +260,28 @@ def _peer_miss(
                 f" namespaceSelector in the same item it selects only pods of the policy's"
                 f" namespace {pol.namespace}, and {pod.key} is in {pod.namespace}",
             )
+        if peer.pod_selector is None:
+            return (
+                "namespace-selector",
+                f"namespaceSelector {peer.namespace_selector} does not match the namespace"
+                f" {pod.namespace} of {pod.key} (labels {_labels(ns_labels)})",
+            )
         return (
             "namespace-selector",
             f"podSelector {peer.pod_selector} matches {pod.key}, but namespaceSelector"
             f" {peer.namespace_selector} does not match its namespace {pod.namespace}"
             f" (labels {_labels(ns_labels)})",
         )
-    if ns_ok and not pod_ok and peer.namespace_selector is not None:
-        assert peer.pod_selector is not None
+    if ns_ok and not pod_ok:
+        where = (
+            ""
+            if peer.namespace_selector is None
+            else f"namespaceSelector {peer.namespace_selector} matches namespace {pod.namespace},"
+            " but "
+        )
         return (
             "pod-selector",
-            f"namespaceSelector {peer.namespace_selector} matches namespace {pod.namespace}, but"
-            f" podSelector {peer.pod_selector} does not match {pod.key}"
+            f"{where}podSelector {peer.pod_selector} does not match {pod.key}"
             f" (labels {_labels(pod.labels)})",
         )
     return None
