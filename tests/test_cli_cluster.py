@@ -170,7 +170,7 @@ def test_lint_exit_status(capsys, monkeypatch) -> None:
     assert "[or-not-and]" in out
     code, out, _ = run(capsys, monkeypatch, "lint", SHOP, "--fail-on", "warning", "-o", "json")
     assert code == 1
-    codes = {f["code"] for f in json.loads(out)}
+    codes = {f["code"] for f in json.loads(out)["findings"]}
     assert {"or-not-and", "peer-matches-nothing", "egress-without-dns"} <= codes
 
 

@@ -230,10 +230,9 @@ def lint(
     if fail_on not in ("warning", "error"):
         raise UsageError(f"--fail-on {fail_on!r}: must be warning or error")
     cluster = load(paths)
-    from podnet.policy.lint import Findings
-    from podnet.policy.lint import lint as run_lint
+    from podnet.policy.lint import findings as run_lint
 
-    findings = Findings(tuple(run_lint(cluster)))
+    findings = run_lint(cluster)
     sys.stdout.write(render(findings, output.value))
     if findings.at_least(fail_on):
         raise typer.Exit(1)

@@ -6,6 +6,7 @@ their own modules; a resolved `Cluster` holds these same types with addresses fi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -47,16 +48,35 @@ EXTERNAL_SERVICE_TYPES = (ServiceType.NodePort, ServiceType.LoadBalancer)
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
+_FIELD_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where an object was read: file, document index, first line."""
+    """Where an object was read: file, document index, first line. `lines`, kept only for the
+    objects whose fields are pointed at after loading (NetworkPolicy, for lint and explain), maps
+    the paths of those fields to their lines."""
 
     file: str = "<built-in>"
     document: int = 0
     line: int | None = None
+    lines: Mapping[tuple[str | int, ...], int] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def __str__(self) -> str:
         return self.file if self.line is None else f"{self.file}:{self.line}"
+
+    def line_of(self, field: str) -> int | None:
+        """The line of the field written `spec.ingress[0].from[1]` (as problems name fields), or
+        of its deepest written ancestor; the object's first line without a map."""
+        if self.lines is not None:
+            path = tuple(int(i) if i else key for key, i in _FIELD_STEP.findall(field))
+            for end in range(len(path), -1, -1):
+                found = self.lines.get(path[:end])
+                if found is not None:
+                    return found
+        return self.line
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,24 @@
 """Why one connection is allowed or denied: per direction, the policies that select the pod and
-the rule (with the peer and port entry) that allows it. Pure; built on `policy.semantics`,
-rendered by `report.explain`."""
+the rule (with the peer and port entry) that allows it; when none does, what nearly matched (in a
+rule whose ports match, a peer with one selector wrong; an ipBlock's `except`; in a rule whose
+peers match, each port entry). Pure; built on `policy.semantics`, rendered by `report.explain`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from ipaddress import ip_address
 
 from podnet.errors import InvalidValue, NotFound
 from podnet.ipam.addresses import split_host_port
 from podnet.model.cluster import Cluster
-from podnet.model.objects import PROTOCOLS, PolicyType
+from podnet.model.objects import (
+    PROTOCOLS,
+    NetworkPolicy,
+    PolicyPeer,
+    PolicyPort,
+    PolicyType,
+)
 from podnet.policy.semantics import (
     DIRECTIONS,
     DirectionVerdict,
@@ -34,6 +42,33 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class NearMiss:
+    """A `from`/`to` item or a `ports` entry that kept a rule of a selecting policy from allowing
+    a denied connection, when the rest of the rule matched: one thing differs."""
+
+    policy: str  # ns/name
+    rule: str  # spec.ingress[0]
+    field: str  # spec.ingress[0].from[1], spec.ingress[0].ports[0]
+    kind: str  # one of NEAR_MISS_KINDS
+    message: str
+    file: str = ""
+    line: int | None = None  # where `field` is written
+
+
+NEAR_MISS_KINDS = (
+    "namespace-selector",  # the item's namespaceSelector did not match; its podSelector did
+    "pod-selector",  # the item's podSelector did not match; the namespace was the right one
+    "policy-namespace",  # a podSelector alone matched the labels of a pod of another namespace
+    "host-network",  # the selectors match a host-network pod, which selectors never take
+    "ip-block-except",  # the address is in the ipBlock's cidr, but in one of its `except`s
+    "protocol",  # the peers matched; the entry is of another protocol
+    "port",  # the peers matched; the entry is another port
+    "port-range",  # the peers matched; the port is outside the entry's port..endPort
+    "named-port",  # the peers matched; the named port is not the destination's port
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     src: Peer
     dst: Peer
@@ -42,6 +77,8 @@ class Explanation:
     exempt: str
     directions: tuple[DirectionVerdict, ...]
     reasons: dict[str, tuple[Reason, ...]]
+    # Per denied direction, what nearly allowed it (empty for a direction that allows).
+    near_misses: Mapping[str, tuple[NearMiss, ...]] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -101,7 +138,8 @@ def explain(cluster: Cluster, src: Peer, dst: Peer, port: int, protocol: str) ->
         direction_verdict(cluster, d, src, dst, port, protocol) for d in reversed(DIRECTIONS)
     )
     reasons = {v.direction: tuple(_reasons(cluster, v, src, dst, port, protocol)) for v in verdicts}
-    return Explanation(src, dst, port, protocol, exempt(src, dst), verdicts, reasons)
+    near = {v.direction: tuple(near_misses(cluster, v, src, dst, port, protocol)) for v in verdicts}
+    return Explanation(src, dst, port, protocol, exempt(src, dst), verdicts, reasons, near)
 
 
 def _reasons(
@@ -131,3 +169,149 @@ def _reasons(
             port_text = "every port"
         out.append(Reason(match.policy.key, field, peer_text, port_text))
     return out
+
+
+# What nearly matched ------------------------------------------------------------------------------
+
+
+def near_misses(
+    cluster: Cluster, v: DirectionVerdict, src: Peer, dst: Peer, port: int, protocol: str
+) -> list[NearMiss]:
+    """For a direction that denies: in each rule of the selecting policies whose ports match, the
+    peers that nearly take the other end; in each rule whose peers match, every port entry and
+    how it differs. Rules that differ in both are not near."""
+    if not v.applies or v.allowed:
+        return []
+    other = dst if v.direction == PolicyType.Egress else src
+    peers_key = "to" if v.direction == PolicyType.Egress else "from"
+    out = []
+    for pol in v.selecting:
+        for r, rule in enumerate(pol.rules(v.direction)):
+            base = f"spec.{v.direction.lower()}[{r}]"
+            peers_ok = not rule.peers or any(
+                peer_matches(cluster, pol, p, other) for p in rule.peers
+            )
+            ports_ok = not rule.ports or any(
+                port_matches(e, port, protocol, dst) for e in rule.ports
+            )
+            if peers_ok:
+                misses = [
+                    (f"ports[{j}]", _port_miss(e, port, protocol, dst))
+                    for j, e in enumerate(rule.ports)
+                ]
+            elif ports_ok:
+                misses = [
+                    (f"{peers_key}[{p}]", _peer_miss(cluster, pol, peer, other))
+                    for p, peer in enumerate(rule.peers)
+                ]
+            else:
+                misses = []
+            for where, miss in misses:
+                if miss is not None:
+                    out.append(_near_miss(pol, base, f"{base}.{where}", *miss))
+    return out
+
+
+def _near_miss(pol: NetworkPolicy, rule: str, field: str, kind: str, message: str) -> NearMiss:
+    line = pol.origin.line_of(field)
+    return NearMiss(pol.key, rule, field, kind, message, pol.origin.file, line)
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"
+
+
+def _peer_miss(
+    cluster: Cluster, pol: NetworkPolicy, peer: PolicyPeer, other: Peer
+) -> tuple[str, str] | None:
+    """How a `from`/`to` item that does not take `other` nearly does, or None."""
+    if peer.ip_block is not None:
+        block = peer.ip_block
+        if other.ip.version != block.cidr.version or other.ip not in block.cidr:
+            return None
+        excepted = next(e for e in block.except_ if other.ip in e)
+        return (
+            "ip-block-except",
+            f"ipBlock {block.cidr} contains {other.ip}, but its except {excepted} leaves it out",
+        )
+    pod = other.pod
+    if pod is None:
+        return None
+    ns_labels = cluster.namespace_labels(pod.namespace)
+    if peer.namespace_selector is None:
+        ns_ok = pod.namespace == pol.namespace
+    else:
+        ns_ok = peer.namespace_selector.matches(ns_labels)
+    pod_ok = peer.pod_selector is None or peer.pod_selector.matches(pod.labels)
+    if pod.host_network:
+        if ns_ok and pod_ok:
+            return (
+                "host-network",
+                f"{peer} would match {pod.key}, but it runs on the host network, which no selector"
+                f" matches: its traffic carries its node's address {other.ip}, which only an"
+                " ipBlock matches",
+            )
+        return None
+    if pod_ok and not ns_ok:
+        if peer.namespace_selector is None:
+            return (
+                "policy-namespace",
+                f"podSelector {peer.pod_selector} matches {pod.key}, but without a"
+                f" namespaceSelector in the same item it selects only pods of the policy's"
+                f" namespace {pol.namespace}, and {pod.key} is in {pod.namespace}",
+            )
+        if peer.pod_selector is None:
+            return (
+                "namespace-selector",
+                f"namespaceSelector {peer.namespace_selector} does not match the namespace"
+                f" {pod.namespace} of {pod.key} (labels {_labels(ns_labels)})",
+            )
+        return (
+            "namespace-selector",
+            f"podSelector {peer.pod_selector} matches {pod.key}, but namespaceSelector"
+            f" {peer.namespace_selector} does not match its namespace {pod.namespace}"
+            f" (labels {_labels(ns_labels)})",
+        )
+    if ns_ok and not pod_ok:
+        where = (
+            ""
+            if peer.namespace_selector is None
+            else f"namespaceSelector {peer.namespace_selector} matches namespace {pod.namespace},"
+            " but "
+        )
+        return (
+            "pod-selector",
+            f"{where}podSelector {peer.pod_selector} does not match {pod.key}"
+            f" (labels {_labels(pod.labels)})",
+        )
+    return None
+
+
+def _port_miss(entry: PolicyPort, port: int, protocol: str, dst: Peer) -> tuple[str, str] | None:
+    """How a port entry of a rule whose peers match differs from the connection's port."""
+    if port_matches(entry, port, protocol, dst):
+        return None
+    if entry.protocol != protocol:
+        return "protocol", f"{entry} is {entry.protocol}; the connection is {protocol}/{port}"
+    if isinstance(entry.port, str):
+        if not dst.is_pod:
+            what = "on the host network" if dst.pod is not None else "not a pod"
+            return (
+                "named-port",
+                f"{entry}: a named port is resolved on the destination pod's container ports,"
+                f" and {dst} is {what}",
+            )
+        assert dst.pod is not None
+        number = dst.pod.named_port(entry.port, protocol)
+        if number is None:
+            return (
+                "named-port",
+                f"{entry}: {dst.pod.key} declares no {protocol} container port named {entry.port}",
+            )
+        return (
+            "named-port",
+            f"{entry}: {dst.pod.key}'s port {entry.port} is {number}; the connection is to {port}",
+        )
+    if entry.end_port is not None:
+        return "port-range", f"{entry}: {port} is outside {entry.port}-{entry.end_port}"
+    return "port", f"{entry}: the connection is to {protocol}/{port}"

@@ -1,12 +1,16 @@
 """NetworkPolicy mistakes users make, found on the resolved cluster. Pure.
 
-Each finding names the policy and the field; `report.lint` renders them. Vectors over pod keys come from the engine, so lint
-judges selectors exactly as the matrix does.
+Each finding names the policy, the field and the line it was written on; `report.lint` renders
+them. Vectors over pod keys come from the engine, so lint judges selectors exactly as the matrix
+does. The engine sees running pods only: a finding that holds only because some pods are pending
+(a selector whose pods are all unscheduled) says so, names them, and is `info`, since it is about
+the model's cluster rather than the policy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +21,7 @@ from podnet.model.objects import (
     IPNetwork,
     NetworkPolicy,
     Pod,
+    PolicyPeer,
     PolicyPort,
     PolicyRule,
     PolicyType,
@@ -26,6 +31,7 @@ from podnet.policy.engine import PolicyEngine
 
 SEVERITIES = ("info", "warning", "error")
 DNS_LABELS = {"k8s-app": "kube-dns"}
+PENDING_SHOWN = 3  # pending pods named in one finding's message
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +41,10 @@ class Finding:
     policy: str  # ns/name
     field: str
     message: str
-    file: str = ""
-    line: int | None = None
+    file: str = ""  # "<stdin>" for manifests read from stdin, as input errors say
+    line: int | None = None  # the line of `field` (or of its nearest written ancestor)
+    # The pending pods without which the finding would not hold, by namespace/name.
+    pending_pods: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file else ""
@@ -48,6 +56,8 @@ class Findings:
     """What one run of lint found, in `lint`'s order: the result `report.lint` renders."""
 
     items: tuple[Finding, ...]
+    # Pods of the manifests that no node takes, by namespace/name: why (`Cluster.pending`).
+    pending: Mapping[str, str] = field(default_factory=dict)
 
     def at_least(self, severity: str) -> bool:
         """Whether a finding is at least as severe as `severity` (what `--fail-on` asks)."""
@@ -57,20 +67,43 @@ class Findings:
 
 def lint(cluster: Cluster) -> list[Finding]:
     engine = PolicyEngine(cluster)
+    pending = [p for p in cluster.pods if p.key in cluster.pending]
     out: list[Finding] = []
     for i, pol in enumerate(cluster.policies):
-        out += _selectors(engine, i, pol)
+        out += _selectors(engine, i, pol, pending)
         out += _or_and(engine, pol)
-        out += _named_ports(engine, i, pol)
+        out += _named_ports(engine, i, pol, pending)
         out += _service_ports(engine, cluster, i, pol)
         out += _ip_blocks(cluster, pol)
     out += _dns(cluster)
-    out += _shadowed(engine, cluster)
+    out += _shadowed(engine, cluster, pending)
     return sorted(out, key=lambda f: (f.file, f.line or 0, f.policy, f.field, f.code))
 
 
-def _finding(pol: NetworkPolicy, severity: str, code: str, field: str, message: str) -> Finding:
-    return Finding(severity, code, pol.key, field, message, pol.origin.file, pol.origin.line)
+def findings(cluster: Cluster) -> Findings:
+    """`lint` with the cluster's pending pods: what the `lint` command renders."""
+    return Findings(tuple(lint(cluster)), cluster.pending)
+
+
+def _finding(
+    pol: NetworkPolicy,
+    severity: str,
+    code: str,
+    field: str,
+    message: str,
+    pending: Iterable[Pod] = (),
+    cluster: Cluster | None = None,
+) -> Finding:
+    """A finding at the line of `field`. With `pending` (the pods whose absence the finding rests
+    on) it is `info` and its message names them with kube-scheduler's reason."""
+    keys = tuple(p.key for p in pending)
+    if keys and cluster is not None:
+        shown = ", ".join(f"{k} ({cluster.pending[k]})" for k in keys[:PENDING_SHOWN])
+        more = f" and {len(keys) - PENDING_SHOWN} more" if len(keys) > PENDING_SHOWN else ""
+        message += f"; it matches only pending pods: {shown}{more}"
+        severity = "info"
+    line = pol.origin.line_of(field)
+    return Finding(severity, code, pol.key, field, message, pol.origin.file, line, keys)
 
 
 def _peer_items(pol: NetworkPolicy):  # type: ignore[no-untyped-def]
@@ -83,8 +116,11 @@ def _peer_items(pol: NetworkPolicy):  # type: ignore[no-untyped-def]
             yield direction, r, rule, base, key
 
 
-def _selectors(engine: PolicyEngine, i: int, pol: NetworkPolicy) -> list[Finding]:
+def _selectors(
+    engine: PolicyEngine, i: int, pol: NetworkPolicy, pending: list[Pod]
+) -> list[Finding]:
     out = []
+    cluster = engine.cluster
     if not engine.subjects(i).any():
         out.append(
             _finding(
@@ -93,6 +129,8 @@ def _selectors(engine: PolicyEngine, i: int, pol: NetworkPolicy) -> list[Finding
                 "no-subjects",
                 "spec.podSelector",
                 f"selects no pod in namespace {pol.namespace} ({pol.pod_selector})",
+                [p for p in pending if semantics.selects(pol, p)],
+                cluster,
             )
         )
     for _direction, _r, rule, base, key in _peer_items(pol):
@@ -105,9 +143,19 @@ def _selectors(engine: PolicyEngine, i: int, pol: NetworkPolicy) -> list[Finding
                         "peer-matches-nothing",
                         f"{base}.{key}[{p}]",
                         f"{peer} matches no pod",
+                        _pending_peers(cluster, pol, (peer,), pending),
+                        cluster,
                     )
                 )
     return out
+
+
+def _pending_peers(
+    cluster: Cluster, pol: NetworkPolicy, peers: Iterable[PolicyPeer], pending: list[Pod]
+) -> list[Pod]:
+    """The pending pods some of `peers` select."""
+    peers = tuple(peers)
+    return [p for p in pending if any(semantics.peer_selects(cluster, pol, x, p) for x in peers)]
 
 
 def _or_and(engine: PolicyEngine, pol: NetworkPolicy) -> list[Finding]:
@@ -172,8 +220,11 @@ def _destinations(
     return v & engine.pod_network
 
 
-def _named_ports(engine: PolicyEngine, i: int, pol: NetworkPolicy) -> list[Finding]:
+def _named_ports(
+    engine: PolicyEngine, i: int, pol: NetworkPolicy, pending: list[Pod]
+) -> list[Finding]:
     out = []
+    cluster = engine.cluster
     for direction, _r, rule, base, _key in _peer_items(pol):
         dests = [
             engine.reps[k] for k in np.flatnonzero(_destinations(engine, i, pol, direction, rule))
@@ -191,9 +242,26 @@ def _named_ports(engine: PolicyEngine, i: int, pol: NetworkPolicy) -> list[Findi
                         f"{base}.ports[{j}].port",
                         f"no {who} declares a container port named {entry.port!r} ({entry.protocol}),"
                         " so this entry matches nothing",
+                        [
+                            p
+                            for p in _pending_destinations(cluster, pol, direction, rule, pending)
+                            if p.named_port(entry.port, entry.protocol) is not None
+                        ],
+                        cluster,
                     )
                 )
     return out
+
+
+def _pending_destinations(
+    cluster: Cluster, pol: NetworkPolicy, direction: str, rule: PolicyRule, pending: list[Pod]
+) -> list[Pod]:
+    """The pending pods a rule's ports would be tested against (see `_destinations`)."""
+    if direction == PolicyType.Ingress:
+        return [p for p in pending if semantics.selects(pol, p)]
+    if not rule.peers:
+        return [p for p in pending if not p.host_network]
+    return _pending_peers(cluster, pol, rule.peers, pending)
 
 
 def _service_ports(
@@ -417,7 +485,7 @@ def _block_within(small: IPBlock, big: IPBlock) -> bool:
     )
 
 
-def _shadowed(engine: PolicyEngine, cluster: Cluster) -> list[Finding]:
+def _shadowed(engine: PolicyEngine, cluster: Cluster, pending: list[Pod]) -> list[Finding]:
     """A rule that allows nothing another rule of the same direction does not already allow."""
     out = []
     rules = []
@@ -447,10 +515,32 @@ def _shadowed(engine: PolicyEngine, cluster: Cluster) -> list[Finding]:
                         "redundant-rule",
                         base,
                         f"allows nothing that {where} does not already allow to the same pods",
+                        _pending_uncovered(cluster, pol, rule, other, orule, pending),
+                        cluster,
                     )
                 )
                 break
     return out
+
+
+def _pending_uncovered(
+    cluster: Cluster,
+    pol: NetworkPolicy,
+    rule: PolicyRule,
+    other: NetworkPolicy,
+    orule: PolicyRule,
+    pending: list[Pod],
+) -> list[Pod]:
+    """The pending pods that `rule` would reach beyond `orule`: subjects of `pol` that `other`
+    does not select, or peers of `rule` that no peer of `orule` selects."""
+    beyond = {
+        p.key: p for p in pending if semantics.selects(pol, p) and not semantics.selects(other, p)
+    }
+    if orule.peers:
+        mine = _pending_peers(cluster, pol, rule.peers, pending) if rule.peers else pending
+        theirs = {p.key for p in _pending_peers(cluster, other, orule.peers, pending)}
+        beyond |= {p.key: p for p in mine if p.key not in theirs and not p.host_network}
+    return sorted(beyond.values(), key=lambda p: p.key)
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

@@ -89,8 +89,15 @@ def peer_matches(cluster: Cluster, policy: NetworkPolicy, peer: PolicyPeer, othe
         return peer.ip_block.contains(other.ip)
     if not other.is_pod:
         return False
-    pod = other.pod
-    assert pod is not None
+    assert other.pod is not None
+    return peer_selects(cluster, policy, peer, other.pod)
+
+
+def peer_selects(cluster: Cluster, policy: NetworkPolicy, peer: PolicyPeer, pod: Pod) -> bool:
+    """Whether a peer's selectors take `pod`, whether or not it has an address yet (ipBlock peers
+    match addresses, never a pod as such)."""
+    if peer.ip_block is not None or pod.host_network:
+        return False
     if peer.namespace_selector is None:
         in_namespace = pod.namespace == policy.namespace
     else:

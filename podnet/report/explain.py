@@ -1,11 +1,12 @@
 """The renderings of why one connection is allowed or denied (`policy.explain.Explanation`):
-text, policy by policy and rule by rule, and JSON."""
+text, policy by policy and rule by rule, with what nearly matched when denied; and JSON (see
+docs/contracts.md)."""
 
 from __future__ import annotations
 
 import json
 
-from podnet.policy.explain import Explanation
+from podnet.policy.explain import Explanation, NearMiss
 from podnet.policy.semantics import Peer
 
 
@@ -37,6 +38,18 @@ def to_json(e: Explanation) -> dict:
                 {"policy": r.policy, "rule": r.rule, "peer": r.peer, "port": r.port}
                 for r in e.reasons[v.direction]
             ],
+            "nearly_matched": [
+                {
+                    "policy": m.policy,
+                    "rule": m.rule,
+                    "field": m.field,
+                    "kind": m.kind,
+                    "message": m.message,
+                    "file": m.file,
+                    "line": m.line,
+                }
+                for m in e.near_misses.get(v.direction, ())
+            ],
         }
     return out
 
@@ -65,7 +78,15 @@ def to_text(e: Explanation) -> str:
                 lines.append(
                     f"    denied: no {v.direction.lower()} rule of these policies allows it"
                 )
+                lines += [
+                    f"    nearly matched: {_near(m)}" for m in e.near_misses.get(v.direction, ())
+                ]
     return "\n".join(lines)
+
+
+def _near(m: NearMiss) -> str:
+    where = m.file if m.line is None else f"{m.file}:{m.line}"
+    return f"{m.policy} {m.field} ({where}): {m.message}"
 
 
 def _name(ep: Peer) -> str:

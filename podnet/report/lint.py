@@ -1,5 +1,6 @@
-"""The renderings of lint findings (`policy.lint.Findings`): one line each with a count by
-severity, or a JSON list."""
+"""The renderings of lint findings (`policy.lint.Findings`): one line each, compiler-style
+(`file:line: severity: ...`), with a count by severity; or a JSON object (see
+docs/contracts.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ def _json(f: Finding) -> dict:
     return asdict(f)  # the fields, in their order, are the JSON keys
 
 
-def to_json(findings: Findings) -> list[dict]:
-    return [_json(f) for f in findings.items]
+def to_json(findings: Findings) -> dict:
+    """`{"findings": [...]}`, and `"pending"` (pod -> why) when some pods are pending, as in
+    `reach`'s JSON."""
+    doc: dict = {"findings": [_json(f) for f in findings.items]}
+    if findings.pending:
+        doc["pending"] = dict(findings.pending)
+    return doc
 
 
 def to_text(findings: Findings) -> str:
