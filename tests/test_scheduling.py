@@ -525,6 +525,17 @@ def test_placement(case: Case) -> None:
         assert cluster.pending[key] == why
 
 
+def test_reasons_sorted_as_kube_scheduler_sorts_them() -> None:
+    """FitError sorts the "<count> <reason>" strings whole, so "10 ..." comes before "2 ..."."""
+    nodes = [node(f"t{i}", {"disk": "ssd"}, taints=GPU_TAINT) for i in range(10)]
+    nodes += [node("a"), node("b")]
+    cluster = load(*nodes, pod("web", nodeSelector={"disk": "ssd"}))
+    assert cluster.pending["default/web"] == (
+        "0/12 nodes are available: 10 node(s) had untolerated taint {dedicated: gpu},"
+        " 2 node(s) didn't match Pod's node affinity/selector."
+    )
+
+
 def test_redis_ha_as_argo_cd_ships_it() -> None:
     """Argo CD's HA redis: a StatefulSet and a Deployment of 3, each with required hostname
     anti-affinity on its own pods, on a 2-node cluster: 2 of each placed, one of each pending."""
