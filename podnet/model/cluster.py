@@ -24,7 +24,7 @@ from podnet.model.objects import (
     Service,
 )
 from podnet.model.parse import Manifests, Workload, parse_documents
-from podnet.model.scheduling import schedule, unschedulable
+from podnet.model.scheduling import Placement, schedule
 from podnet.model.selectors import LabelSelector
 from podnet.model.service_controllers import (
     BUILT_IN,
@@ -122,14 +122,11 @@ def resolve(m: Manifests) -> Cluster:
         raise ManifestError(problems)
     # The cluster's own pods (CoreDNS) come after the declared ones: adding them moves nobody.
     pods.sort(key=lambda p: (p.origin is BUILT_IN, p.namespace, p.name))
-    declared = {p.key: p for p in pods}
-    pods = _address_pods(pods, _schedule(pods, nodes), nodes, problems)
+    namespaces = _namespaces(m, pods)
+    placement = _schedule(pods, nodes, namespaces)
+    pods = _address_pods(pods, placement.nodes, nodes, problems)
     pods.sort(key=lambda p: (p.namespace, p.name))
-    pending = {
-        p.key: unschedulable(declared[p.key], nodes)
-        for p in pods
-        if not p.ips and p.phase not in ("Succeeded", "Failed")
-    }
+    pending = {p.key: placement.pending[p.key] for p in pods if p.key in placement.pending}
     if problems:
         raise ManifestError(problems)
     services, slices, service_problems = resolve_services(
@@ -139,7 +136,7 @@ def resolve(m: Manifests) -> Cluster:
         raise ManifestError(service_problems)
     return Cluster(
         config=config,
-        namespaces=_namespaces(m, pods),
+        namespaces=namespaces,
         nodes=tuple(nodes),
         pods=tuple(pods),
         services=tuple(services),
@@ -246,13 +243,14 @@ def _address_nodes(nodes: list[Node], config: ClusterConfig, problems: list[Prob
     ]
 
 
-def _schedule(pods: list[Pod], nodes: list[Node]) -> dict[str, str]:
-    """The node of every pod that runs somewhere, by pod key."""
-    return schedule([p for p in pods if p.phase not in ("Succeeded", "Failed")], nodes)
+def _schedule(pods: list[Pod], nodes: list[Node], namespaces: dict[str, Namespace]) -> Placement:
+    """Where every pod that has not finished runs, or why it is pending."""
+    running = [p for p in pods if p.phase not in ("Succeeded", "Failed")]
+    return schedule(running, nodes, {name: ns.labels for name, ns in namespaces.items()})
 
 
 def _address_pods(
-    pods: list[Pod], placed: dict[str, str], nodes: list[Node], problems: list[Problem]
+    pods: list[Pod], placed: Mapping[str, str], nodes: list[Node], problems: list[Problem]
 ) -> list[Pod]:
     """The pods on the nodes they are `placed` on, with their addresses."""
     given = []

@@ -128,6 +128,34 @@ class Toleration:
 
 
 @dataclass(frozen=True, slots=True)
+class PodAffinityTerm:
+    """One required term of podAffinity or podAntiAffinity: the pods it selects, and the node label
+    whose value they must share (affinity) or must not share (anti-affinity) with the pod."""
+
+    label_selector: LabelSelector | None  # None: absent, which selects no pod
+    topology_key: str
+    namespaces: tuple[str, ...] = ()
+    # None: absent (with no `namespaces`, the pod's own namespace); empty: every namespace
+    namespace_selector: LabelSelector | None = None
+    match_label_keys: tuple[str, ...] = ()  # keys whose value must equal the pod's own
+    mismatch_label_keys: tuple[str, ...] = ()  # keys whose value must differ from the pod's own
+
+
+@dataclass(frozen=True, slots=True)
+class TopologySpreadConstraint:
+    """One entry of spec.topologySpreadConstraints, after the API's defaults."""
+
+    max_skew: int
+    topology_key: str
+    when_unsatisfiable: str  # DoNotSchedule | ScheduleAnyway
+    label_selector: LabelSelector | None = None  # None: absent, which counts no pod
+    min_domains: int | None = None
+    node_affinity_policy: str = "Honor"  # Honor | Ignore
+    node_taints_policy: str = "Ignore"  # Honor | Ignore
+    match_label_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PodDNSConfig:
     """spec.dnsConfig: merged on top of what dnsPolicy gives."""
 
@@ -146,6 +174,9 @@ class Pod:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     node_affinity: tuple[LabelSelector, ...] = ()  # required terms, ORed
     tolerations: tuple[Toleration, ...] = ()
+    pod_affinity: tuple[PodAffinityTerm, ...] = ()  # required terms, ANDed
+    pod_anti_affinity: tuple[PodAffinityTerm, ...] = ()  # required terms, ANDed
+    topology_spread_constraints: tuple[TopologySpreadConstraint, ...] = ()
     host_network: bool = False
     ips: tuple[IPAddress, ...] = ()  # status.podIPs; resolved: allocated when absent
     hostname: str = ""

@@ -26,6 +26,7 @@ from podnet.model.objects import (
     Node,
     Origin,
     Pod,
+    PodAffinityTerm,
     PodDNSConfig,
     PolicyPeer,
     PolicyPort,
@@ -34,6 +35,7 @@ from podnet.model.objects import (
     Service,
     Taint,
     Toleration,
+    TopologySpreadConstraint,
 )
 from podnet.model.parse_services import parse_endpoint_slice, parse_service
 from podnet.model.selectors import OPERATORS, LabelSelector, Requirement
@@ -280,6 +282,9 @@ def pod_from_spec(
     ports = _container_ports(spec, host_network)
     tolerations = _tolerations(spec["tolerations"])
     affinity = _required_node_affinity(spec["affinity"]["nodeAffinity"])
+    pod_affinity = _pod_affinity(spec["affinity"]["podAffinity"])
+    pod_anti_affinity = _pod_affinity(spec["affinity"]["podAntiAffinity"])
+    spread = _topology_spread_constraints(spec["topologySpreadConstraints"])
     node_selector = spec["nodeSelector"].string_map()
     hostname = spec["hostname"].str()
     subdomain = spec["subdomain"].str()
@@ -295,6 +300,9 @@ def pod_from_spec(
         node_selector=node_selector,
         node_affinity=tuple(affinity),
         tolerations=tuple(tolerations),
+        pod_affinity=pod_affinity,
+        pod_anti_affinity=pod_anti_affinity,
+        topology_spread_constraints=spread,
         host_network=host_network,
         hostname=hostname,
         subdomain=subdomain,
@@ -371,6 +379,120 @@ def _required_node_affinity(node_affinity: Field) -> list[LabelSelector]:
             exprs.append(Requirement(e["key"].str(required=True), op, tuple(e["values"].strings())))
         affinity.append(LabelSelector.of({}, *exprs))
     return affinity
+
+
+def _pod_affinity(f: Field) -> tuple[PodAffinityTerm, ...]:
+    """The required terms of podAffinity or podAntiAffinity. Preferred terms are validated as the
+    API server does, then left out: they only rank nodes."""
+    for w in f["preferredDuringSchedulingIgnoredDuringExecution"].objects():
+        weight = w["weight"].int(required=True)
+        if weight is not None and not 1 <= weight <= 100:
+            w["weight"].error(f"Invalid value: {weight}: must be in the range 1-100")
+        _pod_affinity_term(w["podAffinityTerm"])
+    required = f["requiredDuringSchedulingIgnoredDuringExecution"].objects()
+    return tuple(_pod_affinity_term(t) for t in required)
+
+
+def _optional_selector(f: Field) -> LabelSelector | None:
+    """A selector that may be absent, which differs from the empty one (it selects nothing)."""
+    return label_selector(f) if f.present else None
+
+
+def _label_keys(f: Field, selector: LabelSelector | None) -> tuple[str, ...]:
+    """matchLabelKeys or mismatchLabelKeys: label names, only beside a labelSelector."""
+    items = f.string_items()
+    if items and selector is None:
+        f.error("Forbidden: must not be specified when labelSelector is not set")
+    for item, key in items:
+        item.check(key, v.qualified_name)
+    return tuple(key for _, key in items)
+
+
+def _topology_key(f: Field) -> str:
+    if f.value in (None, ""):
+        f.error("Required value: can not be empty")
+    return f.str()
+
+
+def _pod_affinity_term(f: Field) -> PodAffinityTerm:
+    selector = _optional_selector(f["labelSelector"])
+    namespace_selector = _optional_selector(f["namespaceSelector"])
+    namespaces = f["namespaces"].string_items()
+    for item, name in namespaces:
+        item.check(name, v.dns1123_label)
+    match_keys = _label_keys(f["matchLabelKeys"], selector)
+    mismatch_keys = _label_keys(f["mismatchLabelKeys"], selector)
+    for item, key in f["matchLabelKeys"].string_items():
+        if key in mismatch_keys:
+            item.error(
+                f"Invalid value: {quote(key)}: exists in both matchLabelKeys and mismatchLabelKeys"
+            )
+    topology_key = _topology_key(f["topologyKey"])
+    if topology_key:
+        f["topologyKey"].check(topology_key, v.qualified_name)
+    return PodAffinityTerm(
+        selector,
+        topology_key,
+        tuple(name for _, name in namespaces),
+        namespace_selector,
+        match_keys,
+        mismatch_keys,
+    )
+
+
+WHEN_UNSATISFIABLE = ("DoNotSchedule", "ScheduleAnyway")
+NODE_INCLUSION_POLICIES = ("Honor", "Ignore")
+
+
+def _topology_spread_constraints(f: Field) -> tuple[TopologySpreadConstraint, ...]:
+    """spec.topologySpreadConstraints, validated as the API server does."""
+    out: list[TopologySpreadConstraint] = []
+    for c in f.objects():
+        max_skew = c["maxSkew"].int()
+        if max_skew is not None or not c["maxSkew"].present:  # absent reads as 0, as int32 does
+            max_skew = max_skew or 0
+            if max_skew <= 0:
+                c["maxSkew"].error(f"Invalid value: {max_skew}: must be greater than zero")
+        topology_key = _topology_key(c["topologyKey"])
+        when = c["whenUnsatisfiable"].str()
+        if when not in WHEN_UNSATISFIABLE:
+            c["whenUnsatisfiable"].error(
+                f"Unsupported value: {quote(when)}: supported values: "
+                + ", ".join(quote(w) for w in WHEN_UNSATISFIABLE)
+            )
+        min_domains = c["minDomains"].int()
+        if min_domains is not None and min_domains <= 0:
+            c["minDomains"].error(f"Invalid value: {min_domains}: must be greater than zero")
+        if min_domains is not None and when != "DoNotSchedule":
+            c["minDomains"].error(
+                f"Invalid value: {min_domains}: can only use minDomains if"
+                f" whenUnsatisfiable=DoNotSchedule, not {when}"
+            )
+        policies = [
+            c[name].choice(NODE_INCLUSION_POLICIES, default)
+            for name, default in (("nodeAffinityPolicy", "Honor"), ("nodeTaintsPolicy", "Ignore"))
+        ]
+        selector = _optional_selector(c["labelSelector"])
+        out.append(
+            TopologySpreadConstraint(
+                max_skew or 0,
+                topology_key,
+                when,
+                selector,
+                min_domains,
+                policies[0],
+                policies[1],
+                _label_keys(c["matchLabelKeys"], selector),
+            )
+        )
+    # {topologyKey, whenUnsatisfiable} names one constraint: upstream names the one repeated later
+    pairs = [(c.topology_key, c.when_unsatisfiable) for c in out]
+    for i, (c, pair) in enumerate(zip(f.objects(), pairs, strict=True)):
+        if pair in pairs[i + 1 :]:
+            c["{topologyKey, whenUnsatisfiable}"].error(
+                f'Duplicate value: "{{{pair[0]}, {pair[1]}}}"'
+            )
+    return tuple(out)
 
 
 DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
