@@ -158,3 +158,18 @@ def test_verify_takes_it_only_with_manifests(capsys, monkeypatch) -> None:
     code, _, err = run(capsys, monkeypatch, "verify", "-n", "shop")
     assert code == 2
     assert "-n applies to the manifests given" in err
+
+
+def test_commands_after_up_read_the_kept_manifests_with_its_namespace(tmp_path, monkeypatch):
+    """`probe` and `verify` rebuild the model from what `up` kept: the manifests and -n."""
+    from podnet.cli import linux
+    from podnet.linux import state
+
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "0000-stdin.yaml").write_text(MANIFESTS)
+    record = Realised("demo", "host-gw", (), {}, {}, "", "", (), str(tmp_path), "shop")
+    monkeypatch.setattr(state, "load", lambda cluster: record)
+    live, model = linux._live("demo")
+    assert live is record
+    assert {"shop/a", "other/b"} <= {p.key for p in model.pods}
+    assert [p.key for p in model.policies] == ["shop/deny-ingress"]
