@@ -12,18 +12,12 @@ from podnet.cli import app
 from podnet.cli.cluster import NamespaceOpt, load
 from podnet.errors import UsageError
 from podnet.model.documents import SUFFIXES
-from podnet.model.inventory import (
-    RESOURCE_NAMES,
-    Resource,
-    inventory,
-    is_resource_list,
-    parse_resources,
-)
+from podnet.model.inventory import Resource, inventory, is_resource_list, parse_resources
 from podnet.report.formats import choices, render
 
 GetFormat = choices("GetFormat", "podnet.model.inventory.Inventory")
 
-_NAMES = ", ".join(f"{names[0]} ({', '.join(names[1:3])})" for names in RESOURCE_NAMES.values())
+_NAMES = "pods (po), services (svc), nodes (no), policies (networkpolicies, netpol)"
 
 
 @app.command()
