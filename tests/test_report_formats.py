@@ -14,6 +14,7 @@ from podnet.ipam import capacity as ipam_capacity
 from podnet.ipam import subnet as sn
 from podnet.linux.service_probe import ServiceMatrix
 from podnet.linux.verify import Comparison, Measured
+from podnet.model.inventory import Inventory
 from podnet.path.service_reach import ServiceReach
 from podnet.path.trace import Trace
 from podnet.policy.explain import Explanation
@@ -47,6 +48,7 @@ EXPECTED = {
     ipam_capacity.Report: ("table", "json"),
     status.Statuses: ("table", "json"),
     demo.Tour: ("text",),
+    Inventory: ("table", "wide", "json"),
 }
 
 

@@ -22,6 +22,16 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop"
 
 Paths = Annotated[list[str], typer.Argument(help="Manifest files or directories; - for stdin.")]
 Port = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Destination port.")]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-n",
+        "--namespace",
+        help="The namespace of objects whose manifests state none, as kubectl apply -n"
+        " (default: default); objects that state one keep it.",
+        show_default=False,
+    ),
+]
 
 
 class Protocol(StrEnum):
@@ -52,11 +62,22 @@ ProtocolOpt = Annotated[
 PENDING_SHOWN = 10
 
 
-def load(paths: list[str]) -> Cluster:
-    """The cluster, with what it leaves out said on stderr (`warn_gaps`)."""
-    cluster = load_cluster(paths)
+def load(paths: list[str], namespace: str | None = None) -> Cluster:
+    """The cluster, with what it leaves out said on stderr (`warn_gaps`); objects that state no
+    namespace are in `namespace` (-n, default: default)."""
+    cluster = load_cluster(paths, default_namespace(namespace))
     warn_gaps(cluster)
     return cluster
+
+
+def default_namespace(namespace: str | None) -> str:
+    """The namespace -n names (default: default), checked as a namespace's name."""
+    from podnet.model.parse import check_namespace
+
+    try:
+        return check_namespace(namespace or "default")
+    except InvalidValue as err:
+        raise UsageError(f"-n {namespace!r}: {err.why}") from None
 
 
 def warn_gaps(cluster: Cluster) -> None:
@@ -117,10 +138,11 @@ def reach(
         bool, typer.Option("--services", help="Pods to Service ports (ClusterIPs) instead.")
     ] = False,
     ip_family: Family = None,
+    namespace: NamespaceOpt = None,
     output: Annotated[ReachFormat, typer.Option("-o", "--output")] = ReachFormat.table,
 ) -> None:
     """The pod-to-pod reachability matrix NetworkPolicy allows."""
-    cluster = load(paths)
+    cluster = load(paths, namespace)
     check_family(cluster, ip_family)
     if services:
         from podnet.path.service_reach import service_reach
@@ -149,6 +171,7 @@ def trace(
     ],
     port: Port = None,
     protocol: ProtocolOpt = None,
+    namespace: NamespaceOpt = None,
     output: Annotated[TraceFormat, typer.Option("-o", "--output")] = TraceFormat.text,
 ) -> None:
     """One connection end to end: DNS, the Service, kube-proxy, the route, and policy. Exit
@@ -156,7 +179,7 @@ def trace(
     from podnet.path.trace import PortNeeded
     from podnet.path.trace import trace as run_trace
 
-    cluster = load(paths)
+    cluster = load(paths, namespace)
     try:
         result = run_trace(cluster, src, dst, port, (protocol or Protocol.TCP).value)
     except PortNeeded as err:
@@ -182,10 +205,11 @@ def explain(
     port: Port = None,
     protocol: ProtocolOpt = None,
     ip_family: Family = None,
+    namespace: NamespaceOpt = None,
     output: Annotated[ExplainFormat, typer.Option("-o", "--output")] = ExplainFormat.text,
 ) -> None:
     """Why one connection is allowed or denied, policy by policy and rule by rule."""
-    cluster = load(paths)
+    cluster = load(paths, namespace)
     check_family(cluster, ip_family)
     ip_family = ip_family or literal_family(src) or literal_family(dst)
     source, _ = explain_mod.parse_endpoint(cluster, src, ip_family)
@@ -225,11 +249,12 @@ def lint(
             "--fail-on", help="Exit 1 when a finding is at least this severe: warning or error."
         ),
     ] = "error",
+    namespace: NamespaceOpt = None,
 ) -> None:
     """NetworkPolicy mistakes: OR meant as AND, selectors that match nothing, missing DNS, ..."""
     if fail_on not in ("warning", "error"):
         raise UsageError(f"--fail-on {fail_on!r}: must be warning or error")
-    cluster = load(paths)
+    cluster = load(paths, namespace)
     from podnet.policy.lint import findings as run_lint
 
     findings = run_lint(cluster)

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from podnet.cli import app
-from podnet.cli.cluster import load
+from podnet.cli.cluster import NamespaceOpt, load
 from podnet.dns.records import ClusterZone
 from podnet.dns.resolver import (
     Resolution,
@@ -71,11 +71,12 @@ def query(
             " ndots). Without it the name is asked once, as an absolute name, as dig does.",
         ),
     ] = None,
+    namespace: NamespaceOpt = None,
     output: Annotated[DnsFormat, typer.Option("-o", "--output")] = DnsFormat.text,
 ) -> None:
     """The queries a name gives, each answer, and the result."""
     paths, name, qtype = split_args(args)
-    cluster = load(paths)
+    cluster = load(paths, namespace)
     resolution, pod = resolve(cluster, name, qtype, source)
     sys.stdout.write(render(Resolved(resolution, pod), output.value))
 
@@ -97,13 +98,14 @@ def serve(
         int,
         typer.Option("--workers", min=1, max=64, help="Processes sharing the port (SO_REUSEPORT)."),
     ] = 1,
+    namespace: NamespaceOpt = None,
 ) -> None:
     """Serve the cluster's DNS records on UDP and TCP until interrupted."""
     from podnet.dns import server
 
     address = server.parse_address(listen, 53)
     forward = server.parse_address(upstream, 53) if upstream else None
-    zone = ClusterZone(load(paths))
+    zone = ClusterZone(load(paths, namespace))
 
     def ready(bound: server.Address) -> None:
         zones = ", ".join(z.to_text(omit_final_dot=True) for z in zone.zones)

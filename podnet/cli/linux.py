@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from podnet.cli import app
-from podnet.cli.cluster import Paths, Port, ProtocolOpt, load, probe_ports, warn_gaps
+from podnet.cli.cluster import (
+    NamespaceOpt,
+    Paths,
+    Port,
+    ProtocolOpt,
+    default_namespace,
+    load,
+    probe_ports,
+    warn_gaps,
+)
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster, load_cluster
 from podnet.model.config import Backend
@@ -43,9 +52,10 @@ def _need_root(command: str) -> None:
         raise UsageError(f"podnet {command} builds kernel objects and needs root")
 
 
-def _read(paths: list[str]) -> tuple[Cluster, list[tuple[str, str]]]:
+def _read(paths: list[str], namespace: str | None) -> tuple[Cluster, list[tuple[str, str]]]:
     """The cluster, and the manifest files it came from as (name, text), stdin included (read
-    once): `up` keeps them for the DNS servers and the commands that follow."""
+    once): `up` keeps them, and the namespace of objects that state none (-n), for the DNS
+    servers and the commands that follow."""
     from pathlib import Path
 
     from podnet.model.cluster import resolve
@@ -59,7 +69,8 @@ def _read(paths: list[str]) -> tuple[Cluster, list[tuple[str, str]]]:
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"{path}: cannot read: {err}") from None
         sources.append(("<stdin>" if path == "-" else path, text))
-    cluster = resolve(parse_documents([d for n, t in sources for d in parse_text(n, t)]))
+    docs = [d for n, t in sources for d in parse_text(n, t)]
+    cluster = resolve(parse_documents(docs, default_namespace(namespace)))
     warn_gaps(cluster)
     return cluster, sources
 
@@ -115,6 +126,7 @@ def up(
             help="Run the CNI plugin executables (slower) instead of forked plugin processes.",
         ),
     ] = False,
+    namespace: NamespaceOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan (JSON) and build nothing.")
     ] = False,
@@ -124,7 +136,7 @@ def up(
     from podnet.linux import apply, state, teardown
     from podnet.linux.plan import make_plan
 
-    cluster, sources = _read(paths)
+    cluster, sources = _read(paths, namespace)
     plan = make_plan(cluster, name, backend.value if backend else None)
     if dry_run:
         print(json.dumps(plan.to_json(), indent=2))
@@ -229,7 +241,7 @@ def status(
 def _live(name: str | None) -> tuple[Realised, Cluster]:
     """The cluster that is up: what was built and its model (from the manifests kept)."""
     live = _record(choose(name))
-    return live, load_cluster([f"{live.state_dir}/manifests"])
+    return live, load_cluster([f"{live.state_dir}/manifests"], live.default_namespace)
 
 
 @app.command()
@@ -271,14 +283,20 @@ def verify(
         bool, typer.Option("--services/--no-services", help="Also compare Service ports.")
     ] = True,
     timeout: TimeoutOpt = 1.0,
+    namespace: NamespaceOpt = None,
 ) -> None:
     """Model versus kernel, cell by cell: every difference, and exit status 1 if there is one."""
     from podnet.linux import verify as v
     from podnet.policy.engine import reach as model_reach
 
+    if namespace is not None and not paths:
+        raise UsageError(
+            "-n applies to the manifests given; without them, verify reads the"
+            " cluster as `up` did, -n included"
+        )
     _need_root("verify")
     live, live_model = _live(name)
-    model = load(paths) if paths else live_model
+    model = load(paths, namespace) if paths else live_model
     netns_of = live.pod_netns
     missing = [p.key for p in v.probed_pods(model) if p.key not in netns_of]
     if missing:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from podnet.cli import app
-from podnet.cli.cluster import Paths, Protocol, ProtocolOpt, load
+from podnet.cli.cluster import NamespaceOpt, Paths, Protocol, ProtocolOpt, load
 from podnet.errors import UsageError
 from podnet.model.config import ProxyMode as Mode
 from podnet.model.objects import IPAddress
@@ -45,9 +45,11 @@ def _ip(option: str, text: str) -> IPAddress:
 
 
 @proxy_app.command()
-def rules(paths: Paths, node: NodeOpt, mode: ModeOpt = None) -> None:
+def rules(
+    paths: Paths, node: NodeOpt, mode: ModeOpt = None, namespace: NamespaceOpt = None
+) -> None:
     """The whole ruleset kube-proxy writes on the node: `nft -f` or `iptables-restore` input."""
-    cluster = load(paths)
+    cluster = load(paths, namespace)
     cluster.node(node)
     chosen = (mode or Mode(cluster.config.kube_proxy_mode)).value
     render = render_nftables if chosen == "nftables" else render_iptables
@@ -63,6 +65,7 @@ def trace_command(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Destination port.")],
     protocol: ProtocolOpt = None,
     mode: ModeOpt = None,
+    namespace: NamespaceOpt = None,
     output: Annotated[TraceFormat, typer.Option("-o", "--output")] = TraceFormat.text,
 ) -> None:
     """One packet through the rules kube-proxy writes on the node: the rules it hits, the
@@ -71,7 +74,7 @@ def trace_command(
     if source.version != target.version:
         raise UsageError(f"--src {source} and --dst {target} are of different IP families")
     proto = (protocol or Protocol.TCP).value
-    cluster = load(paths)
+    cluster = load(paths, namespace)
     the_node = cluster.node(node)
     chosen = (mode or Mode(cluster.config.kube_proxy_mode)).value
     if chosen == "nftables":

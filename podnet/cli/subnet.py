@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from podnet.cli import app
+from podnet.cli.cluster import NamespaceOpt
 from podnet.errors import InvalidValue, UsageError
 from podnet.ipam import capacity
 from podnet.ipam import subnet as sn
@@ -376,6 +377,7 @@ def check(
     max_pods: Annotated[
         int, typer.Option("--max-pods", help="kubelet's maxPods.")
     ] = capacity.DEFAULT_MAX_PODS,
+    namespace: NamespaceOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Capacity, head-room and conflicts of the pod, service and node ranges; exit 1 when the
@@ -389,7 +391,7 @@ def check(
             around += capacity.read_host_routes()
         except capacity.NoHostRoutes as err:
             raise UsageError(f"--host needs Linux: {err}") from None
-    cluster = load(paths or [])
+    cluster = load(paths or [], namespace)
     growth = None
     if nodes is not None or pods_per_node is not None:
         growth = capacity.Growth(

@@ -177,6 +177,7 @@ class Plan:
     processes: tuple[Process, ...]
     external_ip: str
     nodes: dict[str, str] = field(default_factory=dict)  # node name -> namespace
+    default_namespace: str = "default"  # of the manifests' objects that state none (`up -n`)
 
     @property
     def namespace_names(self) -> tuple[str, ...]:
@@ -200,6 +201,7 @@ class Plan:
             external_ip=self.external_ip,
             processes=tuple(RealisedProcess(p.name, p.netns, p.argv) for p in self.processes),
             state_dir=state_dir,
+            default_namespace=self.default_namespace,
         )
 
     def to_json(self) -> dict:
@@ -280,6 +282,7 @@ class _Layout:
     nodes_ns: dict[str, str]  # node name -> namespace
     mtu: int
     python: str
+    default_namespace: str  # of the manifests' objects that state none
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +320,7 @@ def make_plan(
         nodes_ns={n.name: netns_name(name, n.name) for n in cluster.nodes},
         mtu=UNDERLAY_MTU - VXLAN_OVERHEAD if backend == Backend.vxlan else UNDERLAY_MTU,
         python=python,
+        default_namespace=cluster.default_namespace,
     )
     nodes = [
         _node_netns(cluster, node.name, layout.nodes_ns[node.name], backend, gateway, layout.mtu)
@@ -340,6 +344,7 @@ def make_plan(
         processes=(*agents, *(part.server for part in parts if part.server is not None)),
         external_ip=str(outside),
         nodes=layout.nodes_ns,
+        default_namespace=cluster.default_namespace,
     )
 
 
@@ -428,6 +433,8 @@ def _dns_server(layout: _Layout, pod: Pod, where: str) -> Process:
         "--listen",
         f"{pod.ips[0]}:{DNS_PORT}",
     )
+    if layout.default_namespace != "default":
+        argv += ("--namespace", layout.default_namespace)
     return Process(f"dns {pod.key}", where, argv)
 
 

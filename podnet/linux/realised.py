@@ -50,6 +50,9 @@ class Realised:
     external_ip: str
     processes: tuple[RealisedProcess, ...]
     state_dir: str = ""  # empty in a plan's summary, before anything is kept
+    # Where the kept manifests' objects that state no namespace are (`up -n`): later commands
+    # read the manifests as `up` did.
+    default_namespace: str = "default"
 
     @property
     def pod_netns(self) -> dict[str, str]:
@@ -68,6 +71,8 @@ class Realised:
         }
         if self.state_dir:
             doc["state_dir"] = self.state_dir
+        if self.default_namespace != "default":
+            doc["default_namespace"] = self.default_namespace
         return doc
 
     @classmethod
@@ -82,4 +87,5 @@ class Realised:
             external_ip=doc["external"]["ip"],
             processes=tuple(RealisedProcess.from_json(p) for p in doc["processes"]),
             state_dir=doc.get("state_dir", ""),
+            default_namespace=doc.get("default_namespace", "default"),
         )

@@ -68,6 +68,8 @@ class Cluster:
     skipped: Mapping[str, int] = field(default_factory=dict)  # kinds podnet does not model
     # Pods that no node takes, by namespace/name: why, in kube-scheduler's words.
     pending: Mapping[str, str] = field(default_factory=dict)
+    # The namespace of objects whose manifests state none (`-n`, as kubectl apply -n).
+    default_namespace: str = "default"
 
     @property
     def name(self) -> str:
@@ -98,13 +100,14 @@ class Cluster:
         return ns.labels if ns is not None else {NAMESPACE_NAME_LABEL: name}
 
 
-def load_cluster(paths: Iterable[str]) -> Cluster:
-    """The cluster the manifests at `paths` (files, directories, "-") describe."""
-    return resolve(parse_documents(read_documents(paths)))
+def load_cluster(paths: Iterable[str], namespace: str = "default") -> Cluster:
+    """The cluster the manifests at `paths` (files, directories, "-") describe; objects that
+    state no namespace are in `namespace`."""
+    return resolve(parse_documents(read_documents(paths), namespace))
 
 
-def cluster_from_text(text: str, file: str = "<text>") -> Cluster:
-    return resolve(parse_documents(parse_text(file, text)))
+def cluster_from_text(text: str, file: str = "<text>", namespace: str = "default") -> Cluster:
+    return resolve(parse_documents(parse_text(file, text), namespace))
 
 
 def resolve(m: Manifests) -> Cluster:
@@ -144,6 +147,7 @@ def resolve(m: Manifests) -> Cluster:
         policies=tuple(m.policies),
         skipped=dict(m.skipped),
         pending=pending,
+        default_namespace=m.default_namespace,
     )
 
 

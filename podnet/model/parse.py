@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from podnet.errors import ManifestError, Problem
+from podnet.errors import InvalidValue, ManifestError, Problem
 from podnet.model import validation as v
 from podnet.model.config import ClusterConfig, parse_config
 from podnet.model.documents import Document, FieldPath
@@ -102,12 +102,16 @@ class Manifests:
     endpoint_slices: list[EndpointSlice] = field(default_factory=list)
     policies: list[NetworkPolicy] = field(default_factory=list)
     config: ClusterConfig = field(default_factory=ClusterConfig)
+    # Where namespaced objects that state no namespace were put, as `kubectl apply -n`.
+    default_namespace: str = "default"
     owned: set[tuple[str, str, str]] = field(default_factory=set)  # (kind, ns, name) with children
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def parse_documents(docs: list[Document]) -> Manifests:
-    out = Manifests()
+def parse_documents(docs: list[Document], namespace: str = "default") -> Manifests:
+    """The objects of `docs`; a namespaced object stating no namespace is put in `namespace`,
+    as `kubectl apply -n` does (one that states another namespace keeps it)."""
+    out = Manifests(default_namespace=check_namespace(namespace))
     problems: list[Problem] = []
     seen: dict[tuple[str, str, str], Origin] = {}
     configs: list[Field] = []  # ClusterNetwork and kind Cluster documents
@@ -120,6 +124,14 @@ def parse_documents(docs: list[Document]) -> Manifests:
     if problems:
         raise ManifestError(problems)
     return out
+
+
+def check_namespace(namespace: str) -> str:
+    """`namespace` when the API server would take it as a namespace's name; else InvalidValue."""
+    wrong = v.dns1123_label(namespace)
+    if wrong:
+        raise InvalidValue("namespace", repr(namespace), "; ".join(wrong))
+    return namespace
 
 
 def _parse_one(
@@ -147,7 +159,8 @@ def _parse_one(
         return
     meta = obj["metadata"]
     name = meta["name"].str(required=kind not in ("Cluster",))
-    namespace = "" if kind in CLUSTER_SCOPED else meta["namespace"].str("default") or "default"
+    default = out.default_namespace
+    namespace = "" if kind in CLUSTER_SCOPED else meta["namespace"].str(default) or default
     ctx = obj.ctx
     ctx.obj = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
     origin = Origin(ctx.doc.file, ctx.doc.index, ctx.doc.line())
@@ -159,7 +172,7 @@ def _parse_one(
             kind, v.dns1123_subdomain
         )
         meta["name"].check(name, name_check)
-    if namespace and namespace != "default":
+    if namespace and namespace != default:
         meta["namespace"].check(namespace, v.dns1123_label)
     key = (kind, namespace, name)
     if name and key in seen:

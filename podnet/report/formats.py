@@ -58,6 +58,7 @@ REGISTRY: dict[str, Entry] = {
     "podnet.ipam.capacity.Report": Entry("podnet.report.ipam", TABLE),
     "podnet.report.status.Statuses": Entry("podnet.report.status", TABLE),
     "podnet.report.demo.Tour": Entry("podnet.report.demo", ("text",)),
+    "podnet.model.inventory.Inventory": Entry("podnet.report.get", ("table", "wide", "json")),
 }
 
 
