@@ -514,6 +514,44 @@ CASES = [
 ]
 
 
+def required_nodes(*terms: dict) -> dict:
+    """Required node affinity with these nodeSelectorTerms."""
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": list(terms)}}}  # fmt: skip
+
+
+CASES += [
+    Case(
+        "node affinity matchFields metadata.name binds a pod to one node, as DaemonSet pods are",
+        [node("n1"), node("n2"), pod("p", affinity=required_nodes(
+            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n2"]}]}))],
+        {"default/p": "n2"},
+    ),
+    Case(
+        "matchFields NotIn and matchExpressions are ANDed within a term",
+        [node("n1", {"disk": "ssd"}), node("n2", {"disk": "ssd"}), node("n3"),
+         pod("p", affinity=required_nodes({
+             "matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["n1"]}],
+             "matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}))],
+        {"default/p": "n2"},
+    ),
+    Case(
+        "an empty node selector term matches no node",
+        [node("n1"), pod("p", affinity=required_nodes({}))],
+        {"default/p": None},
+        {"default/p": "0/1 nodes are available: 1 node(s) didn't match Pod's node"
+                      " affinity/selector."},
+    ),
+    Case(
+        "node selector terms are ORed: an empty term does not stop another from matching",
+        [node("n1", {"zone": "a"}), pod("p", affinity=required_nodes(
+            {}, {"matchExpressions": [{"key": "zone", "operator": "Gt", "values": ["0"]}]},
+            {"matchExpressions": [{"key": "zone", "operator": "Exists"}]}))],
+        {"default/p": "n1"},
+    ),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_placement(case: Case) -> None:
     cluster = load(*case.objects)
@@ -626,6 +664,20 @@ TSC = "spec.topologySpreadConstraints[0]"
            "Forbidden: must not be specified when labelSelector is not set")]),
         ({"topologySpreadConstraints": [spread(REDIS, maxSkew="1")]},
          [(f"{TSC}.maxSkew", "must be an integer, not a string")]),
+        ({"affinity": required_nodes()},
+         [("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms", "Required value: must have at least one node selector term")]),
+        ({"affinity": required_nodes({"matchFields": [
+            {"key": "metadata.labels", "operator": "In", "values": ["a"]}]})},
+         [("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].key", 'Invalid value: "metadata.labels": not a valid field')]),
+        ({"affinity": required_nodes({"matchFields": [
+            {"key": "metadata.name", "operator": "In", "values": ["a", "b"]}]})},
+         [("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values", "Required value: must be only one value")]),
+        ({"affinity": required_nodes({"matchExpressions": [
+            {"key": "a", "operator": "Gt", "values": ["x"]}]})},
+         [("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values",
+           "Required value: must be specified single integer value")]),
+        ({"affinity": required_nodes({"matchExpressions": [{"key": "a", "operator": "In"}]})},
+         [("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values", "Required value: must be specified when")]),
         ({"affinity": affinity(term(REDIS, namespaceSelector={})),
           "topologySpreadConstraints": [spread(REDIS, minDomains=3, matchLabelKeys=["v"])]}, []),
     ],

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from podnet.ipam.addresses import IPAddress, IPNetwork
-from podnet.model.selectors import LabelSelector
+from podnet.model.selectors import LabelSelector, Requirement
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
@@ -142,6 +142,23 @@ class PodAffinityTerm:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeSelectorTerm:
+    """A term of required node affinity: matchExpressions on the node's labels and matchFields on
+    its fields (the API allows only metadata.name), ANDed. A term with neither matches no node."""
+
+    match_expressions: LabelSelector = LabelSelector()
+    match_fields: tuple[Requirement, ...] = ()
+
+    def matches(self, node_name: str, labels: Mapping[str, str]) -> bool:
+        if self.match_expressions.is_empty and not self.match_fields:
+            return False
+        fields = {"metadata.name": node_name}
+        return self.match_expressions.matches(labels) and all(
+            r.matches(fields) for r in self.match_fields
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TopologySpreadConstraint:
     """One entry of spec.topologySpreadConstraints, after the API's defaults."""
 
@@ -172,7 +189,7 @@ class Pod:
     ports: tuple[ContainerPort, ...] = ()
     node_name: str = ""  # spec.nodeName; resolved: the node it is scheduled on
     node_selector: Mapping[str, str] = field(default_factory=dict)
-    node_affinity: tuple[LabelSelector, ...] = ()  # required terms, ORed
+    node_affinity: tuple[NodeSelectorTerm, ...] = ()  # required terms, ORed
     tolerations: tuple[Toleration, ...] = ()
     pod_affinity: tuple[PodAffinityTerm, ...] = ()  # required terms, ANDed
     pod_anti_affinity: tuple[PodAffinityTerm, ...] = ()  # required terms, ANDed

@@ -24,6 +24,7 @@ from podnet.model.objects import (
     Namespace,
     NetworkPolicy,
     Node,
+    NodeSelectorTerm,
     Origin,
     Pod,
     PodAffinityTerm,
@@ -379,19 +380,59 @@ def _tolerations(items: Field) -> list[Toleration]:
     return tolerations
 
 
-def _required_node_affinity(node_affinity: Field) -> list[LabelSelector]:
-    """requiredDuringSchedulingIgnoredDuringExecution: one selector per term, ORed."""
-    affinity = []
+def _required_node_affinity(node_affinity: Field) -> list[NodeSelectorTerm]:
+    """requiredDuringSchedulingIgnoredDuringExecution: its terms, ORed, validated as the API
+    server's ValidateNodeSelector does."""
     required = node_affinity["requiredDuringSchedulingIgnoredDuringExecution"]
-    for term in required["nodeSelectorTerms"].objects():
-        exprs = []
-        for e in term["matchExpressions"].objects():
-            op = e["operator"].str(required=True)
-            if op not in (*OPERATORS, "Gt", "Lt"):
-                e["operator"].error(f'Unsupported value: "{op}"')
-            exprs.append(Requirement(e["key"].str(required=True), op, tuple(e["values"].strings())))
-        affinity.append(LabelSelector.of({}, *exprs))
+    if not required.present:
+        return []
+    terms = required["nodeSelectorTerms"]
+    if not terms.items():
+        terms.error("Required value: must have at least one node selector term")
+    affinity = []
+    for term in terms.objects():
+        exprs = [_node_selector_requirement(e) for e in term["matchExpressions"].objects()]
+        fields = [_node_field_requirement(e) for e in term["matchFields"].objects()]
+        affinity.append(NodeSelectorTerm(LabelSelector.of({}, *exprs), tuple(fields)))
     return affinity
+
+
+def _node_selector_requirement(e: Field) -> Requirement:
+    """A matchExpressions entry of a node selector term: label operators and Gt/Lt."""
+    key = e["key"].str(required=True)
+    if key:
+        e["key"].check(key, v.qualified_name)
+    op = e["operator"].str(required=True)
+    values = tuple(e["values"].strings())
+    if op and op not in (*OPERATORS, "Gt", "Lt"):
+        e["operator"].error(f'Unsupported value: "{op}"')
+    elif op in ("In", "NotIn") and not values:
+        e["values"].error("Required value: must be specified when `operator` is 'In' or 'NotIn'")
+    elif op in ("Exists", "DoesNotExist") and values:
+        e["values"].error(
+            "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+        )
+    elif op in ("Gt", "Lt") and (len(values) != 1 or not values[0].lstrip("-").isdigit()):
+        e["values"].error("Required value: must be specified single integer value")
+    return Requirement(key or "", op or "", values)
+
+
+def _node_field_requirement(e: Field) -> Requirement:
+    """A matchFields entry: the API accepts only metadata.name, with In or NotIn and one value
+    (the DaemonSet controller writes one to bind its pods to a node)."""
+    key = e["key"].str(required=True)
+    if key and key != "metadata.name":
+        e["key"].error(f'Invalid value: "{key}": not a valid field selector key')
+    op = e["operator"].str(required=True)
+    values = tuple(e["values"].strings())
+    if op and op not in ("In", "NotIn"):
+        e["operator"].error(f'Invalid value: "{op}": not a valid selector operator')
+    elif op and len(values) != 1:
+        e["values"].error(
+            "Required value: must be only one value when `operator` is 'In' or 'NotIn' for"
+            " node field selector"
+        )
+    return Requirement(key or "", op or "", values)
 
 
 def _pod_affinity(f: Field) -> tuple[PodAffinityTerm, ...]:

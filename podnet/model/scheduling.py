@@ -64,7 +64,9 @@ def selected(pod: Pod, node: Node) -> bool:
     """The node satisfies the pod's nodeSelector and required node affinity."""
     if any(node.labels.get(k) != v for k, v in pod.node_selector.items()):
         return False
-    return not pod.node_affinity or any(term.matches(node.labels) for term in pod.node_affinity)
+    return not pod.node_affinity or any(
+        term.matches(node.name, node.labels) for term in pod.node_affinity
+    )
 
 
 def eligible(pod: Pod, node: Node, *, daemon: bool = False) -> bool:
