@@ -541,22 +541,6 @@ ERRORS = [
         [("ClusterNetwork demo", "spec.podSubnet", "node c gets none")],
     ),
     ErrorCase(
-        "node podCIDR full",
-        [
-            cluster_network(nodeCIDRMaskSize=30, nodes=[{"name": "a"}]),
-            pod("p1"),
-            pod("p2"),
-            pod("p3"),
-        ],
-        [
-            (
-                "Pod default/p2",
-                "status.podIPs",
-                "node a's podCIDR 10.244.0.0/30 is full (3 more pods after it)",
-            ),
-        ],
-    ),
-    ErrorCase(
         "the same pod declared and expanded",
         [workload("StatefulSet", "db", replicas=1), pod("db-0")],
         [("Pod default/db-0", "metadata.name", "also comes from")],
@@ -593,3 +577,20 @@ def test_generated_names_never_collide() -> None:
     names = [p.name for p in cluster.pods]
     assert len(set(names)) == len(names) == 5000
     assert len({p.ips[0] for p in cluster.pods}) == 5000
+
+
+def test_pods_a_full_pod_cidr_leaves_without_address_are_pending() -> None:
+    """The kubelet's CNI call fails for a pod its node's podCIDR has no address for: the pod stays
+    Pending on that node (ContainerCreating), reported with the reason, never an input error."""
+    cluster = load(
+        cluster_network(nodeCIDRMaskSize=30, nodes=[{"name": "a"}]), pod("p1"), pod("p2"), pod("p3")
+    )
+    assert [p.key for p in cluster.running_pods] == ["default/p1"]  # a /30 has one pod address
+    assert cluster.pod("default/p3").node_name == "a"
+    full = (
+        "node a's podCIDR 10.244.0.0/30 is full: the CNI plugin finds no free address for the pod"
+    )
+    assert {k: cluster.pending[k] for k in ("default/p2", "default/p3")} == {
+        "default/p2": full,
+        "default/p3": full,
+    }

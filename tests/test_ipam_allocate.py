@@ -144,7 +144,7 @@ def test_address_pods() -> None:
         PodAddresses("x/p4", "a"),
         PodAddresses("x/outside", "a", (ip_address("10.9.9.9"),)),
     ]
-    got, found = address_pods(pods, nodes)
+    got, found, unaddressed = address_pods(pods, nodes)
     assert [(p.key, p.node_name, tuple(map(str, p.ips))) for p in got] == [
         ("x/given", "b", ("10.244.1.2",)),
         ("x/p1", "b", ("10.244.1.3",)),
@@ -160,10 +160,11 @@ def test_address_pods() -> None:
         AllocationProblem(
             8, "status.podIPs", "10.9.9.9 is outside the podCIDRs of node a (10.244.0.0/30)"
         ),
-        AllocationProblem(
-            6, "status.podIPs", "node a's podCIDR 10.244.0.0/30 is full (1 more pods after it)"
-        ),
     ]
+    full = (
+        "node a's podCIDR 10.244.0.0/30 is full: the CNI plugin finds no free address for the pod"
+    )
+    assert unaddressed == {6: full, 7: full}
 
 
 def test_allocate_services() -> None:

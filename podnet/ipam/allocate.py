@@ -200,14 +200,17 @@ class PodAddresses(NamedTuple):
 
 def address_pods(
     pods: Sequence[PodAddresses], nodes: Sequence[NodeAddresses]
-) -> tuple[list[PodAddresses], list[AllocationProblem]]:
+) -> tuple[list[PodAddresses], list[AllocationProblem], dict[int, str]]:
     """Pod IPs from their node's podCIDRs, in the order given, after the addresses pods already
-    hold; host-network pods share their node's IPs. A pod on no known node gets no address."""
+    hold; host-network pods share their node's IPs. A pod on no known node gets no address.
+
+    Also returns, by index, the pods left without an address because a podCIDR of their node
+    is full: the CNI plugin fails their sandbox, so they stay pending on that node."""
     problems: list[AllocationProblem] = []
     by_node = {n.name: n for n in nodes}
     used = _given_pod_ips(pods, by_node, problems)
     free = {c: host_addresses(c, 2, used[c]) for c in used}
-    left_out: dict[tuple[str, IPNetwork], list[int]] = {}
+    unaddressed: dict[int, str] = {}
     out = []
     for i, p in enumerate(pods):
         node = by_node.get(p.node_name)
@@ -221,19 +224,16 @@ def address_pods(
             ips = []
             for cidr in node.pod_cidrs:
                 ip = next(free[cidr], None)
-                if ip is None:
-                    left_out.setdefault((node.name, cidr), []).append(i)
-                    continue
+                if ip is None:  # one family failing fails the sandbox: no address at all
+                    unaddressed[i] = (
+                        f"node {node.name}'s podCIDR {cidr} is full: the CNI plugin finds no"
+                        " free address for the pod"
+                    )
+                    ips = []
+                    break
                 ips.append(ip)
             out.append(p.with_ips(tuple(ips)))
-    for (name, cidr), missed in left_out.items():  # one problem per range, not one per pod
-        more = f" ({len(missed) - 1} more pods after it)" if len(missed) > 1 else ""
-        problems.append(
-            AllocationProblem(
-                missed[0], "status.podIPs", f"node {name}'s podCIDR {cidr} is full{more}"
-            )
-        )
-    return out, problems
+    return out, problems, unaddressed
 
 
 def _given_pod_ips(

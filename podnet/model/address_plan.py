@@ -19,7 +19,9 @@ def plan_from_cluster(cluster: Cluster) -> AddressPlan:
     config = cluster.config
     pods_by_node = {n.name: 0 for n in cluster.nodes}
     for pod in cluster.pods:
-        if pod.ips and not pod.host_network and pod.node_name in pods_by_node:
+        # A pod pending on its node for want of an address counts: the range must hold it.
+        wants = pod.ips or pod.key in cluster.pending
+        if wants and not pod.host_network and pod.node_name in pods_by_node:
             pods_by_node[pod.node_name] += 1
     services: Counter[int] = Counter(ip.version for s in cluster.services for ip in s.cluster_ips)
     needed = sum(

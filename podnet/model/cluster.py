@@ -127,9 +127,10 @@ def resolve(m: Manifests) -> Cluster:
     pods.sort(key=lambda p: (p.origin is BUILT_IN, p.namespace, p.name))
     namespaces = _namespaces(m, pods)
     placement = _schedule(pods, nodes, namespaces)
-    pods = _address_pods(pods, placement.nodes, nodes, problems)
+    pods, unaddressed = _address_pods(pods, placement.nodes, nodes, problems)
     pods.sort(key=lambda p: (p.namespace, p.name))
-    pending = {p.key: placement.pending[p.key] for p in pods if p.key in placement.pending}
+    waiting = {**placement.pending, **unaddressed}
+    pending = {p.key: waiting[p.key] for p in pods if p.key in waiting}
     if problems:
         raise ManifestError(problems)
     services, slices, service_problems = resolve_services(
@@ -255,15 +256,16 @@ def _schedule(pods: list[Pod], nodes: list[Node], namespaces: dict[str, Namespac
 
 def _address_pods(
     pods: list[Pod], placed: Mapping[str, str], nodes: list[Node], problems: list[Problem]
-) -> list[Pod]:
-    """The pods on the nodes they are `placed` on, with their addresses."""
+) -> tuple[list[Pod], dict[str, str]]:
+    """The pods on the nodes they are `placed` on, with their addresses; and why each pod left
+    without an address (its node's podCIDR is full) has none."""
     given = []
     for p in pods:
         key = p.key
         finished = p.phase in ("Succeeded", "Failed")
         given.append(PodAddresses(key, placed.get(key, ""), p.ips, p.host_network, finished))
     node_addresses = [NodeAddresses(n.name, n.ips, n.pod_cidrs) for n in nodes]
-    addressed, found = address_pods(given, node_addresses)
+    addressed, found, unaddressed = address_pods(given, node_addresses)
     problems += [
         _problem(pods[p.subject], p.field, p.message) for p in found if p.subject is not None
     ]
@@ -275,4 +277,4 @@ def _address_pods(
         elif a.ips != p.ips:
             p = replace(p, ips=a.ips)
         out.append(p)
-    return out
+    return out, {pods[i].key: why for i, why in unaddressed.items()}
