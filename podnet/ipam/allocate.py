@@ -84,6 +84,17 @@ def host_addresses(network: IPNetwork, start: int, used: set[IPAddress]) -> Iter
             yield addr
 
 
+def outside_address(node_subnet: IPNetwork) -> IPAddress:
+    """Where podnet puts the client outside the cluster: the one-before-last address of the node
+    network (below the IPv4 broadcast; the same place in IPv6). See `model.topology`."""
+    return node_subnet[-2]
+
+
+def node_network_gateway(node_subnet: IPNetwork) -> IPAddress:
+    """The node network's gateway: its first address (the Docker network's, on kind)."""
+    return node_subnet[1]
+
+
 def gateway(pod_cidr: IPNetwork) -> IPAddress:
     """The bridge's address on a node: the first address of its podCIDR."""
     return pod_cidr.network_address + 1
