@@ -127,3 +127,36 @@ def test_trace_from_outside_to_the_default_address(capsys, monkeypatch, policy: 
     assert (code, data["verdict"]) == (0, "delivered")
     assert data["hops"][0]["summary"] == "shop/web: LoadBalancer IP 172.18.255.253"
     assert data["endpoints"] and all(e["allowed"] for e in data["endpoints"])
+
+
+def test_plan_puts_node_network_addresses_on_the_announcing_node() -> None:
+    """The node that the trace enters answers ARP for the address: a /32 on its eth0; an
+    address outside the node network is routed to it from the external client instead."""
+    from podnet.linux.plan import Route, make_plan
+
+    solo = {**WEB, "metadata": {"name": "solo", "namespace": "shop"}}
+    solo["spec"] = {
+        **WEB["spec"],
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "solo"}},
+        "template": {
+            "metadata": {"labels": {"app": "solo"}},
+            "spec": {**WEB["spec"]["template"]["spec"], "nodeName": "node-2"},
+        },
+    }
+    c = load(
+        WEB,
+        solo,
+        lb("a"),
+        lb("b", selector={"app": "solo"}, externalTrafficPolicy="Local"),
+        lb("c", status_ip="203.0.113.7"),
+    )
+    assert vips(c) == {"a": "172.18.255.253", "b": "172.18.255.252", "c": "203.0.113.7"}
+    plan = make_plan(c, "lb")
+    node1, node2 = plan.netns("pn-lb-node-1"), plan.netns("pn-lb-node-2")
+    assert ("eth0", "172.18.255.253/32") in node1.addresses
+    assert ("eth0", "172.18.255.252/32") in node2.addresses  # eTP Local: where the endpoint is
+    assert ("eth0", "172.18.255.252/32") not in node1.addresses
+    external = plan.netns("pn-lb-external")
+    assert Route("203.0.113.7/32", "172.18.0.2", "eth0") in external.routes
+    assert not any(r.dst.startswith("172.18.255.") for r in external.routes)

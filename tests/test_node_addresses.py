@@ -313,3 +313,44 @@ def test_trace_from_a_pod_to_another_nodes_node_port(capsys, monkeypatch) -> Non
     assert steps[1] == ("route", "node-2 -> node-1: host-gw via 172.18.0.2")
     assert steps[2][0] == "egress"
     assert steps[3][0] == "kube-proxy" and steps[3][1].startswith("on node-1: DNAT")
+
+
+# the realisation's plan ------------------------------------------------------------------------
+
+
+def test_plan_gives_a_node_its_other_addresses() -> None:
+    from podnet.linux.plan import Route, make_plan
+
+    plan = make_plan(web_cluster(), "multi")
+    node1, node2 = plan.netns("pn-multi-node-1"), plan.netns("pn-multi-node-2")
+    assert node1.addresses[:3] == (
+        ("eth0", "172.18.0.2/16"),
+        ("eth0", "172.18.1.2/16"),  # on the node network: its prefix
+        ("eth0", "192.0.2.7/32"),  # outside it: routed via the primary IP
+    )
+    assert Route("192.0.2.7/32", "172.18.0.2", "eth0") in node2.routes
+    assert Route("192.0.2.7/32", "172.18.0.2", "eth0") in plan.netns("pn-multi-external").routes
+    assert not any(r.dst == "172.18.1.2/32" for r in node2.routes)
+    assert "elements = { 172.18.0.2, 172.18.1.2, 192.0.2.7, 172.18.0.3 }" in node1.ruleset
+
+
+@pytest.mark.parametrize(
+    ("spec", "every_local"),
+    [
+        ({"kubeProxyMode": "iptables"}, True),
+        ({"kubeProxyMode": "iptables", "nodePortAddresses": ["172.18.0.0/16"]}, False),
+        ({"kubeProxyMode": "iptables", "nodePortAddresses": ["primary"]}, False),
+        ({}, False),
+    ],
+)
+def test_realised_rules_serve_node_ports_where_the_configured_mode_does(
+    spec: dict, every_local: bool
+) -> None:
+    """The kernel always gets the nftables rules; in iptables mode without nodePortAddresses
+    they serve NodePorts on every local address, as the model of that mode does."""
+    from podnet.linux.plan import node_ruleset
+
+    rules = node_ruleset(web_cluster(**spec), "node-1")
+    match_all = "services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport"
+    assert (match_all in rules) == every_local
+    assert ("ip daddr @nodeport-ips meta l4proto" in rules) != every_local

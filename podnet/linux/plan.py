@@ -34,15 +34,15 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from podnet.dns.resolver import pod_resolv_conf
 from podnet.errors import InvalidValue
 from podnet.kernel.netns import NETNS_DIR
 from podnet.linux.realised import Realised, RealisedPod, RealisedProcess
 from podnet.model.cluster import Cluster
-from podnet.model.config import BACKENDS, Backend
+from podnet.model.config import BACKENDS, Backend, ProxyMode
 from podnet.model.objects import Node, Pod, Service
 from podnet.model.topology import entry_node, external_client
 from podnet.nftables import Chain, Element, Rule, Set, Transaction
@@ -617,8 +617,27 @@ def _node_netns(
 def node_ruleset(cluster: Cluster, node: str) -> str:
     """kube-proxy's tables, the NetworkPolicy table and podnet's masquerade, as one transaction."""
     return "\n".join(
-        [render_nftables(cluster, node), render_policy(cluster, node), masquerade_table(cluster)]
+        [
+            render_nftables(_serving_node_ports_as_configured(cluster), node),
+            render_policy(cluster, node),
+            masquerade_table(cluster),
+        ]
     )
+
+
+def _serving_node_ports_as_configured(cluster: Cluster) -> Cluster:
+    """The kernel gets kube-proxy's nftables rules whatever the mode; a cluster in iptables mode
+    without nodePortAddresses serves NodePorts on every local address, as the model says, where
+    the nftables mode would serve them on the primary IPs only."""
+    config = cluster.config
+    if (
+        config.kube_proxy_mode != ProxyMode.iptables
+        or config.node_port_addresses
+        or config.node_port_primary
+    ):
+        return cluster
+    every = (ip_network("0.0.0.0/0"), ip_network("::/0"))
+    return replace(cluster, config=replace(config, node_port_addresses=every))
 
 
 def masquerade_table(cluster: Cluster) -> str:
