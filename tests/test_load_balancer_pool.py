@@ -7,7 +7,7 @@ reaches an unmodified chart's LoadBalancer.
 from __future__ import annotations
 
 import json
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from typing import Any
 
 import pytest
@@ -160,3 +160,42 @@ def test_plan_puts_node_network_addresses_on_the_announcing_node() -> None:
     external = plan.netns("pn-lb-external")
     assert Route("203.0.113.7/32", "172.18.0.2", "eth0") in external.routes
     assert not any(r.dst.startswith("172.18.255.") for r in external.routes)
+
+
+def test_plan_puts_external_ips_on_the_node_network_on_their_node() -> None:
+    from podnet.linux.plan import make_plan
+
+    c = load(
+        WEB,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "ext", "namespace": "shop"},
+            "spec": {
+                "selector": {"app": "web"},
+                "ports": [{"port": 80, "targetPort": 8080}],
+                # One free address of the node network, and node-2's own address.
+                "externalIPs": ["172.18.200.1", "172.18.0.3"],
+            },
+        },
+    )
+    plan = make_plan(c, "lb")
+    node1, node2 = plan.netns("pn-lb-node-1"), plan.netns("pn-lb-node-2")
+    assert ("eth0", "172.18.200.1/32") in node1.addresses
+    assert not any(a.startswith("172.18.0.3/") for _, a in node1.addresses[1:])
+    assert node2.addresses[0] == ("eth0", "172.18.0.3/16")
+    assert not any(a == "172.18.0.3/32" for _, a in node2.addresses)
+
+
+def test_default_pool_steps_over_a_large_subnet_at_once() -> None:
+    from podnet.ipam.service_allocation import DefaultPool
+
+    pool = DefaultPool(
+        ip_network("10.0.0.0/8"),
+        frozenset({IP("10.255.255.254"), IP("10.127.255.255")}),
+        (ip_network("10.128.0.0/9"), ip_network("10.64.0.0/10")),
+    )
+    got = pool.addresses()
+    assert [str(next(got)) for _ in range(2)] == ["10.63.255.255", "10.63.255.254"]
+    tiny = DefaultPool(ip_network("10.0.0.0/30"), frozenset({IP("10.0.0.2")}))
+    assert [str(ip) for ip in tiny.addresses()] == ["10.0.0.1"]

@@ -354,3 +354,21 @@ def test_realised_rules_serve_node_ports_where_the_configured_mode_does(
     match_all = "services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport"
     assert (match_all in rules) == every_local
     assert ("ip daddr @nodeport-ips meta l4proto" in rules) != every_local
+
+
+def test_primary_ip_of_each_family_in_dual_stack() -> None:
+    c = load(
+        manifests(
+            cluster_network(
+                podSubnet="10.244.0.0/16,fd00:10:244::/56",
+                serviceSubnet="10.96.0.0/16,fd00:10:96::/112",
+                nodes=[{"name": "n", "ips": ["172.18.0.2", "172.18.0.9", "fd00::9", "fd00::2"]}],
+            )
+        ),
+        WEB.replace("type: NodePort", "type: NodePort\n  ipFamilyPolicy: RequireDualStack"),
+    )
+    assert c.node("n").ips == (IP("172.18.0.2"), IP("fd00::9"), IP("172.18.0.9"), IP("fd00::2"))
+    assert node_proxy(c, "n", 4).node_port_ips == (IP("172.18.0.2"),)
+    assert node_proxy(c, "n", 6).node_port_ips == (IP("fd00::9"),)
+    assert decide(c, "n", IP("fd00::77"), IP("fd00::9"), 30080, "TCP").verdict == "ACCEPT"
+    assert decide(c, "n", IP("fd00::77"), IP("fd00::2"), 30080, "TCP").verdict == "NONE"

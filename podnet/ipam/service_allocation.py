@@ -83,10 +83,17 @@ class DefaultPool:
         top = net.num_addresses - (2 if family(net).has_broadcast(net.prefixlen) else 1)
         base = int(net.network_address)
         make = net.network_address.__class__
-        for offset in range(top, 0, -1):
+        offset = top
+        while offset > 0:
             ip = make(base + offset)
-            if ip not in self.reserved and not any(ip in n for n in self.avoid):
+            inside = next((n for n in self.avoid if ip in n), None)
+            if inside is not None:
+                # Past the whole subnet at once: a large one would take long address by address.
+                offset = int(inside.network_address) - 1 - base
+                continue
+            if ip not in self.reserved:
                 yield ip
+            offset -= 1
 
 
 def allocate_services(
