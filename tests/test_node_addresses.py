@@ -372,3 +372,23 @@ def test_primary_ip_of_each_family_in_dual_stack() -> None:
     assert node_proxy(c, "n", 6).node_port_ips == (IP("fd00::9"),)
     assert decide(c, "n", IP("fd00::77"), IP("fd00::9"), 30080, "TCP").verdict == "ACCEPT"
     assert decide(c, "n", IP("fd00::77"), IP("fd00::2"), 30080, "TCP").verdict == "NONE"
+
+
+def test_plan_refuses_a_node_address_of_the_external_client() -> None:
+    from podnet.errors import InvalidValue
+    from podnet.linux.plan import make_plan
+
+    nodes = [{"name": "node-1", "ips": ["172.18.0.2", "172.18.255.254"]}]
+    c = load(manifests(cluster_network(nodes=nodes)))
+    with pytest.raises(InvalidValue, match="172.18.255.254 is the address of podnet's external"):
+        make_plan(c, "multi")
+
+
+def test_plan_gateway_avoids_every_node_address() -> None:
+    from podnet.linux.plan import make_plan
+
+    nodes = [{"name": "node-1", "ips": ["172.18.0.2", "172.18.0.1"]}]
+    plan = make_plan(load(manifests(cluster_network(nodes=nodes))), "multi")
+    external = plan.netns("pn-multi-external")
+    assert external.addresses == (("eth0", "172.18.255.254/16"),)
+    assert plan.netns("pn-multi-node-1").routes[0].gateway == "172.18.255.254"

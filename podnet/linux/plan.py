@@ -314,7 +314,8 @@ def make_plan(
     assert isinstance(subnet, IPv4Network)
     outside = external_client(cluster)
     node_ips = {n.name: n.ips[0] for n in cluster.nodes}
-    gateway = subnet[1] if subnet[1] not in node_ips.values() else outside
+    held = {ip for n in cluster.nodes for ip in n.ips}
+    gateway = subnet[1] if subnet[1] not in held else outside
     layout = _Layout(
         cluster=name,
         state=state,
@@ -505,6 +506,9 @@ def _check_supported(cluster: Cluster) -> None:
             raise InvalidValue("node", node.name, why, message=f"node {node.name} has {why}")
         if node.ips[0] not in subnet:
             why = f"{node.ips[0]} is outside the node subnet {subnet}"
+            raise InvalidValue("node", node.name, why, message=f"node {node.name}: {why}")
+        if external_client(cluster) in node.ips:
+            why = f"{external_client(cluster)} is the address of podnet's external client"
             raise InvalidValue("node", node.name, why, message=f"node {node.name}: {why}")
 
 
