@@ -173,7 +173,8 @@ def test_load_balancer_addresses() -> None:
     assert a.external_traffic_policy == "Local" and a.health_check_node_port is not None
     assert service(cluster, "default/b").external_traffic_policy == "Cluster"
     no_pool = load(svc("p", "  type: LoadBalancer\n  selector: {app: web}\n  ports: [{port: 80}]"))
-    assert service(no_pool, "default/p").load_balancer == ()  # pending, as without a provider
+    # Without a pool, the default one on the node network (see tests/test_load_balancer_pool.py).
+    assert service(no_pool, "default/p").load_balancer[0].ip == ip_address("172.18.255.253")
 
 
 def test_endpoint_conditions_named_ports_and_hostnames() -> None:

@@ -84,6 +84,17 @@ def host_addresses(network: IPNetwork, start: int, used: set[IPAddress]) -> Iter
             yield addr
 
 
+def outside_address(node_subnet: IPNetwork) -> IPAddress:
+    """Where podnet puts the client outside the cluster: the one-before-last address of the node
+    network (below the IPv4 broadcast; the same place in IPv6). See `model.topology`."""
+    return node_subnet[-2]
+
+
+def node_network_gateway(node_subnet: IPNetwork) -> IPAddress:
+    """The node network's gateway: its first address (the Docker network's, on kind)."""
+    return node_subnet[1]
+
+
 def gateway(pod_cidr: IPNetwork) -> IPAddress:
     """The bridge's address on a node: the first address of its podCIDR."""
     return pod_cidr.network_address + 1
@@ -92,11 +103,33 @@ def gateway(pod_cidr: IPNetwork) -> IPAddress:
 # nodes --------------------------------------------------------------------------------------------
 
 
+def primaries_first(ips: Iterable[IPAddress]) -> tuple[IPAddress, ...]:
+    """A node's addresses, each once, with the primary of each family first: the first address
+    is the primary, then the first of the other family (the kubelet's GetNodeHostIPs), then the
+    rest in the order given."""
+    unique = list(dict.fromkeys(ips))
+    if not unique:
+        return ()
+    other = next((ip for ip in unique if ip.version != unique[0].version), None)
+    head = [unique[0]] if other is None else [unique[0], other]
+    return (*head, *(ip for ip in unique if ip not in head))
+
+
+def primary_ips(ips: Sequence[IPAddress]) -> tuple[IPAddress, ...]:
+    """The primary address of each family of addresses in `primaries_first` order: what a
+    host-network pod gets as status.podIPs."""
+    out: list[IPAddress] = []
+    for ip in ips:
+        if all(ip.version != o.version for o in out):
+            out.append(ip)
+    return tuple(out)
+
+
 class NodeAddresses(NamedTuple):
     """A node's addresses: as given (possibly none), then as allocated."""
 
     name: str
-    ips: tuple[IPAddress, ...] = ()  # InternalIP(s)
+    ips: tuple[IPAddress, ...] = ()  # every address, primaries first (`primaries_first`)
     pod_cidrs: tuple[IPNetwork, ...] = ()  # spec.podCIDRs
 
 
@@ -202,7 +235,7 @@ def address_pods(
     pods: Sequence[PodAddresses], nodes: Sequence[NodeAddresses]
 ) -> tuple[list[PodAddresses], list[AllocationProblem], dict[int, str]]:
     """Pod IPs from their node's podCIDRs, in the order given, after the addresses pods already
-    hold; host-network pods share their node's IPs. A pod on no known node gets no address.
+    hold; host-network pods share their node's primary IPs. A pod on no known node gets no address.
 
     Also returns, by index, the pods left without an address because a podCIDR of their node
     is full: the CNI plugin fails their sandbox, so they stay pending on that node."""
@@ -217,7 +250,7 @@ def address_pods(
         if node is None or p.finished:
             out.append(p.with_ips((), p.node_name if node else ""))
         elif p.host_network:
-            out.append(p.with_ips(node.ips))
+            out.append(p.with_ips(primary_ips(node.ips)))
         elif p.ips:
             out.append(p)
         else:

@@ -7,7 +7,9 @@ deterministic.
   fixed offsets (`default/kubernetes` the first address, `kube-system/kube-dns` the tenth);
 - nodePorts and healthCheckNodePorts the same way in the NodePort range (KEP-3668);
 - load-balancer addresses from the pool in name order, as MetalLB or ServiceLB assign them,
-  skipping the addresses Services already hold in `status.loadBalancer.ingress`.
+  skipping the addresses Services already hold in `status.loadBalancer.ingress`; without a pool,
+  from the `DefaultPool` on the node network: its top addresses, downwards, skipping the nodes'
+  and the other reserved addresses (as kind's cloud-provider or MetalLB on kind would).
 
 The allocator works on the plain values it is given (`ServiceRequest`), never on model objects,
 and returns one `ServiceAddresses` per request plus the problems found, in the order found.
@@ -16,7 +18,7 @@ and returns one `ServiceAddresses` per request plus the problems found, in the o
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from podnet.family import FAMILIES, family
@@ -66,17 +68,58 @@ class ServiceAddresses:
     load_balancer_ip: IPAddress | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DefaultPool:
+    """Load-balancer addresses when no pool is configured: the top of `network` (the node
+    network), downwards, never an address in `reserved` (nodes, the gateway, the external
+    client) nor one inside `avoid` (pod and service subnets that overlap the network)."""
+
+    network: IPNetwork
+    reserved: frozenset[IPAddress] = frozenset()
+    avoid: tuple[IPNetwork, ...] = ()
+
+    def addresses(self) -> Iterator[IPAddress]:
+        net = self.network
+        top = net.num_addresses - (2 if family(net).has_broadcast(net.prefixlen) else 1)
+        base = int(net.network_address)
+        make = net.network_address.__class__
+        offset = top
+        while offset > 0:
+            ip = make(base + offset)
+            inside = next((n for n in self.avoid if ip in n), None)
+            if inside is not None:
+                # Past the whole subnet at once: a large one would take long address by address.
+                offset = int(inside.network_address) - 1 - base
+                continue
+            if ip not in self.reserved:
+                yield ip
+            offset -= 1
+
+
 def allocate_services(
     services: Sequence[ServiceRequest],
     service_subnets: Sequence[IPNetwork],
     node_port_range: tuple[int, int],
     load_balancer_pool: Sequence[IPNetwork],
+    default_pool: DefaultPool | None = None,
 ) -> tuple[list[ServiceAddresses], list[AllocationProblem]]:
-    """ClusterIPs, nodePorts and load-balancer addresses for `services`, one result each."""
+    """ClusterIPs, nodePorts and load-balancer addresses for `services`, one result each; the
+    `default_pool` serves when `load_balancer_pool` is empty."""
     problems: list[AllocationProblem] = []
     cluster_ips = _allocate_cluster_ips(services, service_subnets, problems)
     node_ports = _allocate_node_ports(services, node_port_range, problems)
-    load_balancers = _assign_load_balancers(services, load_balancer_pool)
+    if load_balancer_pool or default_pool is None:
+        load_balancers = _assign_load_balancers(services, _pool_addresses(load_balancer_pool))
+    else:
+        # A Service gets an address of the node network's family only when it has that family.
+        version = default_pool.network.version
+        load_balancers = _assign_load_balancers(
+            services,
+            default_pool.addresses(),
+            lambda i: any(
+                ip.version == version for ip in cluster_ips.get(i, services[i].cluster_ips)
+            ),
+        )
     out = []
     for i, svc in enumerate(services):
         ports, hc = node_ports.get(i, (None, svc.health_check_node_port))
@@ -325,24 +368,24 @@ def _service_node_ports(
     return tuple(out)
 
 
+def _pool_addresses(pool: Sequence[IPNetwork]) -> Iterator[IPAddress]:
+    for net in pool:
+        fam = family(net)
+        with_broadcast = fam.has_broadcast(net.prefixlen)
+        yield from net.hosts() if with_broadcast else iter(net)
+
+
 def _assign_load_balancers(
-    services: Sequence[ServiceRequest], pool: Sequence[IPNetwork]
+    services: Sequence[ServiceRequest],
+    candidates: Iterator[IPAddress],
+    eligible: Callable[[int], bool] = lambda i: True,
 ) -> dict[int, IPAddress]:
     used = {ip for s in services for ip in s.load_balancer_ips}
-
-    def free_addresses() -> Iterator[IPAddress]:
-        for net in pool:
-            fam = family(net)
-            with_broadcast = fam.has_broadcast(net.prefixlen)
-            for ip in net.hosts() if with_broadcast else iter(net):
-                if ip not in used:
-                    yield ip
-
-    free = free_addresses()
+    free = (ip for ip in candidates if ip not in used)
     out: dict[int, IPAddress] = {}
     for i in sorted(range(len(services)), key=lambda i: services[i].key):
         svc = services[i]
-        if svc.type == "LoadBalancer" and not svc.has_load_balancer:
+        if svc.type == "LoadBalancer" and not svc.has_load_balancer and eligible(i):
             ip = next(free, None)
             if ip is not None:
                 out[i] = ip

@@ -18,9 +18,14 @@ Layout (see docs/linux.md):
 - a pod is `pn-<cluster>-<namespace>_<pod>` (`_` appears in no Kubernetes name, so pod and node
   namespaces never collide; long names are shortened with a hash), wired by podnet's CNI bridge
   plugin with the model's address; host-network pods live in their node's namespace.
+- a node's other IPv4 addresses (several in status.addresses or `ips:`) are on its `eth0` as
+  well: with the node subnet's prefix inside it, as /32 outside it (then the external client and
+  the other nodes route them via the node's primary IP).
 - `pn-<cluster>-external` is the external client: the last address of the node subnet (as
-  `path.trace` says), with a route for each LoadBalancer IP and external IP via the node the
-  model sends that traffic to.
+  `path.trace` says), with a route for each LoadBalancer IP and external IP outside the node
+  subnet via the node the model sends that traffic to. Such an address inside the node subnet
+  (the default load-balancer pool's) is a /32 on that node's `eth0` instead, so that the node
+  answers ARP for it as a layer-2 announcer (kube-vip, MetalLB's layer-2 mode) makes it do.
 """
 
 from __future__ import annotations
@@ -29,16 +34,16 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from podnet.dns.resolver import pod_resolv_conf
 from podnet.errors import InvalidValue
 from podnet.kernel.netns import NETNS_DIR
 from podnet.linux.realised import Realised, RealisedPod, RealisedProcess
 from podnet.model.cluster import Cluster
-from podnet.model.config import BACKENDS, Backend
-from podnet.model.objects import Node, Pod
+from podnet.model.config import BACKENDS, Backend, ProxyMode
+from podnet.model.objects import Node, Pod, Service
 from podnet.model.topology import entry_node, external_client
 from podnet.nftables import Chain, Element, Rule, Set, Transaction
 from podnet.policy.nftables import render_node as render_policy
@@ -312,7 +317,8 @@ def make_plan(
     assert isinstance(subnet, IPv4Network)
     outside = external_client(cluster)
     node_ips = {n.name: n.ips[0] for n in cluster.nodes}
-    gateway = subnet[1] if subnet[1] not in node_ips.values() else outside
+    held = {ip for n in cluster.nodes for ip in n.ips}
+    gateway = subnet[1] if subnet[1] not in held else outside
     layout = _Layout(
         cluster=name,
         state=state,
@@ -322,8 +328,17 @@ def make_plan(
         python=python,
         default_namespace=cluster.default_namespace,
     )
+    announced = _announced(cluster)
     nodes = [
-        _node_netns(cluster, node.name, layout.nodes_ns[node.name], backend, gateway, layout.mtu)
+        _node_netns(
+            cluster,
+            node.name,
+            layout.nodes_ns[node.name],
+            backend,
+            gateway,
+            layout.mtu,
+            tuple(announced[node.name]),
+        )
         for node in cluster.nodes
     ]
     parts = [_pod_part(cluster, layout, pod) for pod in cluster.running_pods]
@@ -499,6 +514,9 @@ def _check_supported(cluster: Cluster) -> None:
         if node.ips[0] not in subnet:
             why = f"{node.ips[0]} is outside the node subnet {subnet}"
             raise InvalidValue("node", node.name, why, message=f"node {node.name}: {why}")
+        if external_client(cluster) in node.ips:
+            why = f"{external_client(cluster)} is the address of podnet's external client"
+            raise InvalidValue("node", node.name, why, message=f"node {node.name}: {why}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,8 +570,16 @@ def _bridge_neighbours(cluster: Cluster, node: str) -> list[Neighbour]:
 
 
 def _node_netns(
-    cluster: Cluster, node_name: str, ns: str, backend: str, gateway: IPv4Address, mtu: int
+    cluster: Cluster,
+    node_name: str,
+    ns: str,
+    backend: str,
+    gateway: IPv4Address,
+    mtu: int,
+    announced: tuple[IPv4Address, ...] = (),
 ) -> Netns:
+    """A node's namespace; `announced`: the service addresses on the node subnet it answers
+    for (see `_announced`)."""
     node = cluster.node(node_name)
     ip = node.ips[0]
     subnet = cluster.config.node_subnet
@@ -581,10 +607,18 @@ def _node_netns(
         ns,
         "node",
         links=(*overlay.links, bridge),
-        addresses=((NODE_IFNAME, f"{ip}/{subnet.prefixlen}"), *overlay.addresses),
+        addresses=(
+            (NODE_IFNAME, f"{ip}/{subnet.prefixlen}"),
+            *_extra_addresses(cluster, node, announced),
+            *overlay.addresses,
+        ),
         up=("lo", NODE_IFNAME, *(link.name for link in overlay.links), CNI_BRIDGE),
         sysctls=sysctls,
-        routes=(Route("0.0.0.0/0", str(gateway), NODE_IFNAME), *overlay.routes),
+        routes=(
+            Route("0.0.0.0/0", str(gateway), NODE_IFNAME),
+            *overlay.routes,
+            *(r for p in peers for r in _routes_to_extra_addresses(cluster, p)),
+        ),
         neighbours=(*overlay.neighbours, *_bridge_neighbours(cluster, node.name)),
         fdb=overlay.fdb,
         ruleset=node_ruleset(cluster, node_name),
@@ -594,8 +628,27 @@ def _node_netns(
 def node_ruleset(cluster: Cluster, node: str) -> str:
     """kube-proxy's tables, the NetworkPolicy table and podnet's masquerade, as one transaction."""
     return "\n".join(
-        [render_nftables(cluster, node), render_policy(cluster, node), masquerade_table(cluster)]
+        [
+            render_nftables(_serving_node_ports_as_configured(cluster), node),
+            render_policy(cluster, node),
+            masquerade_table(cluster),
+        ]
     )
+
+
+def _serving_node_ports_as_configured(cluster: Cluster) -> Cluster:
+    """The kernel gets kube-proxy's nftables rules whatever the mode; a cluster in iptables mode
+    without nodePortAddresses serves NodePorts on every local address, as the model says, where
+    the nftables mode would serve them on the primary IPs only."""
+    config = cluster.config
+    if (
+        config.kube_proxy_mode != ProxyMode.iptables
+        or config.node_port_addresses
+        or config.node_port_primary
+    ):
+        return cluster
+    every = (ip_network("0.0.0.0/0"), ip_network("::/0"))
+    return replace(cluster, config=replace(config, node_port_addresses=every))
 
 
 def masquerade_table(cluster: Cluster) -> str:
@@ -605,7 +658,9 @@ def masquerade_table(cluster: Cluster) -> str:
     tx = Transaction("ip", MASQ_TABLE)
     tx.add(Set("node-ips", "ipv4_addr"))
     for node in cluster.nodes:
-        tx.add(Element("node-ips", str(node.ips[0])))
+        for ip in node.ips:
+            if ip.version == 4:
+                tx.add(Element("node-ips", str(ip)))
     tx.add(Chain("postrouting", "nat", "postrouting", "srcnat", "accept"))
     tx.add(
         Rule(
@@ -671,15 +726,64 @@ def _cni_call(
     return CniCall(pod.key, node_ns, "bridge", json.dumps(config, sort_keys=True), env)
 
 
+def _announced(cluster: Cluster) -> dict[str, list[IPv4Address]]:
+    """Node name -> the LoadBalancer IPs and external IPs that it announces on the node
+    subnet: the node `path.trace` delivers them to; never an address a node already holds."""
+    outside = Peer(external_client(cluster))
+    held = {ip for n in cluster.nodes for ip in n.ips}
+    subnet = cluster.config.node_subnet
+    out: dict[str, list[IPv4Address]] = {n.name: [] for n in cluster.nodes}
+    seen: set = set()
+    for svc in cluster.services:
+        for vip in _service_addresses(svc):
+            if vip.version != 4 or vip not in subnet or vip in held or vip in seen:
+                continue
+            seen.add(vip)
+            out[entry_node(cluster, outside, vip, svc)].append(vip)  # type: ignore[arg-type]
+    return out
+
+
+def _service_addresses(svc: Service) -> list:  # type: ignore[type-arg]
+    vips = [i.ip for i in svc.load_balancer if i.ip is not None and i.ip_mode != "Proxy"]
+    return [*vips, *svc.external_ips]
+
+
+def _extra_addresses(
+    cluster: Cluster, node: Node, announced: tuple[IPv4Address, ...]
+) -> list[tuple[str, str]]:
+    """The node's other IPv4 addresses, then the service addresses it announces (/32)."""
+    subnet = cluster.config.node_subnet
+    out = [
+        (NODE_IFNAME, f"{ip}/{subnet.prefixlen if ip in subnet else 32}")
+        for ip in node.ips[1:]
+        if ip.version == 4
+    ]
+    out += [(NODE_IFNAME, f"{vip}/32") for vip in announced]
+    return out
+
+
+def _routes_to_extra_addresses(cluster: Cluster, node: Node) -> list[Route]:
+    """Routes to `node`'s IPv4 addresses outside the node subnet, via its primary IP."""
+    subnet = cluster.config.node_subnet
+    return [
+        Route(f"{ip}/32", str(node.ips[0]), NODE_IFNAME)
+        for ip in node.ips[1:]
+        if ip.version == 4 and ip not in subnet
+    ]
+
+
 def _external_routes(cluster: Cluster, node_ips: dict) -> list[Route]:
-    """LoadBalancer IPs and external IPs, routed to the node `path.trace` delivers them to."""
+    """LoadBalancer IPs and external IPs outside the node subnet, routed to the node
+    `path.trace` delivers them to, and the nodes' addresses outside the node subnet."""
     outside = Peer(external_client(cluster))
     routes: dict[str, Route] = {}
     for svc in cluster.services:
-        vips = [i.ip for i in svc.load_balancer if i.ip is not None and i.ip_mode != "Proxy"]
-        for vip in [*vips, *svc.external_ips]:
+        for vip in _service_addresses(svc):
             if vip.version != 4 or vip in cluster.config.node_subnet:
                 continue
             node = entry_node(cluster, outside, vip, svc)
             routes.setdefault(str(vip), Route(f"{vip}/32", str(node_ips[node]), NODE_IFNAME))
+    for n in cluster.nodes:
+        for r in _routes_to_extra_addresses(cluster, n):
+            routes.setdefault(r.dst, r)
     return list(routes.values())

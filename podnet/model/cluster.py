@@ -193,10 +193,7 @@ def _namespaces(m: Manifests, pods: list[Pod]) -> dict[str, Namespace]:
 def _nodes(m: Manifests, config: ClusterConfig) -> list[Node]:
     if m.nodes:
         return list(m.nodes)
-    return [
-        Node(s.name, s.labels, (s.ip,) if s.ip else (), (), s.taints, config.origin)
-        for s in config.nodes
-    ]
+    return [Node(s.name, s.labels, s.ips, (), s.taints, config.origin) for s in config.nodes]
 
 
 def _implicit_nodes(nodes: list[Node], pods: list[Pod], declared: bool) -> list[Node]:

@@ -11,8 +11,9 @@ from ipaddress import IPv4Network, ip_network
 from typing import Any
 
 from podnet.family import family
+from podnet.ipam.allocate import primaries_first
 from podnet.model import validation as v
-from podnet.model.fields import Field, quote
+from podnet.model.fields import Field, quote, type_name
 from podnet.model.objects import IPAddress, IPNetwork, Origin, Taint
 
 
@@ -33,6 +34,7 @@ class ProxyMode(StrEnum):
 BACKENDS = tuple(Backend)
 PROXY_MODES = tuple(ProxyMode)
 DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "None")
+NODE_PORT_PRIMARY = "primary"  # nodePortAddresses: the node's primary IPs
 DNS_POD_MODES = ("insecure", "verified", "disabled")
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 # The mark kube-proxy sets on packets it will masquerade: 1 << --masquerade-bit (default 14).
@@ -46,7 +48,7 @@ class NodeSpec:
 
     name: str
     labels: dict[str, str] = field(default_factory=dict)
-    ip: IPAddress | None = None
+    ips: tuple[IPAddress, ...] = ()  # `ip` or `ips`: the primary of each family first
     taints: tuple[Taint, ...] = ()
 
 
@@ -65,6 +67,9 @@ class ClusterConfig:
     masquerade_all: bool = False
     detect_local_mode: str = "ClusterCIDR"
     node_port_addresses: tuple[IPNetwork, ...] = ()
+    # nodePortAddresses: [primary]: the node's primary IP of each family only (the nftables
+    # mode's default when nodePortAddresses is empty).
+    node_port_primary: bool = False
     load_balancer_pool: tuple[IPNetwork, ...] = ()
     dns_pods: str = "insecure"
     dns_ttl: int = 30
@@ -159,12 +164,12 @@ def _cluster_network(doc: Field) -> ClusterConfig:
     values["masquerade_all"] = spec["masqueradeAll"].bool(False)
     if spec["serviceNodePortRange"].present:
         values["service_node_port_range"] = _port_range(spec["serviceNodePortRange"])
-    for key, attr in (
-        ("nodePortAddresses", "node_port_addresses"),
-        ("loadBalancerPool", "load_balancer_pool"),
-    ):
-        if spec[key].present:
-            values[attr] = _networks(spec[key], strict=False, family_pair=False)
+    if spec["loadBalancerPool"].present:
+        values["load_balancer_pool"] = _networks(
+            spec["loadBalancerPool"], strict=False, family_pair=False
+        )
+    if spec["nodePortAddresses"].present:
+        values.update(_node_port_addresses(spec["nodePortAddresses"]))
     dns = spec["dns"]
     values["dns_pods"] = dns["pods"].choice(DNS_POD_MODES, d.dns_pods)
     ttl = dns["ttl"].int(d.dns_ttl)
@@ -181,18 +186,56 @@ def _cluster_network(doc: Field) -> ClusterConfig:
             if name in names:
                 n["name"].error(f'Duplicate value: "{name}"')
             names.add(name)
-        ip = None
-        if n["ip"].present:
-            ip = v.parse_ip(n["ip"].str())
-            if ip is None:
-                n["ip"].error(f"Invalid value: {quote(n['ip'].value)}: must be a valid IP address")
-        nodes.append(NodeSpec(name, n["labels"].string_map(), ip))
+        nodes.append(NodeSpec(name, n["labels"].string_map(), _node_ips(n)))
     values["nodes"] = tuple(nodes) if spec["nodes"].present else DEFAULT_NODES
     config = ClusterConfig(**values)
     for subnet in config.pod_subnets:
         key = "nodeCIDRMaskSize" if subnet.version == 4 else "nodeCIDRMaskSizeIPv6"
         _check_node_mask(spec[key] if spec[key].present else spec["podSubnet"], config, subnet)
     return config
+
+
+def _node_ips(n: Field) -> tuple[IPAddress, ...]:
+    """A configured node's addresses: `ip` (one) or `ips` (several: InternalIPs, the first of
+    each family its primary)."""
+    if n["ip"].present and n["ips"].present:
+        n["ips"].error("Forbidden: give either ip or ips, not both")
+        return ()
+    if n["ip"].present:
+        given = [(n["ip"], n["ip"].str())]
+    elif isinstance(n["ips"].value, list):
+        given = n["ips"].string_items()
+    else:
+        if n["ips"].present:
+            n["ips"].error(f"must be a list of IP addresses, not {type_name(n['ips'].value)}")
+        return ()
+    ips: list[IPAddress] = []
+    for f, text in given:
+        ip = v.parse_ip(text)
+        if ip is None:
+            f.error(f"Invalid value: {quote(f.value)}: must be a valid IP address")
+        elif ip in ips:
+            f.error(f"Duplicate value: {quote(text)}")
+        else:
+            ips.append(ip)
+    return primaries_first(ips)
+
+
+def _node_port_addresses(f: Field) -> dict[str, Any]:
+    """kube-proxy's --nodeport-addresses: CIDRs, or the one word `primary`."""
+    items = (
+        f.string_items()
+        if isinstance(f.value, list)
+        else [(f, t.strip()) for t in f.str().split(",") if t.strip()]
+    )
+    if any(text == NODE_PORT_PRIMARY for _, text in items):
+        if len(items) > 1:
+            at = next(g for g, text in items if text == NODE_PORT_PRIMARY)
+            at.error(
+                f"Invalid value: {quote(NODE_PORT_PRIMARY)}: can't use both 'primary' and CIDRs"
+            )
+        return {"node_port_primary": True}
+    return {"node_port_addresses": _networks(f, strict=False, family_pair=False)}
 
 
 def _check_node_mask(f: Field, config: ClusterConfig, subnet: IPNetwork) -> None:
@@ -280,7 +323,7 @@ def _kind_cluster(doc: Field) -> ClusterConfig:
             labels = {CONTROL_PLANE_LABEL: "", **labels}
             if workers:
                 taints = (Taint(CONTROL_PLANE_LABEL, "", "NoSchedule"),)
-        nodes.append(NodeSpec(f"{values['name']}-{role}{suffix}", labels, None, taints))
+        nodes.append(NodeSpec(f"{values['name']}-{role}{suffix}", labels, (), taints))
     values["nodes"] = tuple(nodes)
     config = ClusterConfig(**values)
     for subnet in config.pod_subnets:

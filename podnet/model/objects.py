@@ -97,7 +97,10 @@ class Taint:
 class Node:
     name: str
     labels: Mapping[str, str]
-    ips: tuple[IPAddress, ...] = ()  # InternalIP(s); resolved: one per family in use
+    # Every address of the node (status.addresses: InternalIPs, then ExternalIPs), the primary
+    # of each family first, as the kubelet's GetNodeHostIPs picks them; resolved: an address of
+    # the node network is allocated when the node has none of its family.
+    ips: tuple[IPAddress, ...] = ()
     pod_cidrs: tuple[IPNetwork, ...] = ()  # spec.podCIDRs; resolved: allocated when absent
     taints: tuple[Taint, ...] = ()
     origin: Origin = Origin()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from podnet.errors import InvalidValue, ManifestError, Problem
+from podnet.ipam.allocate import primaries_first
 from podnet.model import validation as v
 from podnet.model.config import ClusterConfig, parse_config
 from podnet.model.documents import Document, FieldPath
@@ -19,6 +20,7 @@ from podnet.model.objects import (
     POLICY_TYPES,
     ContainerPort,
     EndpointSlice,
+    IPAddress,
     IPBlock,
     IPNetwork,
     Namespace,
@@ -275,17 +277,19 @@ def _node(obj: Field, name: str, labels: dict[str, str], origin: Origin) -> Node
                 ' "PreferNoSchedule"'
             )
         taints.append(Taint(t["key"].str(required=True), t["value"].str(), effect))
-    ips = []
+    given: dict[str, list[IPAddress]] = {"InternalIP": [], "ExternalIP": []}
     for a in obj["status"]["addresses"].objects():
-        if a["type"].str() == "InternalIP":
+        kind = a["type"].str()
+        if kind in given:
             ip = v.parse_ip(a["address"].str())
             if ip is None:
                 a["address"].error(
                     f"Invalid value: {quote(a['address'].value)}: must be a valid IP"
                 )
-            elif all(ip.version != o.version for o in ips):
-                ips.append(ip)
-    return Node(name, labels, tuple(ips), tuple(cidrs), tuple(taints), origin)
+            else:
+                given[kind].append(ip)
+    ips = primaries_first([*given["InternalIP"], *given["ExternalIP"]])
+    return Node(name, labels, ips, tuple(cidrs), tuple(taints), origin)
 
 
 def pod_from_spec(

@@ -6,7 +6,8 @@ deterministic.
   them), unless the manifests declare their own;
 - ClusterIPs, nodePorts, healthCheckNodePorts and load-balancer addresses: allocated by
   `ipam.service_allocation` (kube-apiserver's allocators, MetalLB's pool), written back here;
-  addresses in `status.loadBalancer.ingress` are kept;
+  addresses in `status.loadBalancer.ingress` are kept; without a configured loadBalancerPool,
+  addresses come from the top of the node network (`default_load_balancer_pool`);
 - EndpointSlices from selectors (the EndpointSlice controller): pod conditions, named target
   ports resolved per pod, `hostname` when the pod's subdomain names the Service.
 
@@ -19,7 +20,9 @@ from dataclasses import replace
 
 from podnet.errors import Problem
 from podnet.family import family
+from podnet.ipam.allocate import node_network_gateway, outside_address
 from podnet.ipam.service_allocation import (
+    DefaultPool,
     PortRequest,
     ServiceAddresses,
     ServiceRequest,
@@ -161,8 +164,20 @@ def _with_addresses(svc: Service, got: ServiceAddresses) -> Service:
     return replace(svc, **changes)  # type: ignore[arg-type]
 
 
+def default_load_balancer_pool(config: ClusterConfig, nodes: list[Node]) -> DefaultPool:
+    """Where LoadBalancer Services get an address when no loadBalancerPool is configured: the
+    top of the node network, as a load-balancer controller on kind hands them out, never a
+    node's address, the network's gateway, the external client's, nor one inside the pod or
+    service subnets."""
+    net = config.node_subnet
+    reserved = {ip for n in nodes for ip in n.ips}
+    reserved |= {node_network_gateway(net), outside_address(net)}
+    avoid = tuple(n for n in (*config.pod_subnets, *config.service_subnets) if n.overlaps(net))  # type: ignore[arg-type]
+    return DefaultPool(net, frozenset(reserved), avoid)
+
+
 def _allocate(
-    services: list[Service], config: ClusterConfig, problems: list[Problem]
+    services: list[Service], nodes: list[Node], config: ClusterConfig, problems: list[Problem]
 ) -> list[Service]:
     """ClusterIPs, nodePorts and load-balancer addresses, as kube-apiserver and the
     load-balancer controller give them (see `ipam.service_allocation`)."""
@@ -171,6 +186,7 @@ def _allocate(
         config.service_subnets,
         config.service_node_port_range,
         config.load_balancer_pool,
+        default_load_balancer_pool(config, nodes),
     )
     for p in found:
         svc = services[p.subject]  # type: ignore[index]  # every service problem has a subject
@@ -282,7 +298,7 @@ def resolve_services(
     config: ClusterConfig,
 ) -> tuple[list[Service], list[EndpointSlice], list[Problem]]:
     problems: list[Problem] = []
-    services = sorted(_allocate(services, config, problems), key=lambda s: s.key)
+    services = sorted(_allocate(services, nodes, config, problems), key=lambda s: s.key)
     by_name = {n.name: n for n in nodes}
     dumped = {
         (s.namespace, s.service_name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from podnet.ipam.allocate import outside_address
 from podnet.model.cluster import Cluster
 from podnet.model.objects import IPAddress, Service, TrafficPolicy
 
@@ -32,7 +33,7 @@ class Source(Protocol):
 
 def external_client(cluster: Cluster) -> IPAddress:
     """The address of the client outside the cluster."""
-    return cluster.config.node_subnet[-2]
+    return outside_address(cluster.config.node_subnet)
 
 
 def entry_node(cluster: Cluster, src: Source, dst: IPAddress, service: Service | None) -> str:

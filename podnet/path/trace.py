@@ -135,6 +135,23 @@ def trace(
     node = entry_node(cluster, src, dst, service)
     verdict = decide(cluster, node, src.ip, dst, port, protocol)
     hops.append(_proxy_hop(node, verdict))
+    owner = peer_of_address(cluster, dst)
+    egress_done = False
+    if verdict.verdict == ProxyVerdict.NONE and owner.pod is None and owner.node:
+        if owner.node != node:
+            # Not a Service on the client's node: routed to the node that owns the address, whose
+            # kube-proxy sees it in prerouting (a NodePort of another node). The client's egress
+            # policy saw the packet as it left, towards that node.
+            first = _first_leg(cluster, src, node, owner, port, protocol, hops)
+            if first:
+                return Trace(source, target, port, protocol, tuple(hops), (), "dropped", first)
+            egress_done = True
+            node = owner.node
+            verdict = decide(cluster, node, src.ip, dst, port, protocol)
+            hops.append(_proxy_hop(node, verdict))
+        unserved = _unserved_node_port(cluster, node, dst, port, protocol)
+        if verdict.verdict == ProxyVerdict.NONE and unserved:
+            return Trace(source, target, port, protocol, tuple(hops), (), "rejected", unserved)
     if verdict.verdict in (ProxyVerdict.DROP, ProxyVerdict.REJECT):
         kind = "rejected" if verdict.verdict == ProxyVerdict.REJECT else "dropped"
         return Trace(
@@ -151,7 +168,8 @@ def trace(
         verdict.targets if verdict.verdict == ProxyVerdict.ACCEPT else (HostPort(dst, port),)
     )
     deliveries = tuple(
-        deliver(cluster, src, node, candidate, protocol, verdict) for candidate in candidates
+        deliver(cluster, src, node, candidate, protocol, verdict, egress_done=egress_done)
+        for candidate in candidates
     )
     allowed = [d for d in deliveries if d.allowed]
     if len(allowed) == len(deliveries):
@@ -281,6 +299,46 @@ def _service_kind(service: Service, ip: IPAddress) -> str:
     return "LoadBalancer IP"
 
 
+def _first_leg(
+    cluster: Cluster, src: Peer, node: str, owner: Peer, port: int, protocol: str, hops: list[Hop]
+) -> str:
+    """The way from the client's node to the node that owns the destination address: a route
+    hop and the client's egress policy (added to `hops`); why it is dropped, or ""."""
+    hops.append(_route(cluster, node, owner))
+    egress = explain(cluster, src, owner, port, protocol)
+    e = next(v for v in egress.directions if v.direction == PolicyType.Egress)
+    hops.append(_policy_hop(e, egress.reasons[PolicyType.Egress], ""))
+    if egress.exempt or e.allowed:
+        return ""
+    return f"egress of {src} denied by {', '.join(p.key for p in e.selecting)}"
+
+
+def _unserved_node_port(
+    cluster: Cluster, node: str, dst: IPAddress, port: int, protocol: str
+) -> str:
+    """Why a NodePort sent to an address of `node` that kube-proxy does not serve NodePorts on
+    (see nodePortAddresses) is refused, or "" when `port` is no NodePort there."""
+    from podnet.proxy.node import node_proxy
+
+    np = node_proxy(cluster, node, dst.version)
+    st = np.node_ports.get((protocol, port))
+    if st is None or np.node_port_ips is None or dst in np.node_port_ips:
+        return ""
+    served = ", ".join(map(str, np.node_port_ips)) or "no address"
+    config = cluster.config
+    if config.node_port_primary or not config.node_port_addresses:
+        why = "nodePortAddresses: primary" + (
+            "" if config.node_port_primary else f", the {np.mode} mode's default"
+        )
+    else:
+        why = "nodePortAddresses: " + ", ".join(map(str, config.node_port_addresses))
+    svc = f"{st.info.name.namespace}/{st.info.name.name}"
+    return (
+        f"kube-proxy on {node} serves NodePort {port}/{protocol} of {svc} on {served} only"
+        f" ({why}); nothing listens on {dst}:{port}, the connection is refused"
+    )
+
+
 def _proxy_hop(node: str, v: Verdict) -> Hop:
     if v.verdict == ProxyVerdict.NONE:
         return Hop("kube-proxy", f"on {node}: no Service rule applies ({v.reason})")
@@ -327,10 +385,18 @@ def _seen_source(cluster: Cluster, src: Peer, node: str, to: Peer, masquerade: b
 
 
 def deliver(
-    cluster: Cluster, src: Peer, node: str, endpoint: HostPort, protocol: str, verdict: Verdict
+    cluster: Cluster,
+    src: Peer,
+    node: str,
+    endpoint: HostPort,
+    protocol: str,
+    verdict: Verdict,
+    *,
+    egress_done: bool = False,
 ) -> Delivery:
     """The packet at one endpoint (kube-proxy's choice when `verdict` is ACCEPT, else the
-    destination as it is): route, source NAT, egress and ingress policy."""
+    destination as it is): route, source NAT, egress and ingress policy. `egress_done`: the
+    client's egress policy was met before `node` translated the packet (see `_first_leg`)."""
     ip, port = endpoint.ip, endpoint.port
     translated = verdict.verdict == ProxyVerdict.ACCEPT
     masquerade = translated and verdict.masquerades(ip, src.ip)
@@ -347,11 +413,12 @@ def deliver(
     # own address directly is exempt from its egress policy.
     hairpin = translated and to.pod is not None and src.pod is not None
     self_exempt = bool(egress.exempt) and not hairpin
-    hops.append(
-        _policy_hop(e, egress.reasons[PolicyType.Egress], egress.exempt if self_exempt else "")
-    )
+    if not egress_done:
+        hops.append(
+            _policy_hop(e, egress.reasons[PolicyType.Egress], egress.exempt if self_exempt else "")
+        )
     hops.append(_policy_hop(i, ingress.reasons[PolicyType.Ingress], ingress.exempt))
-    egress_ok = self_exempt or e.allowed
+    egress_ok = egress_done or self_exempt or e.allowed
     ingress_ok = bool(ingress.exempt) or i.allowed
     what = (
         to.pod.key

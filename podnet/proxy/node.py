@@ -205,15 +205,20 @@ def _local_cidr(cluster: Cluster, node: Node, family: int) -> IPNetwork | None:
 def _node_port_ips(
     cluster: Cluster, node_ips: tuple[IPAddress, ...], family: int, mode: str
 ) -> tuple[IPAddress, ...] | None:
-    """--nodeport-addresses for this family; None means every local address ("match all").
+    """--nodeport-addresses for this family: the node's addresses it selects; None means every
+    local address ("match all"), as upstream's NodePortAddresses.
 
-    Unset, the nftables mode serves NodePorts on the node's primary IP only (KEP-3866), the
-    iptables mode on every local address. CIDRs of the other family only: match all.
+    `primary` (the nftables mode's default when nothing is given, KEP-3866) is the node's
+    primary IP of the family; CIDRs select every node address inside one of them. When nothing
+    selects in this family (no primary IP of it, or CIDRs of the other family only), kube-proxy
+    falls back to matching every local address, as upstream does.
     """
-    given = cluster.config.node_port_addresses
+    config = cluster.config
+    given = config.node_port_addresses
+    if config.node_port_primary or (not given and mode == ProxyMode.nftables):
+        primary = node_ips[:1]
+        return primary if primary and not primary[0].is_loopback else None
     if not given:
-        if mode == ProxyMode.nftables and node_ips:
-            return node_ips[:1]
         return None
     cidrs = [c for c in given if c.version == family]
     if not cidrs or any(c.prefixlen == 0 for c in cidrs):
