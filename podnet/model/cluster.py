@@ -68,6 +68,8 @@ class Cluster:
     skipped: Mapping[str, int] = field(default_factory=dict)  # kinds podnet does not model
     # Pods that no node takes, by namespace/name: why, in kube-scheduler's words.
     pending: Mapping[str, str] = field(default_factory=dict)
+    # The controllers whose pods are among `pods`, so that a workload can be named.
+    workloads: tuple[Workload, ...] = ()
 
     @property
     def name(self) -> str:
@@ -147,6 +149,7 @@ def resolve(m: Manifests) -> Cluster:
         policies=tuple(m.policies),
         skipped=dict(m.skipped),
         pending=pending,
+        workloads=tuple(m.workloads),
     )
 
 
