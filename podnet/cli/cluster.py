@@ -237,6 +237,9 @@ def explain(
     try:
         result = explain_mod.explain_names(cluster, source, target, port, proto, version)
     except InvalidValue as err:
+        if err.field in ("source", "target"):
+            option = "--from" if err.field == "source" else "--to"
+            raise UsageError(f"{option} {err.value!r}: {err.why}") from None
         if err.field != "port":
             raise
         raise UsageError(f"{err}: give --port") from None

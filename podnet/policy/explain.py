@@ -81,7 +81,8 @@ def endpoint_peers(cluster: Cluster, named: Named, version: int | None = None) -
         why = "is neither a pod, a workload, a Service, a node nor an IP address"
         raise InvalidValue("name", named.text, why, message=f"{named.text!r} {why}")
     if not named.pods:  # a Service without endpoints
-        raise _no_address(named.kind, named.name, "sends to no pod with an address")
+        why = "sends to no pod with an address"
+        raise InvalidValue(named.kind, named.name, why, message=f"{named.name} {why}")
     for pod in named.pods:
         if version is not None and not any(ip.version == version for ip in pod.ips):
             raise _no_address("pod", pod.key, f"has no IPv{version} address")
@@ -112,8 +113,9 @@ def explain_names(
     The port is `port`, else the one `dst` was given with, else the destination pod's first
     declared port; to a Service, its port is the Service's, translated to each pod's target
     port. Raises InvalidValue("port", ...) when no port settles."""
-    sources = endpoint_peers(cluster, src, version)
-    targets = endpoint_peers(cluster, dst, version)
+    sources, targets = (
+        _peers(cluster, n, version, side) for n, side in ((src, "source"), (dst, "target"))
+    )
     items = []
     for s in sources:
         for t in targets:
@@ -125,6 +127,14 @@ def explain_names(
             to_port, proto = _target_port(dst, t, port or dst.port, protocol)
             items.append(explain(cluster, s, t, to_port, proto))
     return Explanations(src.name, dst.name, tuple(items))
+
+
+def _peers(cluster: Cluster, named: Named, version: int | None, side: str) -> tuple[Peer, ...]:
+    """`endpoint_peers`, its errors naming the `side` ("source" or "target")."""
+    try:
+        return endpoint_peers(cluster, named, version)
+    except InvalidValue as err:
+        raise InvalidValue(side, named.text, str(err)) from None
 
 
 def _target_port(dst: Named, to: Peer, port: int | None, protocol: str | None) -> tuple[int, str]:
