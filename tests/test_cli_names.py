@@ -241,3 +241,21 @@ def test_reach_name_errors(capsys, monkeypatch) -> None:
     assert "error: --from 'shop/deploy/nope': no Deployment 'nope' in namespace shop" in err
     code, _, err = run(capsys, monkeypatch, "reach", SHOP, "--to", "203.0.113.9")
     assert code == 2 and "error: --to '203.0.113.9': 203.0.113.9 selects no pod" in err
+
+
+def test_a_pod_key_passed_by_code_names_the_pod() -> None:
+    """`path.trace.trace` takes pod keys from code (the kernel's service probe, the demo): a
+    workload of the same name does not make them ambiguous there."""
+    from podnet.model.cluster import cluster_from_text
+    from podnet.path.trace import trace
+
+    t = trace(cluster_from_text(AMBIGUOUS), "x/web", "x/web:80")
+    assert (t.source, t.target, t.verdict) == ("x/web", "x/web:80", "delivered")
+
+
+def test_trace_target_errors_name_the_option(capsys, monkeypatch) -> None:
+    code, _, err = run(
+        capsys, monkeypatch, "trace", "-", "--from", "x/pod/web", "--to", "x/web", stdin=AMBIGUOUS
+    )
+    assert code == 2
+    assert "error: --to 'x/web': 'x/web' is ambiguous: it names x/web, x/deploy/web" in err

@@ -206,9 +206,10 @@ def trace(
             f"{err.what}: give --port (or name a port in the target, e.g. {err.example})"
         ) from None
     except InvalidValue as err:
-        if err.field != "source":
+        if err.field not in ("source", "target"):
             raise
-        raise UsageError(f"--from {err.value!r}: {err.why}") from None
+        option = "--from" if err.field == "source" else "--to"
+        raise UsageError(f"{option} {err.value!r}: {err}") from None
     # One connection prints as it always has; several, each and a summary.
     sys.stdout.write(render(result.traces[0] if len(result.traces) == 1 else result, output.value))
     if result.delivered < len(result.traces):  # so that CI can gate on a connection

@@ -19,7 +19,7 @@ from ipaddress import ip_address
 
 from podnet.errors import InvalidValue, PodnetError
 from podnet.family import family
-from podnet.ipam.addresses import HostPort
+from podnet.ipam.addresses import HostPort, split_host_port
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
 from podnet.model.config import Backend
@@ -100,15 +100,24 @@ def source_peers(cluster: Cluster, named: Named) -> tuple[Peer, ...]:
     """The clients a name stands for: its pods (a Service's: those it sends to), a node, the
     external client or an address."""
     if named.port is not None:
-        raise InvalidValue("source", named.text, "the source takes no port")
+        why = "the source takes no port"
+        raise InvalidValue("source", named.text, why, message=why)
     return endpoint_peers(cluster, named)
 
 
 def _label(named: Named, peer: Peer) -> str:
-    """How one end is called in its trace: as typed when the name is that end, else the pod."""
+    """How the source is called in its trace: its name when the name is that end, else the
+    pod's."""
     if named.kind in (NameKind.pod, NameKind.node, NameKind.address, NameKind.external):
-        return named.text
+        return named.name
     return str(peer)
+
+
+def _target(named: Named) -> str:
+    """How the target is called in its trace: as typed, a pod by its key."""
+    if named.kind != NameKind.pod:
+        return named.text
+    return named.name + (f":{named.port}" if named.port is not None else "")
 
 
 def _destination_pods(named: Named) -> tuple[Pod, ...] | None:
@@ -132,17 +141,27 @@ def trace(
     namespace: str = "default",
 ) -> Trace:
     """One connection from the client `source` names to what `target` names (see
-    `model.names`; `target` may also be a DNS name as the client would type it)."""
+    `model.names`; `target` may also be a DNS name as the client would type it). A pod's key
+    names that pod, even where a workload has the same name: callers pass keys."""
     try:
-        src = resolve(cluster, source, namespace)
+        src = resolve(cluster, _pod_first(cluster, source), namespace)
     except PodnetError as err:
         why = f"{err}; give namespace/pod, a node, 'external' or an address"
         raise InvalidValue("source", source, why) from None
-    result = traces(cluster, src, resolve(cluster, target, namespace, dns=True), port, protocol)
+    dst = resolve(cluster, _pod_first(cluster, target), namespace, dns=True)
+    result = traces(cluster, src, dst, port, protocol)
     if len(result.traces) != 1:
         why = f"stand for {len(result.traces)} connections, not one"
         raise InvalidValue("name", f"{source} -> {target}", why)
     return result.traces[0]
+
+
+def _pod_first(cluster: Cluster, text: str) -> str:
+    host, port = split_host_port(text)
+    pod = cluster.pod(host)
+    if pod is None:
+        return text
+    return f"{pod.namespace}/pod/{pod.name}" + (f":{port}" if port is not None else "")
 
 
 def traces(
@@ -152,15 +171,16 @@ def traces(
     and per destination pod of a workload, a selector or a headless Service."""
     if dst.service is not None and dst.service.type == ServiceType.ExternalName:
         why = f"is an ExternalName Service: trace its DNS name to follow the alias to {dst.service.external_name}"
-        raise InvalidValue("name", dst.text, why, message=f"{dst.name} {why}")
+        raise InvalidValue("target", dst.text, why, message=f"{dst.name} {why}")
     pods = _destination_pods(dst)
     if pods == ():
-        raise InvalidValue("name", dst.text, "has no pod with an address")
+        why = "has no pod with an address"
+        raise InvalidValue("target", dst.text, why, message=f"{dst.name} {why}")
     out = []
     for peer in source_peers(cluster, src):
         source = _label(src, peer)
         if pods is None:
-            out.append(_trace(cluster, peer, source, dst.text, dst, None, port, protocol))
+            out.append(_trace(cluster, peer, source, _target(dst), dst, None, port, protocol))
         else:
             out += [
                 _trace(cluster, peer, source, pod.key, dst, pod, port, protocol) for pod in pods
@@ -192,7 +212,8 @@ def _trace(
         port = port or _first_port(to_pod.ports, protocol, to_pod.key)
     elif named.service is not None:
         if not named.service.cluster_ips:
-            raise InvalidValue("name", named.text, "has no ClusterIP")
+            why = "has no ClusterIP"
+            raise InvalidValue("target", named.text, why, message=f"{named.name} {why}")
         dst = _same_family(named.service.cluster_ips, src.ip.version)
     elif named.node is not None and named.kind == NameKind.node:
         dst = _same_family(named.node.ips, src.ip.version)
