@@ -259,3 +259,24 @@ def test_trace_target_errors_name_the_option(capsys, monkeypatch) -> None:
     )
     assert code == 2
     assert "error: --to 'x/web': 'x/web' is ambiguous: it names x/web, x/deploy/web" in err
+
+
+def test_a_service_is_reached_as_its_client_would() -> None:
+    """From a pod, through the ClusterIP; from outside, through the load-balancer address."""
+    from podnet.model.cluster import cluster_from_text
+    from podnet.model.names import resolve
+    from podnet.path.trace import traces
+    from tests.test_trace import CLUSTER
+
+    cluster = cluster_from_text(CLUSTER)
+    service = resolve(cluster, "app/svc/web-local", dns=True)
+    inside = traces(cluster, resolve(cluster, "app/client"), service).traces[0]
+    outside = traces(cluster, resolve(cluster, "external"), service).traces[0]
+    assert inside.hops[0].summary.startswith("app/web-local: ClusterIP 10.")
+    assert outside.hops[0].summary == "app/web-local: LoadBalancer IP 203.0.113.1"
+
+
+def test_reach_names_take_no_port(capsys, monkeypatch) -> None:
+    code, _, err = run(capsys, monkeypatch, "reach", SHOP, "--to", "shop/svc/cart:80")
+    assert code == 2
+    assert "error: --to 'shop/svc/cart:80': reach takes the port from --port" in err

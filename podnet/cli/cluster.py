@@ -105,6 +105,8 @@ def literal_family(named: Named) -> int | None:
 def selected_pods(cluster: Cluster, option: str, text: str, namespace: str) -> list[str]:
     """The pods (namespace/name) a name given to `option` selects; a node, the pods on it."""
     named = name_option(cluster, option, text, namespace)
+    if named.port is not None:
+        raise UsageError(f"{option} {text!r}: reach takes the port from --port")
     pods = node_pods(cluster, named.node) if named.kind == NameKind.node else named.pods
     if not pods:
         raise UsageError(f"{option} {text!r}: {named.name} selects no pod with an address")

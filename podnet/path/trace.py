@@ -188,6 +188,17 @@ def traces(
     return Traces(src.name, dst.name, tuple(out))
 
 
+def _service_address(service: Service, src: Peer) -> IPAddress:
+    """Where a client sends to reach a Service: its ClusterIP, or, from outside the cluster,
+    its load-balancer address, as such a client would."""
+    if not src.node:
+        outside = [i.ip for i in service.load_balancer if i.ip is not None]
+        outside += list(service.external_ips)
+        if outside:
+            return _same_family(tuple(outside), src.ip.version)
+    return _same_family(service.cluster_ips, src.ip.version)
+
+
 def _same_family(ips: tuple[IPAddress, ...], version: int) -> IPAddress:
     return next((ip for ip in ips if ip.version == version), ips[0])
 
@@ -214,7 +225,7 @@ def _trace(
         if not named.service.cluster_ips:
             why = "has no ClusterIP"
             raise InvalidValue("target", named.text, why, message=f"{named.name} {why}")
-        dst = _same_family(named.service.cluster_ips, src.ip.version)
+        dst = _service_address(named.service, src)
     elif named.node is not None and named.kind == NameKind.node:
         dst = _same_family(named.node.ips, src.ip.version)
     elif named.address is not None:

@@ -360,7 +360,8 @@ def reach(
 
     def kept(wanted: Collection[str] | None) -> list[int]:
         if wanted is not None:
-            return [i for i in order if names[i] in wanted]
+            chosen = set(wanted)
+            return [i for i in order if names[i] in chosen]
         return [i for i in order if namespace is None or engine.pods[i].namespace == namespace]
 
     rows, columns = kept(sources), kept(destinations)
