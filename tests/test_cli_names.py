@@ -280,3 +280,35 @@ def test_reach_names_take_no_port(capsys, monkeypatch) -> None:
     code, _, err = run(capsys, monkeypatch, "reach", SHOP, "--to", "shop/svc/cart:80")
     assert code == 2
     assert "error: --to 'shop/svc/cart:80': reach takes the port from --port" in err
+
+
+def test_the_engine_narrows_rows_and_columns() -> None:
+    """`policy.engine.reach`: the same verdicts as the whole matrix, on the rows and columns
+    asked for; policies still see every pod."""
+    from podnet.policy.engine import reach
+
+    cluster = load_cluster([SHOP])
+    whole = reach(cluster, [(8080, "TCP")])
+    cell = {
+        (a, b): bool(whole.probes[0].allowed[i, j])
+        for i, a in enumerate(whole.pods)
+        for j, b in enumerate(whole.pods)
+    }
+    rows = [p for p in whole.pods if p.startswith("shop/frontend-")]
+    columns = [p for p in whole.pods if p.startswith(("shop/cart-", "payments/"))]
+    narrowed = reach(cluster, [(8080, "TCP")], sources=set(rows), destinations=columns)
+    assert (narrowed.pods, narrowed.columns, narrowed.destinations) == (rows, columns, columns)
+    assert narrowed.probes[0].allowed.shape == (len(rows), len(columns))
+    assert all(
+        narrowed.probes[0].allowed[i, j] == cell[(a, b)]
+        for i, a in enumerate(rows)
+        for j, b in enumerate(columns)
+    )
+    shop = reach(cluster, namespace="shop")
+    assert shop.destinations is None and all(p.startswith("shop/") for p in shop.pods)
+    assert {pp for p in shop.pods for pp in shop.declared[p]} == {
+        (p.port, p.protocol) for p in shop.probes
+    }
+    # -n with --from: the namespace narrows the side not named
+    mixed = reach(cluster, [(443, "TCP")], namespace="payments", sources=rows)
+    assert mixed.pods == rows and all(p.startswith("payments/") for p in mixed.columns)
