@@ -98,7 +98,7 @@ def name_option(
 
 
 def literal_family(named: Named) -> int | None:
-    """The IP version of an address written on the command line (with or without a port)."""
+    """The IP version of an address named on the command line, or None for other names."""
     return named.address.version if named.kind == NameKind.address and named.address else None
 
 
@@ -145,7 +145,12 @@ def reach(
     dst: Annotated[str | None, typer.Option("--to", help="Columns: the pods of a name.")] = None,
     namespace: Annotated[
         str | None,
-        typer.Option("-n", "--namespace", help="Only this namespace's pods (rows and columns)."),
+        typer.Option(
+            "-n",
+            "--namespace",
+            help="Only this namespace's pods (rows, and columns, unless --from/--to name them);"
+            " also the namespace of names without one.",
+        ),
     ] = None,
     output: Annotated[ReachFormat, typer.Option("-o", "--output")] = ReachFormat.table,
 ) -> None:
