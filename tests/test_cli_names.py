@@ -276,6 +276,11 @@ def test_a_service_is_reached_as_its_client_would() -> None:
     assert outside.hops[0].summary == "app/web-local: LoadBalancer IP 203.0.113.1"
 
 
+def test_reach_services_is_not_narrowed_silently(capsys, monkeypatch) -> None:
+    code, _, err = run(capsys, monkeypatch, "reach", SHOP, "--services", "--from", "shop/cart")
+    assert code == 2 and "error: --services does not take --from or --to" in err
+
+
 def test_reach_names_take_no_port(capsys, monkeypatch) -> None:
     code, _, err = run(capsys, monkeypatch, "reach", SHOP, "--to", "shop/svc/cart:80")
     assert code == 2

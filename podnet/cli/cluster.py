@@ -163,6 +163,8 @@ def reach(
     if services:
         from podnet.path.service_reach import service_reach
 
+        if src is not None or dst is not None:
+            raise UsageError("--services does not take --from or --to")
         if output.value not in formats(SERVICE_REACH):
             raise UsageError("--services prints a table or json")
         sys.stdout.write(render(service_reach(cluster), output.value))
