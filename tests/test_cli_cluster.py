@@ -152,8 +152,16 @@ def test_explain_addresses_and_nodes(capsys, monkeypatch, src, dst, allowed) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "x/nope", "--to", "x/b"], "no pod 'x/nope'"),
-        (["--from", "x/a", "--to", "not-an-address"], "neither a pod"),
+        (
+            ["--from", "x/nope", "--to", "x/b"],
+            "error: --from 'x/nope': no pod or workload 'nope' in namespace x (pods: a, b;"
+            " workloads: none)",
+        ),
+        (
+            ["--from", "x/a", "--to", "not-an-address"],
+            "error: --to 'not-an-address': no node 'not-an-address', nor a pod or workload of that"
+            " name in namespace default (pods: none; workloads: none; nodes: node-1, node-2)",
+        ),
         (["--from", "x/a", "--to", "10.0.0.1:99999"], "port must be a number"),
         (["--from", "x/a", "--to", "10.0.0.1"], "give --port"),
     ],
@@ -238,10 +246,13 @@ def test_trace_command(capsys, monkeypatch) -> None:
     [
         (
             "nowhere",
-            "error: --from 'nowhere': 'nowhere' is neither a pod (namespace/name), a node nor an"
-            " IP address; give namespace/pod, a node, 'external' or an address",
+            "error: --from 'nowhere': no node 'nowhere', nor a pod or workload of that name in"
+            " namespace default (pods: none; workloads: none; nodes: node-1, node-2)",
         ),
-        ("shop/nope", "error: --from 'shop/nope': no pod 'shop/nope' in the cluster; give"),
+        (
+            "shop/nope",
+            "error: --from 'shop/nope': no pod or workload 'nope' in namespace shop (pods: cart-",
+        ),
         ("node-1:80", "error: --from 'node-1:80': the source takes no port"),
     ],
 )

@@ -66,14 +66,15 @@ def test_objects_without_a_namespace_land_in_the_one_given(namespace, expected) 
 def test_reach_follows_the_namespace_the_policy_lands_in(capsys, monkeypatch) -> None:
     """The isolating policy lands beside `a` in shop; `b`, which states `other`, keeps its
     namespace and stays open."""
-    code, out, err = run(
-        capsys, monkeypatch, "reach", "-", "-n", "shop", "--port", "80", "-o", "json",
-        stdin=MANIFESTS,
-    )  # fmt: skip
-    assert code == 0, err
-    allowed = json.loads(out)["probes"][0]["allowed"]
-    assert allowed["other/b"]["shop/a"] is False
-    assert allowed["shop/a"]["other/b"] is True
+    for side, verdict in (("--from", False), ("--to", True)):  # -n narrows the other side
+        code, out, err = run(
+            capsys, monkeypatch, "reach", "-", "-n", "shop", side, "other/b", "--port", "80",
+            "-o", "json", stdin=MANIFESTS,
+        )  # fmt: skip
+        assert code == 0, err
+        allowed = json.loads(out)["probes"][0]["allowed"]
+        a_and_b = allowed["other/b"]["shop/a"] if side == "--from" else allowed["shop/a"]["other/b"]
+        assert a_and_b is verdict
     code, out, _ = run(capsys, monkeypatch, "reach", "-", "-o", "json", stdin=MANIFESTS)
     assert "default/a" in json.loads(out)["pods"]
 

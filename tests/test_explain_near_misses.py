@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from podnet.model.cluster import cluster_from_text
-from podnet.policy.explain import NEAR_MISS_KINDS, explain, parse_endpoint
+from podnet.model.names import resolve
+from podnet.policy.explain import NEAR_MISS_KINDS, endpoint_peers, explain
 from tests.cli import run
 
 CLUSTER = """\
@@ -217,11 +218,16 @@ CASES = [
 ]
 
 
+def peer(cluster, text: str):  # type: ignore[no-untyped-def]
+    """The one end a name on the command line stands for."""
+    (one,) = endpoint_peers(cluster, resolve(cluster, text))
+    return one
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_near_misses(case: Case) -> None:
     cluster = cluster_from_text(CLUSTER, "p.yaml")
-    src, _ = parse_endpoint(cluster, case.src)
-    dst, _ = parse_endpoint(cluster, case.dst)
+    src, dst = peer(cluster, case.src), peer(cluster, case.dst)
     e = explain(cluster, src, dst, case.port, case.protocol)
     assert not e.allowed
     got = [m for misses in e.near_misses.values() for m in misses]
@@ -233,11 +239,11 @@ def test_near_misses(case: Case) -> None:
 
 def test_no_near_miss_when_allowed_or_when_two_things_differ() -> None:
     cluster = cluster_from_text(CLUSTER)
-    a, b = (parse_endpoint(cluster, k)[0] for k in ("x/a", "x/b"))
+    a, b = peer(cluster, "x/a"), peer(cluster, "x/b")
     allowed = explain(cluster, a, b, 8080, "TCP")
     assert allowed.allowed and not any(allowed.near_misses.values())
     # From y/other-a on 9200: neither the peers nor the ports of any rule match.
-    other = parse_endpoint(cluster, "y/other-a")[0]
+    other = peer(cluster, "y/other-a")
     far = explain(cluster, other, b, 9200, "TCP")
     assert not far.allowed and not any(far.near_misses.values())
 

@@ -16,8 +16,8 @@ from podnet.linux.service_probe import ServiceMatrix
 from podnet.linux.verify import Comparison, Measured
 from podnet.model.inventory import Inventory
 from podnet.path.service_reach import ServiceReach
-from podnet.path.trace import Trace
-from podnet.policy.explain import Explanation
+from podnet.path.trace import Trace, Traces
+from podnet.policy.explain import Explanation, Explanations
 from podnet.policy.lint import Findings
 from podnet.policy.matrix import Reach
 from podnet.report import demo, dns, proxy, status, subnet
@@ -33,7 +33,9 @@ EXPECTED = {
     Comparison: ("text",),
     ServiceMatrix: ("table", "json"),
     Trace: ("text", "json"),
+    Traces: ("text", "json"),
     Explanation: ("text", "json"),
+    Explanations: ("text", "json"),
     Findings: ("text", "json"),
     proxy.ProxyTrace: ("text", "json"),
     dns.Resolved: ("text", "json"),

@@ -252,7 +252,7 @@ def test_hairpin_through_a_service_is_subject_to_egress(cluster: Cluster) -> Non
     ("src", "dst", "message"),
     [
         ("app/nope", "web", "no pod"),
-        ("nowhere", "web", "neither a pod"),
+        ("nowhere", "web", "no node .nowhere., nor a pod or workload"),
         ("app/client", "app/web-1:99999", "port must be"),
         ("app/client", "198.51.100.7", "no port"),
     ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from enum import StrEnum
@@ -12,9 +11,9 @@ from typing import Annotated
 import typer
 
 from podnet.cli import app
-from podnet.errors import InvalidValue, UsageError
-from podnet.ipam.addresses import split_host_port
+from podnet.errors import InvalidValue, PodnetError, UsageError
 from podnet.model.cluster import Cluster, load_cluster
+from podnet.model.names import Named, NameKind, node_pods, resolve
 from podnet.policy import explain as explain_mod
 from podnet.report.formats import choices, formats, render
 
@@ -42,8 +41,8 @@ class Protocol(StrEnum):
 
 SERVICE_REACH = "podnet.path.service_reach.ServiceReach"
 ReachFormat = choices("ReachFormat", "podnet.policy.matrix.Reach", SERVICE_REACH)
-TraceFormat = choices("TraceFormat", "podnet.path.trace.Trace")
-ExplainFormat = choices("ExplainFormat", explain_mod.Explanation)
+TraceFormat = choices("TraceFormat", "podnet.path.trace.Trace", "podnet.path.trace.Traces")
+ExplainFormat = choices("ExplainFormat", explain_mod.Explanation, explain_mod.Explanations)
 LintFormat = choices("LintFormat", "podnet.policy.lint.Findings")
 
 
@@ -101,13 +100,39 @@ def warn_gaps(cluster: Cluster) -> None:
         print("\n".join(lines), file=sys.stderr)
 
 
-def literal_family(text: str) -> int | None:
-    """The IP version of an address written on the command line (with or without a port)."""
-    host, _ = split_host_port(text)
+# What --from and --to take (model.names reads them), for the options' help.
+NAMES = (
+    "ns/pod, a workload (ns/deploy/NAME, ns/sts/NAME, ds, rs, rc, job, cronjob; ns/NAME when"
+    " unambiguous), a Service (ns/svc/NAME, svc/NAME in default), a node, an IP, or a label"
+    " selector (ns/app=web,tier!=db)"
+)
+
+
+def name_option(
+    cluster: Cluster, option: str, text: str, namespace: str | None = None, *, dns: bool = False
+) -> Named:
+    """What `text`, given to `option`, names (without a namespace: the one of -n); errors worded
+    with the option."""
     try:
-        return ipaddress.ip_address(host).version
-    except ValueError:
-        return None
+        return resolve(cluster, text, namespace or cluster.default_namespace, dns=dns)
+    except PodnetError as err:
+        raise UsageError(f"{option} {text!r}: {err}") from None
+
+
+def literal_family(named: Named) -> int | None:
+    """The IP version of an address named on the command line, or None for other names."""
+    return named.address.version if named.kind == NameKind.address and named.address else None
+
+
+def selected_pods(cluster: Cluster, option: str, text: str, namespace: str) -> list[str]:
+    """The pods (namespace/name) a name given to `option` selects; a node, the pods on it."""
+    named = name_option(cluster, option, text, namespace)
+    if named.port is not None:
+        raise UsageError(f"{option} {text!r}: reach takes the port from --port")
+    pods = node_pods(cluster, named.node) if named.kind == NameKind.node else named.pods
+    if not pods:
+        raise UsageError(f"{option} {text!r}: {named.name} selects no pod with an address")
+    return [p.key for p in pods]
 
 
 def check_family(cluster: Cluster, version: int | None) -> None:
@@ -138,35 +163,59 @@ def reach(
         bool, typer.Option("--services", help="Pods to Service ports (ClusterIPs) instead.")
     ] = False,
     ip_family: Family = None,
-    namespace: NamespaceOpt = None,
+    src: Annotated[str | None, typer.Option("--from", help=f"Rows: the pods of {NAMES}.")] = None,
+    dst: Annotated[str | None, typer.Option("--to", help="Columns: the pods of a name.")] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "-n",
+            "--namespace",
+            help="The namespace of objects whose manifests state none, as kubectl apply -n, and"
+            " of names without one; and only its pods (rows, and columns, unless --from/--to"
+            " name them).",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[ReachFormat, typer.Option("-o", "--output")] = ReachFormat.table,
 ) -> None:
     """The pod-to-pod reachability matrix NetworkPolicy allows."""
     cluster = load(paths, namespace)
     check_family(cluster, ip_family)
+    default = cluster.default_namespace
+    sources = selected_pods(cluster, "--from", src, default) if src is not None else None
+    destinations = selected_pods(cluster, "--to", dst, default) if dst is not None else None
     if services:
         from podnet.path.service_reach import service_reach
 
+        if src is not None or dst is not None:
+            raise UsageError("--services does not take --from or --to")
         if output.value not in formats(SERVICE_REACH):
             raise UsageError("--services prints a table or json")
         sys.stdout.write(render(service_reach(cluster), output.value))
         return
     from podnet.policy.engine import reach as compute_reach
 
-    result = compute_reach(cluster, probe_ports(cluster, port, protocol), ip_family)
+    result = compute_reach(
+        cluster,
+        probe_ports(cluster, port, protocol),
+        ip_family,
+        namespace=namespace,
+        sources=sources,
+        destinations=destinations,
+    )
     sys.stdout.write(render(result, output.value))
 
 
 @app.command()
 def trace(
     paths: Paths,
-    src: Annotated[str, typer.Option("--from", help="namespace/pod, a node, or external.")],
+    src: Annotated[str, typer.Option("--from", help=f"{NAMES}, or external; one trace per pod.")],
     dst: Annotated[
         str,
         typer.Option(
             "--to",
-            help="A pod, an IP, a DNS name as the pod would type it, a ClusterIP,"
-            " node:nodePort, a LoadBalancer IP or an external address; IP:port also works.",
+            help="Any name --from takes, a DNS name as the pod would type it, a ClusterIP,"
+            " node:nodePort, a LoadBalancer IP or an external address; NAME:port also works.",
         ),
     ],
     port: Port = None,
@@ -175,13 +224,15 @@ def trace(
     output: Annotated[TraceFormat, typer.Option("-o", "--output")] = TraceFormat.text,
 ) -> None:
     """One connection end to end: DNS, the Service, kube-proxy, the route, and policy. Exit
-    status 1 when it is not delivered to every endpoint kube-proxy may choose."""
-    from podnet.path.trace import PortNeeded
-    from podnet.path.trace import trace as run_trace
+    status 1 when it is not delivered to every endpoint kube-proxy may choose (of every trace,
+    when a name stands for several pods)."""
+    from podnet.path.trace import PortNeeded, traces
 
     cluster = load(paths, namespace)
+    source = name_option(cluster, "--from", src)
+    target = name_option(cluster, "--to", dst, dns=True)
     try:
-        result = run_trace(cluster, src, dst, port, (protocol or Protocol.TCP).value)
+        result = traces(cluster, source, target, port, (protocol or Protocol.TCP).value)
     except PortNeeded as err:
         if err.why:
             raise UsageError(f"{err.what} {err.why}: give --port") from None
@@ -189,19 +240,23 @@ def trace(
             f"{err.what}: give --port (or name a port in the target, e.g. {err.example})"
         ) from None
     except InvalidValue as err:
-        if err.field != "source":
+        if err.field not in ("source", "target"):
             raise
-        raise UsageError(f"--from {err.value!r}: {err.why}") from None
-    sys.stdout.write(render(result, output.value))
-    if result.verdict != "delivered":  # so that CI can gate on a connection
+        option = "--from" if err.field == "source" else "--to"
+        raise UsageError(f"{option} {err.value!r}: {err}") from None
+    # One connection prints as it always has; several, each and a summary.
+    sys.stdout.write(render(result.traces[0] if len(result.traces) == 1 else result, output.value))
+    if result.delivered < len(result.traces):  # so that CI can gate on a connection
         raise typer.Exit(1)
 
 
 @app.command()
 def explain(
     paths: Paths,
-    src: Annotated[str, typer.Option("--from", help="namespace/pod, a node, or an IP[:port].")],
-    dst: Annotated[str, typer.Option("--to", help="namespace/pod, a node, or an IP[:port].")],
+    src: Annotated[str, typer.Option("--from", help=f"{NAMES}; one explanation per pod.")],
+    dst: Annotated[
+        str, typer.Option("--to", help="Any name --from takes, with an optional :port.")
+    ],
     port: Port = None,
     protocol: ProtocolOpt = None,
     ip_family: Family = None,
@@ -211,32 +266,21 @@ def explain(
     """Why one connection is allowed or denied, policy by policy and rule by rule."""
     cluster = load(paths, namespace)
     check_family(cluster, ip_family)
-    ip_family = ip_family or literal_family(src) or literal_family(dst)
-    source, _ = explain_mod.parse_endpoint(cluster, src, ip_family)
-    target, target_port = explain_mod.parse_endpoint(cluster, dst, ip_family)
-    if source.ip.version != target.ip.version:
-        raise UsageError(
-            f"{src} ({source.ip}) and {dst} ({target.ip}) are of different IP families"
-        )
-    proto = (protocol or Protocol.TCP).value
-    port = port or target_port
-    if port is None:
-        from podnet.policy.engine import declared_ports
-
-        declared = [
-            pp
-            for pp in declared_ports([target.pod] if target.pod else [])
-            if protocol is None or pp[1] == proto
-        ]
-        if not declared:
-            raise UsageError(
-                f"{dst} declares no {proto if protocol else ''} port: give --port".replace(
-                    "  ", " "
-                )
-            )
-        port, proto = declared[0]
-    result = explain_mod.explain(cluster, source, target, port, proto)
-    sys.stdout.write(render(result, output.value))
+    source = name_option(cluster, "--from", src)
+    target = name_option(cluster, "--to", dst)
+    version = ip_family or literal_family(source) or literal_family(target)
+    proto = protocol.value if protocol else None
+    try:
+        result = explain_mod.explain_names(cluster, source, target, port, proto, version)
+    except InvalidValue as err:
+        if err.field in ("source", "target"):
+            option = "--from" if err.field == "source" else "--to"
+            raise UsageError(f"{option} {err.value!r}: {err.why}") from None
+        if err.field != "port":
+            raise
+        raise UsageError(f"{err}: give --port") from None
+    # One connection prints as it always has; several, each and a summary.
+    sys.stdout.write(render(result.items[0] if len(result.items) == 1 else result, output.value))
 
 
 @app.command()

@@ -70,6 +70,8 @@ class Cluster:
     pending: Mapping[str, str] = field(default_factory=dict)
     # The namespace of objects whose manifests state none (`-n`, as kubectl apply -n).
     default_namespace: str = "default"
+    # The controllers whose pods are among `pods`, so that a workload can be named.
+    workloads: tuple[Workload, ...] = ()
 
     @property
     def name(self) -> str:
@@ -149,6 +151,7 @@ def resolve(m: Manifests) -> Cluster:
         skipped=dict(m.skipped),
         pending=pending,
         default_namespace=m.default_namespace,
+        workloads=tuple(m.workloads),
     )
 
 

@@ -17,18 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 
-from podnet.errors import InvalidValue, NotFound, PodnetError
+from podnet.errors import InvalidValue, PodnetError
 from podnet.family import family
 from podnet.ipam.addresses import HostPort, split_host_port
 from podnet.ipam.allocate import gateway
 from podnet.model.cluster import Cluster
 from podnet.model.config import Backend
-from podnet.model.objects import IPAddress, PolicyType, Service
-from podnet.model.topology import EXTERNAL, entry_node, external_client
+from podnet.model.names import Named, NameKind, resolve
+from podnet.model.objects import IPAddress, Pod, PolicyType, Service, ServiceType
+from podnet.model.topology import entry_node
 from podnet.policy.explain import (
     Reason,
+    endpoint_peers,
     explain,
-    parse_endpoint,
     peer_of_address,
 )
 from podnet.policy.semantics import Peer
@@ -78,51 +79,159 @@ class PortNeeded(PodnetError):
         )
 
 
-# parsing the two ends ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Traces:
+    """One trace per source pod (and per destination pod), when a name stands for several."""
+
+    source: str  # the names as podnet prints them: shop/deploy/frontend, shop/app=web, ...
+    target: str
+    traces: tuple[Trace, ...]
+
+    @property
+    def delivered(self) -> int:
+        """How many of the connections are delivered."""
+        return sum(t.verdict == "delivered" for t in self.traces)
 
 
-def parse_source(cluster: Cluster, text: str) -> Peer:
-    """A pod, a node, `external`, or an address (a pod's or node's, or one outside)."""
-    if text == EXTERNAL:
-        return Peer(external_client(cluster))
-    try:
-        src, port = parse_endpoint(cluster, text)
-    except PodnetError as err:
-        why = f"{err}; give namespace/pod, a node, 'external' or an address"
-        raise InvalidValue("source", text, why) from None
-    if port is not None:
-        raise InvalidValue("source", text, "the source takes no port")
-    return src
+# the two ends -------------------------------------------------------------------------------------
 
 
-def _as_ip(text: str) -> IPAddress | None:
-    try:
-        return ip_address(text)
-    except ValueError:
-        return None
+def source_peers(cluster: Cluster, named: Named) -> tuple[Peer, ...]:
+    """The clients a name stands for: its pods (a Service's: those it sends to), a node, the
+    external client or an address."""
+    if named.port is not None:
+        why = "the source takes no port"
+        raise InvalidValue("source", named.text, why, message=why)
+    return endpoint_peers(cluster, named)
+
+
+def _label(named: Named, peer: Peer) -> str:
+    """How the source is called in its trace: its name when the name is that end, else the
+    pod's."""
+    if named.kind in (NameKind.pod, NameKind.node, NameKind.address, NameKind.external):
+        return named.name
+    return str(peer)
+
+
+def _target(named: Named) -> str:
+    """How the target is called in its trace: as typed, a pod by its key."""
+    if named.kind != NameKind.pod:
+        return named.text
+    return named.name + (f":{named.port}" if named.port is not None else "")
+
+
+def _destination_pods(named: Named) -> tuple[Pod, ...] | None:
+    """The pods traced one by one: a workload's, a selector's, a headless Service's."""
+    if named.kind in (NameKind.workload, NameKind.selector):
+        return named.pods
+    if named.service is not None and named.service.headless:
+        return named.pods
+    return None
 
 
 # the trace -----------------------------------------------------------------------------------------
 
 
 def trace(
-    cluster: Cluster, source: str, target: str, port: int | None = None, protocol: str = "TCP"
+    cluster: Cluster,
+    source: str,
+    target: str,
+    port: int | None = None,
+    protocol: str = "TCP",
+    namespace: str = "default",
 ) -> Trace:
-    src = parse_source(cluster, source)
+    """One connection from the client `source` names to what `target` names (see
+    `model.names`; `target` may also be a DNS name as the client would type it). A pod's key
+    names that pod, even where a workload has the same name: callers pass keys."""
+    try:
+        src = resolve(cluster, _pod_first(cluster, source), namespace)
+    except PodnetError as err:
+        why = f"{err}; give namespace/pod, a node, 'external' or an address"
+        raise InvalidValue("source", source, why) from None
+    dst = resolve(cluster, _pod_first(cluster, target), namespace, dns=True)
+    result = traces(cluster, src, dst, port, protocol)
+    if len(result.traces) != 1:
+        why = f"stand for {len(result.traces)} connections, not one"
+        raise InvalidValue("name", f"{source} -> {target}", why)
+    return result.traces[0]
+
+
+def _pod_first(cluster: Cluster, text: str) -> str:
+    host, port = split_host_port(text)
+    pod = cluster.pod(host)
+    if pod is None:
+        return text
+    return f"{pod.namespace}/pod/{pod.name}" + (f":{port}" if port is not None else "")
+
+
+def traces(
+    cluster: Cluster, src: Named, dst: Named, port: int | None = None, protocol: str = "TCP"
+) -> Traces:
+    """Every connection from the clients `src` names to what `dst` names: one per source pod,
+    and per destination pod of a workload, a selector or a headless Service."""
+    if dst.service is not None and dst.service.type == ServiceType.ExternalName:
+        why = f"is an ExternalName Service: trace its DNS name to follow the alias to {dst.service.external_name}"
+        raise InvalidValue("target", dst.text, why, message=f"{dst.name} {why}")
+    pods = _destination_pods(dst)
+    if pods == ():
+        why = "has no pod with an address"
+        raise InvalidValue("target", dst.text, why, message=f"{dst.name} {why}")
+    out = []
+    for peer in source_peers(cluster, src):
+        source = _label(src, peer)
+        if pods is None:
+            out.append(_trace(cluster, peer, source, _target(dst), dst, None, port, protocol))
+        else:
+            out += [
+                _trace(cluster, peer, source, pod.key, dst, pod, port, protocol) for pod in pods
+            ]
+    return Traces(src.name, dst.name, tuple(out))
+
+
+def _service_address(service: Service, src: Peer) -> IPAddress:
+    """Where a client sends to reach a Service: its ClusterIP, or, from outside the cluster,
+    its load-balancer address, as such a client would."""
+    if not src.node:
+        outside = [i.ip for i in service.load_balancer if i.ip is not None]
+        outside += list(service.external_ips)
+        if outside:
+            return _same_family(tuple(outside), src.ip.version)
+    return _same_family(service.cluster_ips, src.ip.version)
+
+
+def _same_family(ips: tuple[IPAddress, ...], version: int) -> IPAddress:
+    return next((ip for ip in ips if ip.version == version), ips[0])
+
+
+def _trace(
+    cluster: Cluster,
+    src: Peer,
+    source: str,
+    target: str,
+    named: Named,
+    to_pod: Pod | None,
+    port: int | None,
+    protocol: str,
+) -> Trace:
+    """One connection from `src` to `to_pod`, else to what `named` names."""
     hops: list[Hop] = []
-    host, given_port = split_host_port(target)
-    port = port or given_port
-    dst = _as_ip(host)
-    if "/" in host:
-        pod = cluster.pod(host)
-        if pod is None or not pod.ips:
-            raise NotFound("pod", host, message=f"no pod {host!r} with an address in the cluster")
-        dst = next((ip for ip in pod.ips if ip.version == src.ip.version), pod.ips[0])
-        port = port or _first_port(pod.ports, protocol, host)
-    elif dst is None and any(n.name == host for n in cluster.nodes):
-        dst = cluster.node(host).ips[0]
-    elif dst is None:
-        resolved = _resolve(cluster, src, host, hops)
+    port = port or named.port
+    if to_pod is None and named.kind == NameKind.pod:
+        to_pod = named.pods[0]
+    if to_pod is not None:
+        dst = _same_family(to_pod.ips, src.ip.version)
+        port = port or _first_port(to_pod.ports, protocol, to_pod.key)
+    elif named.service is not None:
+        if not named.service.cluster_ips:
+            why = "has no ClusterIP"
+            raise InvalidValue("target", named.text, why, message=f"{named.name} {why}")
+        dst = _service_address(named.service, src)
+    elif named.node is not None and named.kind == NameKind.node:
+        dst = _same_family(named.node.ips, src.ip.version)
+    elif named.address is not None:
+        dst = named.address
+    else:
+        resolved = _resolve(cluster, src, named.host, hops)
         if isinstance(resolved, Trace):
             return _finish_early(resolved, source, target, port or 0, protocol, hops)
         dst = resolved
@@ -131,7 +240,7 @@ def trace(
         port = port or _service_port(service, protocol)
         hops.append(Hop("service", f"{service.key}: {_service_kind(service, dst)} {dst}"))
     if port is None:
-        raise PortNeeded(target, example=f"{host}:80")
+        raise PortNeeded(target, example=f"{named.host}:80")
     node = entry_node(cluster, src, dst, service)
     verdict = decide(cluster, node, src.ip, dst, port, protocol)
     hops.append(_proxy_hop(node, verdict))

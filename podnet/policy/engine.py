@@ -15,7 +15,7 @@ Pure, and exactly `policy.semantics` (the tests compare the two on random cluste
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -339,25 +339,49 @@ def _transpose(m: np.ndarray, block: int = 256) -> np.ndarray:
 
 
 def reach(
-    cluster: Cluster, ports: list[tuple[int, str]] | None = None, version: int | None = None
+    cluster: Cluster,
+    ports: list[tuple[int, str]] | None = None,
+    version: int | None = None,
+    *,
+    namespace: str | None = None,
+    sources: Collection[str] | None = None,
+    destinations: Collection[str] | None = None,
 ) -> Reach:
     """The model's reachability matrix: every pod to every pod, for each (port, protocol), over
     the addresses of one IP family (the cluster's primary one unless `version`).
 
-    Without `ports`, every (port, protocol) some pod declares.
+    Without `ports`, every (port, protocol) some destination pod declares. The rows are the
+    pods `sources` names (by namespace/name), else those of `namespace`, else every pod; the
+    columns likewise with `destinations`. Policies are evaluated over the whole cluster.
     """
     engine = PolicyEngine(cluster, version)
     names = [p.key for p in engine.pods]
     order = sorted(range(len(names)), key=names.__getitem__)
-    wanted = ports if ports is not None else declared_ports(engine.pods)
+
+    def kept(wanted: Collection[str] | None) -> list[int]:
+        if wanted is not None:
+            chosen = set(wanted)
+            return [i for i in order if names[i] in chosen]
+        return [i for i in order if namespace is None or engine.pods[i].namespace == namespace]
+
+    rows, columns = kept(sources), kept(destinations)
+    wanted = ports if ports is not None else declared_ports(engine.pods[i] for i in columns)
     probes = [
-        Probe(port, proto, engine.matrix(port, proto)[np.ix_(order, order)])
+        Probe(port, proto, engine.matrix(port, proto)[np.ix_(rows, columns)])
         for port, proto in wanted
     ]
+    shown = sorted(set(rows) | set(columns), key=names.__getitem__)
     return Reach(
-        pods=[names[i] for i in order],
-        ips={names[i]: str(engine.ips[i]) for i in order},
+        pods=[names[i] for i in rows],
+        ips={names[i]: str(engine.ips[i]) for i in shown},
         probes=probes,
-        declared={p.key: {(c.container_port, c.protocol) for c in p.ports} for p in engine.pods},
-        pending=dict(cluster.pending),
+        declared={
+            names[i]: {(c.container_port, c.protocol) for c in engine.pods[i].ports} for i in shown
+        },
+        pending={
+            k: why
+            for k, why in cluster.pending.items()
+            if namespace is None or k.startswith(f"{namespace}/")
+        },
+        destinations=None if columns == rows else [names[i] for i in columns],
     )

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import ip_address
 
-from podnet.errors import InvalidValue, NotFound
-from podnet.ipam.addresses import split_host_port
+from podnet.errors import InvalidValue
 from podnet.model.cluster import Cluster
+from podnet.model.names import Named, NameKind, address_owner
 from podnet.model.objects import (
     PROTOCOLS,
     NetworkPolicy,
@@ -85,33 +84,46 @@ class Explanation:
         return bool(self.exempt) or all(d.allowed for d in self.directions)
 
 
-def parse_endpoint(
-    cluster: Cluster, text: str, version: int | None = None
-) -> tuple[Peer, int | None]:
-    """`ns/pod`, a node name or an address, each with an optional port (`x/a:80`, `[::1]:80`).
-    Pods and nodes are taken by their address of `version` (their primary one by default)."""
-    host, port = split_host_port(text)
-    if "/" in host:
-        pod = cluster.pod(host)
-        if pod is None:
-            raise NotFound("pod", host)
-        if not pod.ips:
-            raise _no_address("pod", host, "has no address (not scheduled, or finished)")
-        if version is not None and not any(ip.version == version for ip in pod.ips):
-            raise _no_address("pod", host, f"has no IPv{version} address")
-        return pod_peer(pod, version), port
-    if any(n.name == host for n in cluster.nodes):
-        node = cluster.node(host)
-        ips = [ip for ip in node.ips if version is None or ip.version == version]
+@dataclass(frozen=True, slots=True)
+class Explanations:
+    """One explanation per (source, destination) pair, when a name stands for several pods."""
+
+    source: str  # the names as podnet prints them: shop/deploy/frontend, shop/svc/cart, ...
+    target: str
+    items: tuple[Explanation, ...]
+
+    @property
+    def allowed(self) -> int:
+        """How many of the connections are allowed."""
+        return sum(e.allowed for e in self.items)
+
+
+def endpoint_peers(cluster: Cluster, named: Named, version: int | None = None) -> tuple[Peer, ...]:
+    """The ends of connections a name stands for: each of its pods (a Service's: those it sends
+    to), a node or an address. Pods and nodes are taken by their address of `version` (their
+    primary one by default)."""
+    if named.kind == NameKind.node:
+        assert named.node is not None
+        ips = [ip for ip in named.node.ips if version is None or ip.version == version]
         if not ips:
-            raise _no_address("node", host, f"has no IPv{version} address")
-        return Peer(ips[0], None, node.name), port
-    try:
-        ip = ip_address(host)
-    except ValueError:
-        why = "is neither a pod (namespace/name), a node nor an IP address"
-        raise InvalidValue("endpoint", text, why, message=f"{text!r} {why}") from None
-    return peer_of_address(cluster, ip), port
+            raise _no_address("node", named.name, f"has no IPv{version} address")
+        return (Peer(ips[0], None, named.node.name),)
+    if named.kind == NameKind.address:
+        assert named.address is not None
+        return (peer_of_address(cluster, named.address),)
+    if named.kind == NameKind.external:
+        assert named.address is not None
+        return (Peer(named.address),)
+    if named.kind == NameKind.dns:
+        why = "is neither a pod, a workload, a Service, a node nor an IP address"
+        raise InvalidValue("name", named.text, why, message=f"{named.text!r} {why}")
+    if not named.pods:  # a Service without endpoints
+        why = "sends to no pod with an address"
+        raise InvalidValue(named.kind, named.name, why, message=f"{named.name} {why}")
+    for pod in named.pods:
+        if version is not None and not any(ip.version == version for ip in pod.ips):
+            raise _no_address("pod", pod.key, f"has no IPv{version} address")
+    return tuple(pod_peer(pod, version) for pod in named.pods)
 
 
 def _no_address(kind: str, name: str, why: str) -> InvalidValue:
@@ -120,13 +132,83 @@ def _no_address(kind: str, name: str, why: str) -> InvalidValue:
 
 def peer_of_address(cluster: Cluster, ip) -> Peer:  # type: ignore[no-untyped-def]
     """The pod that owns an address (not host-network), else the node, else outside."""
-    for pod in cluster.running_pods:
-        if ip in pod.ips and not pod.host_network:
-            return Peer(ip, pod, pod.node_name)
-    for node in cluster.nodes:
-        if ip in node.ips:
-            return Peer(ip, None, node.name)
-    return Peer(ip)
+    pod, node = address_owner(cluster, ip)
+    if pod is not None:
+        return Peer(ip, pod, pod.node_name)
+    return Peer(ip, None, node.name) if node is not None else Peer(ip)
+
+
+def explain_names(
+    cluster: Cluster,
+    src: Named,
+    dst: Named,
+    port: int | None = None,
+    protocol: str | None = None,
+    version: int | None = None,
+) -> Explanations:
+    """Every connection from the pods (or node, or address) `src` names to those `dst` names.
+    The port is `port`, else the one `dst` was given with, else the destination pod's first
+    declared port; to a Service, its port is the Service's, translated to each pod's target
+    port. Raises InvalidValue("port", ...) when no port settles."""
+    sources, targets = (
+        _peers(cluster, n, version, side) for n, side in ((src, "source"), (dst, "target"))
+    )
+    items = []
+    for s in sources:
+        for t in targets:
+            if s.ip.version != t.ip.version:
+                why = "are of different IP families"
+                raise InvalidValue(
+                    "name", dst.text, why, message=f"{s} ({s.ip}) and {t} ({t.ip}) {why}"
+                )
+            to_port, proto = _target_port(dst, t, port or dst.port, protocol)
+            items.append(explain(cluster, s, t, to_port, proto))
+    return Explanations(src.name, dst.name, tuple(items))
+
+
+def _peers(cluster: Cluster, named: Named, version: int | None, side: str) -> tuple[Peer, ...]:
+    """`endpoint_peers`, its errors naming the `side` ("source" or "target")."""
+    try:
+        return endpoint_peers(cluster, named, version)
+    except InvalidValue as err:
+        raise InvalidValue(side, named.text, str(err)) from None
+
+
+def _target_port(dst: Named, to: Peer, port: int | None, protocol: str | None) -> tuple[int, str]:
+    """The port and protocol the connection reaches `to` on."""
+    proto = protocol or "TCP"
+    if dst.service is not None:
+        service = dst.service
+        ports = [p for p in service.ports if p.protocol == proto]
+        listed = ", ".join(f"{p.port}/{p.protocol}" for p in service.ports) or "none"
+        chosen = [p for p in ports if port is None or p.port == port]
+        if len(chosen) != 1:
+            why = (
+                f"has no port {port}/{proto} ({listed})"
+                if port is not None
+                else f"has several or no {proto} ports ({listed})"
+            )
+            raise InvalidValue("port", dst.name, why, message=f"Service {service.key} {why}")
+        target = chosen[0].target
+        if isinstance(target, str):
+            number = to.pod.named_port(target, proto) if to.pod is not None else None
+            if number is None:
+                why = f"declares no {proto} port named {target} (Service {service.key})"
+                raise InvalidValue("port", str(to), why, message=f"{to} {why}")
+            target = number
+        return target, proto
+    if port is not None:
+        return port, proto
+    declared = sorted(
+        ((p.container_port, p.protocol) for p in (to.pod.ports if to.pod else ())),
+        key=lambda pp: (pp[1], pp[0]),
+    )
+    declared = [pp for pp in declared if protocol is None or pp[1] == protocol]
+    if not declared:
+        why = f"declares no {protocol + ' ' if protocol else ''}port"
+        name = dst.text if len(dst.pods) <= 1 else str(to)
+        raise InvalidValue("port", name, why, message=f"{name} {why}")
+    return declared[0]
 
 
 def explain(cluster: Cluster, src: Peer, dst: Peer, port: int, protocol: str) -> Explanation:

@@ -1,12 +1,13 @@
 """The renderings of why one connection is allowed or denied (`policy.explain.Explanation`):
-text, policy by policy and rule by rule, with what nearly matched when denied; and JSON (see
-docs/contracts.md)."""
+text, policy by policy and rule by rule, with what nearly matched when denied, and JSON (see
+docs/contracts.md); and of several (`Explanations`, a name that stands for several pods): each
+connection so, and a summary."""
 
 from __future__ import annotations
 
 import json
 
-from podnet.policy.explain import Explanation, NearMiss
+from podnet.policy.explain import Explanation, Explanations, NearMiss
 from podnet.policy.semantics import Peer
 
 
@@ -97,10 +98,47 @@ def _name(ep: Peer) -> str:
     return str(ep.ip)
 
 
+def summary(es: Explanations) -> str:
+    """`3 of 4 connections from shop/deploy/frontend (2 pods) to shop/svc/cart (2 pods) are
+    allowed on TCP/8080`; one side a single pod: `2 of 2 pods of shop/deploy/frontend may connect
+    to ...`."""
+    n = len(es.items)
+    sources = {str(e.src) for e in es.items}
+    targets = {str(e.dst) for e in es.items}
+    ports = {f"{e.protocol}/{e.port}" for e in es.items}
+    on = f" on {ports.pop()}" if len(ports) == 1 else ""
+    if len(targets) == 1:
+        return f"{es.allowed} of {n} pods of {es.source} may connect to {es.target}{on}"
+    if len(sources) == 1:
+        return f"{es.allowed} of {n} pods of {es.target} may be reached from {es.source}{on}"
+    return (
+        f"{es.allowed} of {n} connections from {es.source} ({len(sources)} pods) to {es.target}"
+        f" ({len(targets)} pods){on} are allowed"
+    )
+
+
+def many_to_json(es: Explanations) -> dict:
+    return {
+        "from": es.source,
+        "to": es.target,
+        "allowed": es.allowed == len(es.items),
+        "summary": {"connections": len(es.items), "allowed": es.allowed, "text": summary(es)},
+        "explanations": [to_json(e) for e in es.items],
+    }
+
+
+def many_to_text(es: Explanations) -> str:
+    return "\n\n".join([*(to_text(e) for e in es.items), summary(es)])
+
+
 # The first format is the default.
 RENDERERS = {
     Explanation: {
         "text": lambda e: to_text(e) + "\n",
         "json": lambda e: json.dumps(to_json(e), indent=2) + "\n",
-    }
+    },
+    Explanations: {
+        "text": lambda es: many_to_text(es) + "\n",
+        "json": lambda es: json.dumps(many_to_json(es), indent=2) + "\n",
+    },
 }

@@ -19,16 +19,18 @@ TABLE_PODS = 40
 
 def to_json(reach: Reach) -> dict:
     """The shape docs/contracts.md promises to other tools: `allowed[FROM][TO]` per probe, and
-    `pending` (pod -> why no node takes it) when the manifests have such pods."""
+    `pending` (pod -> why no node takes it) when the manifests have such pods; `to`, the
+    destination pods, when the columns are narrowed to other pods than the rows."""
     doc = {
         "pods": reach.pods,
+        **({"to": reach.destinations} if reach.destinations is not None else {}),
         "ips": reach.ips,
         "probes": [
             {
                 "port": p.port,
                 "protocol": p.protocol,
                 "allowed": {
-                    src: {dst: bool(p.allowed[i, j]) for j, dst in enumerate(reach.pods)}
+                    src: {dst: bool(p.allowed[i, j]) for j, dst in enumerate(reach.columns)}
                     for i, src in enumerate(reach.pods)
                 },
             }
@@ -47,10 +49,12 @@ def _console() -> tuple[Console, io.StringIO]:
 
 def render_table(reach: Reach) -> str:
     console, buf = _console()
-    if not reach.pods:
+    if not reach.pods or not reach.columns:
         return "no pods on the pod network\n"
-    if len(reach.probes) > 1 and len(reach.pods) <= TABLE_PODS:
+    wide = max(len(reach.pods), len(reach.columns))
+    if len(reach.probes) > 1 and wide <= TABLE_PODS:
         console.print(_ports_table(reach))
+        console.print(_columns_legend(reach), end="")
         return buf.getvalue()
     for probe in reach.probes:
         allowed = int(probe.allowed.sum())
@@ -58,21 +62,34 @@ def render_table(reach: Reach) -> str:
         title = f"{probe.protocol}/{probe.port}: {allowed} of {total} connections allowed"
         table = (
             _pod_table(reach, probe, title)
-            if len(reach.pods) <= TABLE_PODS
+            if wide <= TABLE_PODS
             else _namespace_table(reach, probe, title)
         )
         console.print(table)
+    if wide <= TABLE_PODS:
+        console.print(_columns_legend(reach), end="")
     return buf.getvalue()
+
+
+def _columns_legend(reach: Reach) -> str:
+    """What the numbered columns are, when they are not the rows."""
+    if reach.destinations is None:
+        return ""
+    lines = ["columns (to):"]
+    lines += [
+        f"  {j + 1:>3} {pod} ({reach.ips.get(pod, '')})" for j, pod in enumerate(reach.columns)
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _pod_table(reach: Reach, probe: Probe, title: str) -> Table:
     table = Table(title=title, title_justify="left", caption="rows: from; columns: to (by number)")
     table.add_column("#", justify="right")
     table.add_column("from \\ to")
-    for i in range(len(reach.pods)):
-        table.add_column(str(i + 1), justify="center")
+    for j in range(len(reach.columns)):
+        table.add_column(str(j + 1), justify="center")
     for i, pod in enumerate(reach.pods):
-        cells = ["✓" if probe.allowed[i, j] else "·" for j in range(len(reach.pods))]
+        cells = ["✓" if probe.allowed[i, j] else "·" for j in range(len(reach.columns))]
         table.add_row(str(i + 1), f"{pod} ({reach.ips.get(pod, '')})", *cells)
     return table
 
@@ -86,11 +103,11 @@ def _ports_table(reach: Reach) -> Table:
     )
     table.add_column("#", justify="right")
     table.add_column("from \\ to")
-    for i in range(len(reach.pods)):
-        table.add_column(str(i + 1), justify="center")
+    for j in range(len(reach.columns)):
+        table.add_column(str(j + 1), justify="center")
     for i, pod in enumerate(reach.pods):
         cells = []
-        for j, dst in enumerate(reach.pods):
+        for j, dst in enumerate(reach.columns):
             ports = [
                 f"{p.port}" + ("" if p.protocol == "TCP" else f"/{p.protocol[0].lower()}")
                 for p in reach.probes
@@ -104,15 +121,17 @@ def _ports_table(reach: Reach) -> Table:
 def _namespace_table(reach: Reach, probe: Probe, title: str) -> Table:
     namespaces = sorted({p.split("/")[0] for p in reach.pods})
     ns_of = np.array([namespaces.index(p.split("/")[0]) for p in reach.pods])
+    to_namespaces = sorted({p.split("/")[0] for p in reach.columns})
+    to_ns_of = np.array([to_namespaces.index(p.split("/")[0]) for p in reach.columns])
     table = Table(title=title + " (allowed / pairs, by namespace)", title_justify="left")
     table.add_column("from \\ to")
-    for ns in namespaces:
+    for ns in to_namespaces:
         table.add_column(ns, justify="right")
     for a, src in enumerate(namespaces):
         rows = probe.allowed[ns_of == a]
         cells = []
-        for b in range(len(namespaces)):
-            block = rows[:, ns_of == b]
+        for b in range(len(to_namespaces)):
+            block = rows[:, to_ns_of == b]
             cells.append(f"{int(block.sum())}/{block.size}")
         table.add_row(src, *cells)
     return table
@@ -124,7 +143,7 @@ def render_csv(reach: Reach) -> str:
     w.writerow(["from", "to", "port", "protocol", "allowed"])
     for probe in reach.probes:
         for i, src in enumerate(reach.pods):
-            for j, dst in enumerate(reach.pods):
+            for j, dst in enumerate(reach.columns):
                 w.writerow(
                     [src, dst, probe.port, probe.protocol, str(bool(probe.allowed[i, j])).lower()]
                 )
@@ -135,10 +154,10 @@ def render_markdown(reach: Reach) -> str:
     out = []
     for probe in reach.probes:
         out.append(f"### {probe.protocol}/{probe.port}\n")
-        out.append("| from \\ to | " + " | ".join(reach.pods) + " |")
-        out.append("|---|" + "---|" * len(reach.pods))
+        out.append("| from \\ to | " + " | ".join(reach.columns) + " |")
+        out.append("|---|" + "---|" * len(reach.columns))
         for i, src in enumerate(reach.pods):
-            cells = ["✓" if probe.allowed[i, j] else "✗" for j in range(len(reach.pods))]
+            cells = ["✓" if probe.allowed[i, j] else "✗" for j in range(len(reach.columns))]
             out.append(f"| {src} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
@@ -148,7 +167,7 @@ def render_dot(reach: Reach) -> str:
     """Allowed connections between different pods as edges, labelled with their ports."""
     out = ["digraph reach {", "  rankdir=LR;", "  node [shape=box];"]
     by_ns: dict[str, list[str]] = {}
-    for pod in reach.pods:
+    for pod in dict.fromkeys([*reach.pods, *reach.columns]):
         by_ns.setdefault(pod.split("/")[0], []).append(pod)
     for n, (ns, pods) in enumerate(sorted(by_ns.items())):
         out.append(f'  subgraph cluster_{n} {{ label="{ns}";')
@@ -158,10 +177,10 @@ def render_dot(reach: Reach) -> str:
     edges: dict[tuple[int, int], list[str]] = {}
     for probe in reach.probes:
         for i, j in zip(*np.nonzero(probe.allowed), strict=True):
-            if i != j:
+            if reach.pods[i] != reach.columns[j]:
                 edges.setdefault((int(i), int(j)), []).append(f"{probe.protocol}/{probe.port}")
     for (i, j), ports in sorted(edges.items()):
-        out.append(f'  "{reach.pods[i]}" -> "{reach.pods[j]}" [label="{", ".join(ports)}"];')
+        out.append(f'  "{reach.pods[i]}" -> "{reach.columns[j]}" [label="{", ".join(ports)}"];')
     out.append("}")
     return "\n".join(out) + "\n"
 
