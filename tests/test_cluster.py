@@ -482,6 +482,21 @@ class ErrorCase:
 
 ERRORS = [
     ErrorCase(
+        "ClusterNetwork fields the schema has not (misspelt) are refused, as strict validation does",
+        [
+            cluster_network(
+                podSubnets="10.1.0.0/16",
+                dns={"ttll": 3},
+                nodes=[{"name": "a", "label": {"x": "y"}}],
+            )
+        ],
+        [
+            ("ClusterNetwork demo", "spec.podSubnets", "unknown field (did you mean podSubnet?)"),
+            ("ClusterNetwork demo", "spec.dns.ttll", "unknown field (did you mean ttl?)"),
+            ("ClusterNetwork demo", "spec.nodes[0].label", "unknown field (did you mean labels?)"),
+        ],
+    ),  # fmt: skip
+    ErrorCase(
         "podIP outside its node's podCIDR",
         [with_ip(pod("a", nodeName="node-1"), "10.244.1.5")],
         [

@@ -127,8 +127,20 @@ def _networks(f: Field, *, strict: bool = True, family_pair: bool = True) -> tup
     return tuple(nets)
 
 
+# The fields of a ClusterNetwork's spec, of spec.dns and of a spec.nodes entry.
+SPEC_FIELDS = (
+    "podSubnet", "serviceSubnet", "nodeSubnet", "nodeCIDRMaskSize", "nodeCIDRMaskSizeIPv6",
+    "dnsDomain", "backend", "kubeProxyMode", "detectLocalMode", "masqueradeAll",
+    "serviceNodePortRange", "loadBalancerPool", "nodePortAddresses", "dns", "nodes",
+)  # fmt: skip
+DNS_FIELDS = ("pods", "ttl")
+NODE_FIELDS = ("name", "labels", "ip", "ips")
+
+
 def _cluster_network(doc: Field) -> ClusterConfig:
     spec = doc["spec"]
+    spec.unknown_fields(SPEC_FIELDS)
+    spec["dns"].unknown_fields(DNS_FIELDS)
     d = ClusterConfig()
     values: dict[str, Any] = {"name": doc["metadata"]["name"].str(d.name) or d.name}
     if doc["metadata"]["name"].present:
@@ -180,6 +192,7 @@ def _cluster_network(doc: Field) -> ClusterConfig:
     nodes = []
     names: set[str] = set()
     for n in spec["nodes"].objects():
+        n.unknown_fields(NODE_FIELDS)
         name = n["name"].str(required=True)
         if name:
             n["name"].check(name, v.dns1123_subdomain)

@@ -7,8 +7,9 @@ object, field path) instead of raising, so that every error of a file is reporte
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from typing import Any
 
 from podnet.errors import Problem
@@ -53,6 +54,18 @@ class Field:
         if self.value is not None:
             self.error(f"must be an object, not {type_name(self.value)}")
         return Field(self.ctx, None, (*self.path, key))
+
+    def unknown_fields(self, known: Collection[str]) -> None:
+        """An error for each key of this map the schema has not: the API server's strict field
+        validation (kubectl apply's default) refuses them, so that a misspelt field is never
+        silently left at its default."""
+        if not isinstance(self.value, dict):
+            return
+        for key in self.value:
+            if key not in known:
+                near = get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean {near[0]}?)" if near else ""
+                self[str(key)].error(f"unknown field{hint}")
 
     @property
     def present(self) -> bool:
