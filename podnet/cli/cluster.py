@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import sys
@@ -104,7 +105,9 @@ def probe_ports(
     if port is not None:
         return [(port, (protocol or Protocol.TCP).value)]
     if protocol is not None:
-        return [pp for pp in declared_ports(cluster.running_pods) if pp[1] == protocol.value]
+        return [
+            pp for pp in declared_ports(cluster.running_pods, cluster) if pp[1] == protocol.value
+        ]
     return None
 
 
@@ -132,6 +135,8 @@ def reach(
     from podnet.policy.engine import reach as compute_reach
 
     result = compute_reach(cluster, probe_ports(cluster, port, protocol), ip_family)
+    if port is not None:  # asked by number: a verdict toward every pod, declared or not
+        result = dataclasses.replace(result, requested=True)
     sys.stdout.write(render(result, output.value))
 
 
@@ -201,7 +206,7 @@ def explain(
 
         declared = [
             pp
-            for pp in declared_ports([target.pod] if target.pod else [])
+            for pp in declared_ports([target.pod] if target.pod else [], cluster)
             if protocol is None or pp[1] == proto
         ]
         if not declared:
