@@ -21,8 +21,17 @@ from podnet.model.cluster import cluster_from_text
 from podnet.report import ipam as ipam_report
 
 
-def make_plan(pod="10.244.0.0/16", mask=24, service="10.96.0.0/12", node="172.18.0.0/16",
-              pods=(0, 0), services=2, node_ports=0, mask6=64, pool=()) -> pl.AddressPlan:
+def make_plan(
+    pod="10.244.0.0/16",
+    mask=24,
+    service="10.96.0.0/12",
+    node="172.18.0.0/16",
+    pods=(0, 0),
+    services=2,
+    node_ports=0,
+    mask6=64,
+    pool=(),
+) -> pl.AddressPlan:
     pod_subnets = tuple(ip_network(p) for p in pod.split(","))
     return pl.AddressPlan(
         name="test",
@@ -107,15 +116,19 @@ def test_states_and_status(pod, mask, pods, nodes_state, pods_state):
 
 def test_a_small_node_range_is_noted_against_max_pods():
     report = pl.check(make_plan(mask=26))
-    assert any("a /26 node range holds 61 pods, fewer than maxPods 110" in n
-               and "use a node mask of /25" in n for n in report.notes)
+    assert any(
+        "a /26 node range holds 61 pods, fewer than maxPods 110" in n
+        and "use a node mask of /25" in n
+        for n in report.notes
+    )
     assert not pl.check(make_plan(mask=25)).notes
 
 
 def test_service_range_larger_than_the_apiserver_allows():
     report = pl.check(make_plan(service="10.96.0.0/11"))
-    assert any("larger than kube-apiserver allows (at most /12 for IPv4)" in p
-               for p in report.problems)
+    assert any(
+        "larger than kube-apiserver allows (at most /12 for IPv4)" in p for p in report.problems
+    )
     assert report.status == "broken"
     assert not pl.check(make_plan(service="10.96.0.0/12")).problems
 
@@ -131,32 +144,65 @@ def test_public_ranges_are_noted():
 CONFLICTS = [
     # pod, service, node, existing, expected conflicts
     ("10.244.0.0/16", "10.96.0.0/12", "172.18.0.0/16", [], []),
-    ("10.96.0.0/16", "10.96.0.0/12", "172.18.0.0/16", [],
-     ["pod subnet 10.96.0.0/16 lies inside service subnet 10.96.0.0/12"]),
-    ("10.0.0.0/8", "10.96.0.0/12", "10.1.0.0/16", [],
-     ["pod subnet 10.0.0.0/8 contains service subnet 10.96.0.0/12",
-      "pod subnet 10.0.0.0/8 contains node subnet 10.1.0.0/16"]),
-    ("10.244.0.0/16", "10.96.0.0/12", "172.18.0.0/16", ["vpc=10.0.0.0/8"],
-     ["pod subnet 10.244.0.0/16 lies inside existing vpc 10.0.0.0/8",
-      "service subnet 10.96.0.0/12 lies inside existing vpc 10.0.0.0/8"]),
-    ("10.244.0.0/16", "10.96.0.0/12", "172.18.0.0/16", ["vpn=10.244.8.0/24"],
-     ["pod subnet 10.244.0.0/16 contains existing vpn 10.244.8.0/24"]),
-    ("10.244.0.0/16", "10.96.0.0/12", "172.18.0.0/16", ["10.244.0.0/16"],
-     ["pod subnet 10.244.0.0/16 is the same network as existing network 10.244.0.0/16"]),
+    (
+        "10.96.0.0/16",
+        "10.96.0.0/12",
+        "172.18.0.0/16",
+        [],
+        ["pod subnet 10.96.0.0/16 lies inside service subnet 10.96.0.0/12"],
+    ),
+    (
+        "10.0.0.0/8",
+        "10.96.0.0/12",
+        "10.1.0.0/16",
+        [],
+        [
+            "pod subnet 10.0.0.0/8 contains service subnet 10.96.0.0/12",
+            "pod subnet 10.0.0.0/8 contains node subnet 10.1.0.0/16",
+        ],
+    ),
+    (
+        "10.244.0.0/16",
+        "10.96.0.0/12",
+        "172.18.0.0/16",
+        ["vpc=10.0.0.0/8"],
+        [
+            "pod subnet 10.244.0.0/16 lies inside existing vpc 10.0.0.0/8",
+            "service subnet 10.96.0.0/12 lies inside existing vpc 10.0.0.0/8",
+        ],
+    ),
+    (
+        "10.244.0.0/16",
+        "10.96.0.0/12",
+        "172.18.0.0/16",
+        ["vpn=10.244.8.0/24"],
+        ["pod subnet 10.244.0.0/16 contains existing vpn 10.244.8.0/24"],
+    ),
+    (
+        "10.244.0.0/16",
+        "10.96.0.0/12",
+        "172.18.0.0/16",
+        ["10.244.0.0/16"],
+        ["pod subnet 10.244.0.0/16 is the same network as existing network 10.244.0.0/16"],
+    ),
     # The nodes live in the VPC: the node subnet inside an existing network is expected...
     ("10.244.0.0/16", "10.96.0.0/12", "172.18.0.0/16", ["vpc=172.16.0.0/12"], []),
     ("10.244.0.0/16", "10.96.0.0/12", "172.18.0.0/16", ["172.18.0.0/16"], []),
     # ...but not an existing network inside the node subnet.
-    ("10.244.0.0/16", "10.96.0.0/12", "172.18.0.0/16", ["office=172.18.5.0/24"],
-     ["node subnet 172.18.0.0/16 contains existing office 172.18.5.0/24"]),
+    (
+        "10.244.0.0/16",
+        "10.96.0.0/12",
+        "172.18.0.0/16",
+        ["office=172.18.5.0/24"],
+        ["node subnet 172.18.0.0/16 contains existing office 172.18.5.0/24"],
+    ),
     ("10.244.0.0/16", "10.96.0.0/12", "172.18.0.0/16", ["2001:db8::/32"], []),
 ]
 
 
 @pytest.mark.parametrize("pod,service,node,existing,expected", CONFLICTS)
 def test_conflicts(pod, service, node, existing, expected):
-    report = pl.check(make_plan(pod=pod, service=service, node=node),
-                      pl.parse_existing(existing))
+    report = pl.check(make_plan(pod=pod, service=service, node=node), pl.parse_existing(existing))
     assert [str(c) for c in report.conflicts] == expected
     assert (report.status == "broken") == bool(expected)
 
@@ -166,7 +212,8 @@ def test_load_balancer_pool_may_sit_in_the_node_subnet():
     assert not pl.check(plan).conflicts
     plan = make_plan(pool=("10.244.5.0/29",))
     assert [str(c) for c in pl.check(plan).conflicts] == [
-        "pod subnet 10.244.0.0/16 contains load balancer pool 10.244.5.0/29"]
+        "pod subnet 10.244.0.0/16 contains load balancer pool 10.244.5.0/29"
+    ]
 
 
 def test_existing_requires_networks():
@@ -226,10 +273,13 @@ def test_advice_chooses_free_space_around_existing_networks():
     report = pl.check(make_plan(), existing, growth=pl.Growth(nodes=1000, pods_per_node=50))
     # 10.128.0.0/10 is the only free space of 10/8; the service subnet avoids the pod subnet
     # just chosen.
-    assert "pod subnet: 10.128.0.0/16 with node mask /26 holds 1024 nodes of 61 pods and is " \
-           "free" in report.advice
-    assert "service subnet: 10.144.0.0/12 is free and the same size as 10.96.0.0/12" \
-        in report.advice
+    assert (
+        "pod subnet: 10.128.0.0/16 with node mask /26 holds 1024 nodes of 61 pods and is "
+        "free" in report.advice
+    )
+    assert (
+        "service subnet: 10.144.0.0/12 is free and the same size as 10.96.0.0/12" in report.advice
+    )
 
 
 def test_advice_when_no_private_space_is_left():
@@ -255,8 +305,11 @@ def test_ipv6_sizing_keeps_the_configured_node_mask():
     plan = make_plan(pod="10.244.0.0/16,fd00:10:244::/56", service="10.96.0.0/12")
     report = pl.check(plan, growth=pl.Growth(nodes=300, pods_per_node=110))
     assert "node mask: the configured /64 holds 110 pods" in report.advice
-    assert any(a.startswith("growth: fd00:10:244::/56 at /64 holds 256 nodes") and
-               a.endswith("need a /55 at /64") for a in report.advice)
+    assert any(
+        a.startswith("growth: fd00:10:244::/56 at /64 holds 256 nodes")
+        and a.endswith("need a /55 at /64")
+        for a in report.advice
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,24 +389,28 @@ spec:
 # ---------------------------------------------------------------------------------------------
 # Host routes
 
-IP_ROUTE_4 = json.dumps([
-    {"dst": "default", "gateway": "192.0.2.1", "dev": "eth0", "flags": []},
-    {"dst": "192.0.2.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link"},
-    {"dst": "172.17.0.0/16", "dev": "docker0", "protocol": "kernel", "scope": "link"},
-    {"dst": "10.8.0.0/16", "gateway": "10.8.0.1", "dev": "tun0", "table": "vpn"},
-    {"type": "local", "dst": "127.0.0.0/8", "dev": "lo", "table": "local"},
-    {"type": "local", "dst": "192.0.2.2", "dev": "eth0", "table": "local"},
-    {"type": "broadcast", "dst": "192.0.2.255", "dev": "eth0", "table": "local"},
-    {"type": "unreachable", "dst": "10.99.0.0/16", "flags": []},
-    {"dst": "169.254.0.0/16", "dev": "eth0", "scope": "link"},
-])
-IP_ROUTE_6 = json.dumps([
-    {"dst": "fd00::/64", "dev": "eth0", "protocol": "kernel", "metric": 256},
-    {"dst": "fe80::/64", "dev": "eth0", "protocol": "kernel", "metric": 256},
-    {"dst": "default", "gateway": "fd00::1", "dev": "eth0"},
-    {"type": "local", "dst": "::1", "dev": "lo", "table": "local"},
-    {"type": "multicast", "dst": "ff00::/8", "dev": "eth0", "table": "local"},
-])
+IP_ROUTE_4 = json.dumps(
+    [
+        {"dst": "default", "gateway": "192.0.2.1", "dev": "eth0", "flags": []},
+        {"dst": "192.0.2.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link"},
+        {"dst": "172.17.0.0/16", "dev": "docker0", "protocol": "kernel", "scope": "link"},
+        {"dst": "10.8.0.0/16", "gateway": "10.8.0.1", "dev": "tun0", "table": "vpn"},
+        {"type": "local", "dst": "127.0.0.0/8", "dev": "lo", "table": "local"},
+        {"type": "local", "dst": "192.0.2.2", "dev": "eth0", "table": "local"},
+        {"type": "broadcast", "dst": "192.0.2.255", "dev": "eth0", "table": "local"},
+        {"type": "unreachable", "dst": "10.99.0.0/16", "flags": []},
+        {"dst": "169.254.0.0/16", "dev": "eth0", "scope": "link"},
+    ]
+)
+IP_ROUTE_6 = json.dumps(
+    [
+        {"dst": "fd00::/64", "dev": "eth0", "protocol": "kernel", "metric": 256},
+        {"dst": "fe80::/64", "dev": "eth0", "protocol": "kernel", "metric": 256},
+        {"dst": "default", "gateway": "fd00::1", "dev": "eth0"},
+        {"type": "local", "dst": "::1", "dev": "lo", "table": "local"},
+        {"type": "multicast", "dst": "ff00::/8", "dev": "eth0", "table": "local"},
+    ]
+)
 
 
 def test_parse_ip_route_json():
@@ -450,35 +507,67 @@ def test_cli_check_table(monkeypatch, capsys, manifests):
 
 
 def test_cli_check_json_with_existing_conflict_exits_1(monkeypatch, capsys, manifests):
-    code, out, _ = run(monkeypatch, capsys, "ipam", "check", manifests, "--existing",
-                       "vpn=10.244.2.0/24", "-o", "json")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "ipam",
+        "check",
+        manifests,
+        "--existing",
+        "vpn=10.244.2.0/24",
+        "-o",
+        "json",
+    )
     assert code == 1
     data = json.loads(out)
     assert data["status"] == "broken"
     assert [c["message"] for c in data["conflicts"]] == [
-        "pod subnet 10.244.0.0/22 contains existing vpn 10.244.2.0/24"]
+        "pod subnet 10.244.0.0/22 contains existing vpn 10.244.2.0/24"
+    ]
     assert any(a.startswith("pod subnet: ") for a in data["advice"])
     nodes = data["capacity"][0]
     assert (nodes["capacity"], nodes["used"], nodes["free"]) == (4, 3, 1)
 
 
 def test_cli_check_growth(monkeypatch, capsys, manifests):
-    code, out, _ = run(monkeypatch, capsys, "ipam", "check", manifests, "--nodes", "20",
-                       "--pods-per-node", "30", "-o", "json")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "ipam",
+        "check",
+        manifests,
+        "--nodes",
+        "20",
+        "--pods-per-node",
+        "30",
+        "-o",
+        "json",
+    )
     assert code == 0
     data = json.loads(out)
     assert data["status"] == "tight"
     assert data["growth"] == {"nodes": 20, "pods_per_node": 30, "fits": False}
-    assert ("growth: 10.244.0.0/22 at /24 holds 4 nodes of 253 pods; 20 nodes of 30 pods "
-            "need a /21 at /26") in data["advice"]
+    assert (
+        "growth: 10.244.0.0/22 at /24 holds 4 nodes of 253 pods; 20 nodes of 30 pods "
+        "need a /21 at /26"
+    ) in data["advice"]
 
 
-def test_cli_check_reads_existing_from_file_and_manifests_from_stdin(monkeypatch, capsys,
-                                                                      tmp_path):
+def test_cli_check_reads_existing_from_file_and_manifests_from_stdin(monkeypatch, capsys, tmp_path):
     nets = tmp_path / "existing.txt"
     nets.write_text("# the office\n10.96.0.0/16\n")
-    code, out, _ = run(monkeypatch, capsys, "ipam", "check", "-", "--existing", f"@{nets}",
-                       "-o", "json", stdin=MANIFESTS)
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "ipam",
+        "check",
+        "-",
+        "--existing",
+        f"@{nets}",
+        "-o",
+        "json",
+        stdin=MANIFESTS,
+    )
     assert code == 1
     assert json.loads(out)["conflicts"][0]["with_network"] == "10.96.0.0/16"
 

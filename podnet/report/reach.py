@@ -175,7 +175,8 @@ def _ranked_view(reach: Reach, declares: np.ndarray, width: int) -> str:
         f"{_summary_title(reach, allowed, pairs)}; {len(groups.names):,} namespaces are too many"
         f" for {width} columns: namespace pairs, most allowed first"
     )
-    return summary.ranked(title, groups.names, groups.names, allowed, pairs, width)
+    legend = "share: of the pod pairs whose destination declares a port"
+    return summary.ranked(title, legend, groups.names, groups.names, allowed, pairs, width)
 
 
 def render_csv(reach: Reach) -> str:

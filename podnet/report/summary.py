@@ -38,27 +38,34 @@ def may_fit(columns: int, width: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Grid:
-    """A numbered grid: each row numbered and named, the columns by number (the row numbers).
-    Names and cells wrap at spaces, never inside a word: a grid narrower than its longest words
-    does not fit, and is not drawn cut."""
+    """A grid with each row named: the columns by number, the rows' numbers (a `#` column), or,
+    with `headers`, by their own names. Names and cells wrap at spaces, never inside a word: a
+    grid narrower than its longest words does not fit, and is not drawn cut."""
 
     rows: list[str]
     cells: list[list[str]]
+    headers: list[str] | None = None  # the columns' names, when they are not the rows'
 
     def _texts(self) -> list[list[str]]:
         """Each column's texts, header first."""
         n = len(self.cells[0]) if self.cells else 0
+        numbers = [["#", *(str(i + 1) for i in range(len(self.rows)))]]
         return [
-            ["#", *(str(i + 1) for i in range(len(self.rows)))],
+            *(numbers if self.headers is None else []),
             ["from \\ to", *self.rows],
-            *([str(j + 1), *(row[j] for row in self.cells)] for j in range(n)),
+            *(
+                [self.headers[j] if self.headers else str(j + 1), *(row[j] for row in self.cells)]
+                for j in range(n)
+            ),
         ]
 
     def widths(self, width: int) -> list[int] | None:
         """Each column's text width in `width` columns, or None when it does not fit. The widest
         columns give way first, none below its longest word (rich would cut the word)."""
         texts = self._texts()
-        widest = [max(cell_len(t) for t in col) for col in texts]
+        widest = [
+            max(cell_len(line) for t in col for line in t.splitlines() or [""]) for col in texts
+        ]
         narrowest = [max(cell_len(w) for t in col for w in t.split() or [""]) for col in texts]
         # A space each side of every column's text, a border before each and after the last.
         room = width - 3 * len(texts) - 1
@@ -74,10 +81,10 @@ class Grid:
     def table(self, widths: list[int]) -> Table:
         table = Table()
         texts = self._texts()
+        names = 0 if self.headers else 1  # the column of the rows' names
         for k, (col, w) in enumerate(zip(texts, widths, strict=True)):
-            table.add_column(
-                col[0], justify="center" if k > 1 else "right" if k == 0 else "left", width=w
-            )
+            justify = "center" if k > names else "left" if k == names else "right"
+            table.add_column(col[0], justify=justify, width=w)
         for i in range(len(self.rows)):
             table.add_row(*(col[i + 1] for col in texts))
         return table
@@ -148,6 +155,7 @@ SHARE_LEGEND = f"{ALLOWED} every pair allowed, {DENIED} none, N% that share of t
 
 def ranked(
     title: str,
+    legend: str,
     sources: list[str],
     destinations: list[str],
     allowed: np.ndarray,
@@ -182,6 +190,5 @@ def ranked(
     nothing = int((pairs == 0).sum())
     if nothing:
         notes.append(f"{nothing:,} pairs have no destination that declares a port")
-    if notes:
-        out.print("; ".join(notes) + " (-o json lists every cell)", overflow="fold")
+    out.print("; ".join([*notes, legend]) + " (-o json lists every cell)", overflow="fold")
     return buf.getvalue()
