@@ -272,3 +272,15 @@ def test_services_summary_counts_by_namespace() -> None:
     assert "by namespace" in out
     row = next(line for line in out.splitlines() if "x (30 pods)" in line)
     assert [c.strip() for c in row.split("│")[2:-1]] == ["✓", "10%"]
+
+
+def test_namespace_summary_counts_blocks_whatever_the_pod_order() -> None:
+    """`a-b/...` sorts before `a/...` although `a` sorts before `a-b`: the blocks still count."""
+    pods = [f"a-b/p{i}" for i in range(10)] + [f"a/p{i}" for i in range(10)]
+    allowed = np.eye(20, dtype=bool)
+    allowed[:10, 10:] = True  # a-b may reach all of a
+    r = Reach(pods, {p: "10.0.0.1" for p in pods}, [Probe(80, "TCP", allowed)], requested=True)
+    out = reach_report.render_table(r, 40)
+    assert widest_line(out) <= 40
+    assert "TCP/80: 120 of 400 pod pairs allowed, by namespace" in " ".join(out.split())
+    assert numbered_rows(out) == {1: ["10%", "·"], 2: ["✓", "10%"]}

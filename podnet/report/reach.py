@@ -72,15 +72,16 @@ def _pods_view(reach: Reach, declares: np.ndarray, width: int) -> str | None:
     listed = declares.any(axis=0)
     if len(reach.probes) > 1:
         labels = [_port_label(p.port, p.protocol) for p in reach.probes]
+        # (probe, source, destination): open on a port the destination declares.
+        open_ = np.stack([p.allowed for p in reach.probes]) & declares[:, None, :]
         cells = [
             [
-                " ".join(labels[k] for k, p in enumerate(reach.probes) if open_[k, j]) or DENIED
+                (" ".join(labels[k] for k in np.flatnonzero(open_[:, i, j])) or DENIED)
                 if listed[j]
                 else NO_PORT
                 for j in range(n)
             ]
             for i in range(n)
-            for open_ in [np.array([p.allowed[i] for p in reach.probes]) & declares]
         ]
         title = "allowed connections to each destination's declared ports"
         legend = f"{DENIED} denied on every port it declares"
@@ -119,11 +120,11 @@ def _namespace_counts(
     destination declares, and the pairs whose destination declares one. Namespace by namespace
     over rows, so memory stays at one namespace's rows and no cell is visited in Python."""
     groups = summary.Groups.by([pod.split("/", 1)[0] for pod in reach.pods])
-    m = len(groups.names)
+    m, sizes = len(groups.names), groups.sizes
     allowed = np.zeros((m, m), dtype=np.int64)
     for a in range(m):
         rows = groups.rows(a)
-        block = np.zeros((len(rows), len(reach.pods)), dtype=bool)
+        block = np.zeros((int(sizes[a]), len(reach.pods)), dtype=bool)
         for k, probe in enumerate(reach.probes):
             block |= probe.allowed[rows] & declares[k]
         allowed[a] = groups.count(block.sum(axis=0))

@@ -109,7 +109,8 @@ class Groups:
     names: list[str]
     of: np.ndarray  # (N,) the group of each item
     order: np.ndarray  # (N,) the items, group by group
-    starts: np.ndarray  # (G,) where each group starts in `order`
+    starts: np.ndarray  # (G + 1,) where each group starts in `order`, and the end
+    contiguous: bool  # the items already come group by group: `order` is 0..N-1
 
     @classmethod
     def by(cls, names_of_items: Sequence[str]) -> Groups:
@@ -117,17 +118,18 @@ class Groups:
         index = {n: i for i, n in enumerate(names)}
         of = np.array([index[n] for n in names_of_items], dtype=np.int64)
         order = np.argsort(of, kind="stable")
-        starts = np.searchsorted(of[order], np.arange(len(names)))
-        return cls(names, of, order, starts)
+        starts = np.searchsorted(of[order], np.arange(len(names) + 1))
+        return cls(names, of, order, starts, bool((np.diff(of) >= 0).all()))
 
     @property
     def sizes(self) -> np.ndarray:
-        return np.bincount(self.of, minlength=len(self.names))
+        return np.diff(self.starts)
 
-    def rows(self, g: int) -> np.ndarray:
-        """The items of group `g`."""
-        end = self.starts[g + 1] if g + 1 < len(self.starts) else len(self.order)
-        return self.order[self.starts[g] : end]
+    def rows(self, g: int) -> np.ndarray | slice:
+        """The items of group `g`: a slice when the items come group by group (pods sorted by
+        namespace/name do), so that indexing a matrix with it copies nothing."""
+        start, end = int(self.starts[g]), int(self.starts[g + 1])
+        return slice(start, end) if self.contiguous else self.order[start:end]
 
     def count(self, per_item: np.ndarray) -> np.ndarray:
         """(G,) the sum of an (N,) count over each group's items."""
