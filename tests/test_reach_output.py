@@ -284,3 +284,18 @@ def test_namespace_summary_counts_blocks_whatever_the_pod_order() -> None:
     assert widest_line(out) <= 40
     assert "TCP/80: 120 of 400 pod pairs allowed, by namespace" in " ".join(out.split())
     assert numbered_rows(out) == {1: ["10%", "·"], 2: ["✓", "10%"]}
+
+
+@pytest.mark.parametrize("where", ["shop", "trace"])
+def test_services_cells_shared_by_alike_pods_are_walked_alone_the_same(where) -> None:
+    """Each cell equals the walk of that very pod, hairpin endpoints included."""
+    from podnet.model.cluster import cluster_from_text, load_cluster
+    from podnet.path.service_reach import service_cell, service_reach, targets
+    from tests.test_trace import CLUSTER
+
+    cluster = load_cluster([SHOP]) if where == "shop" else cluster_from_text(CLUSTER, "t.yaml")
+    family = cluster.config.families[0]
+    r = service_reach(cluster)
+    for pod in cluster.running_pods:
+        for t in targets(cluster, family):
+            assert r.cells[pod.key][t.name] == service_cell(cluster, pod, family, t), (pod.key, t)
