@@ -99,6 +99,21 @@ def test_many_namespaces_are_ranked_as_pairs(capsys, monkeypatch, columns) -> No
     # first by allowed pod pairs, then by name; a page of them, the rest counted.
     assert "✓ 4/4 kube-system → kube-system" in flat
     assert "... and 941 more pairs with some allowed" in flat
+    assert "share: of the pod pairs (-o json lists every cell)" in flat
+
+
+def test_namespace_whose_pods_declare_no_port(capsys, monkeypatch) -> None:
+    quiet = MANY_PODS + "---\n" + manifests(deployment("quiet", "job", 20, []))
+    out = reach_table(capsys, monkeypatch, 80, "--protocol", "TCP", stdin=quiet)
+    rows = numbered_rows(out)  # alpha, beta, gamma, kube-system, quiet
+    assert rows[1] == ["✓", "✓", "·", "✓", "-"]
+    assert rows[5] == ["✓", "✓", "·", "✓", "-"]
+    flat = " ".join(out.split())
+    assert "- no pod there declares a port; pairs toward pods that declare no port are not" in flat
+    # With --port every pair counts: quiet's pods are asked too (nothing isolates them).
+    asked = reach_table(capsys, monkeypatch, 80, "--port", "80", stdin=quiet)
+    assert numbered_rows(asked)[1] == ["✓", "✓", "·", "✓", "✓"]
+    assert "not counted" not in asked
 
 
 def test_wide_terminal_draws_pods_when_they_fit(capsys, monkeypatch) -> None:

@@ -176,7 +176,9 @@ def _ranked_view(reach: Reach, declares: np.ndarray, width: int) -> str:
         f"{_summary_title(reach, allowed, pairs)}; {len(groups.names):,} namespaces are too many"
         f" for {width} columns: namespace pairs, most allowed first"
     )
-    legend = "share: of the pod pairs whose destination declares a port"
+    legend = "share: of the pod pairs" + (
+        "" if declares.any(axis=0).all() else " whose destination declares a port"
+    )
     return summary.ranked(title, legend, groups.names, groups.names, allowed, pairs, width)
 
 
