@@ -1,7 +1,8 @@
 """Matrices wider than the terminal, summarised for `reach` and `reach --services`: whether a grid
 fits the width, blocks of cells counted by group (namespace) without touching cells one by one in
 Python, a block written as one symbol or share, and the ranked list of group pairs for when even
-the groups do not fit side by side. Renders nothing on its own and computes no verdict."""
+the groups do not fit side by side. The verdicts come from the result being drawn: none is
+computed here."""
 
 from __future__ import annotations
 
