@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from enum import StrEnum
@@ -150,7 +151,9 @@ def probe_ports(
     if port is not None:
         return [(port, (protocol or Protocol.TCP).value)]
     if protocol is not None:
-        return [pp for pp in declared_ports(cluster.running_pods) if pp[1] == protocol.value]
+        return [
+            pp for pp in declared_ports(cluster.running_pods, cluster) if pp[1] == protocol.value
+        ]
     return None
 
 
@@ -203,6 +206,8 @@ def reach(
         sources=sources,
         destinations=destinations,
     )
+    if port is not None:  # asked by number: a verdict toward every pod, declared or not
+        result = dataclasses.replace(result, requested=True)
     sys.stdout.write(render(result, output.value))
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -266,8 +267,11 @@ def probe(
 
         sys.stdout.write(render(service_probe.measure(model, live, timeout=timeout), output.value))
         return
-    ports = probe_ports(model, port, protocol) or declared_ports(model.running_pods)
-    sys.stdout.write(render(v.measure(model, live.pod_netns, ports, timeout), output.value))
+    ports = probe_ports(model, port, protocol) or declared_ports(model.running_pods, model)
+    measured = v.measure(model, live.pod_netns, ports, timeout)
+    if port is not None:  # asked by number: a verdict toward every pod, declared or not
+        measured = replace(measured, reach=replace(measured.reach, requested=True))
+    sys.stdout.write(render(measured, output.value))
 
 
 @app.command()

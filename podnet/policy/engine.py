@@ -28,9 +28,25 @@ from podnet.policy.matrix import Probe, Reach
 _PROTO = {p: i for i, p in enumerate(PROTOCOLS)}
 
 
-def declared_ports(pods: Iterable[Pod]) -> list[tuple[int, str]]:
-    """Every (port, protocol) some pod declares, sorted by protocol then port."""
-    found = {(p.container_port, p.protocol) for pod in pods for p in pod.ports}
+def pod_ports(
+    pods: Iterable[Pod], cluster: Cluster | None = None
+) -> dict[str, set[tuple[int, str]]]:
+    """What each pod declares, by namespace/name: its containers' (port, protocol) pairs and, with
+    `cluster`, the ports its Services target on it (the EndpointSlice ports of the endpoints that
+    are the pod, a named targetPort resolved on the pod as the EndpointSlice controller does): the
+    Service sends traffic there whether or not a container lists the port."""
+    found = {pod.key: {(p.container_port, p.protocol) for p in pod.ports} for pod in pods}
+    for s in cluster.endpoint_slices if cluster is not None else ():
+        ports = {(p.port, p.protocol) for p in s.ports if p.port is not None}
+        for e in s.endpoints:
+            if e.target in found:
+                found[e.target] |= ports
+    return found
+
+
+def declared_ports(pods: Iterable[Pod], cluster: Cluster | None = None) -> list[tuple[int, str]]:
+    """Every (port, protocol) some pod declares (`pod_ports`), sorted by protocol then port."""
+    found = set().union(*pod_ports(pods, cluster).values())
     return sorted(found, key=lambda pp: (pp[1], pp[0]))
 
 
@@ -350,9 +366,10 @@ def reach(
     """The model's reachability matrix: every pod to every pod, for each (port, protocol), over
     the addresses of one IP family (the cluster's primary one unless `version`).
 
-    Without `ports`, every (port, protocol) some destination pod declares. The rows are the
-    pods `sources` names (by namespace/name), else those of `namespace`, else every pod; the
-    columns likewise with `destinations`. Policies are evaluated over the whole cluster.
+    Without `ports`, every (port, protocol) some destination pod declares, a Service's target
+    ports included (`pod_ports`). The rows are the pods `sources` names (by namespace/name), else
+    those of `namespace`, else every pod; the columns likewise with `destinations`. Policies are
+    evaluated over the whole cluster.
     """
     engine = PolicyEngine(cluster, version)
     names = [p.key for p in engine.pods]
@@ -365,7 +382,9 @@ def reach(
         return [i for i in order if namespace is None or engine.pods[i].namespace == namespace]
 
     rows, columns = kept(sources), kept(destinations)
-    wanted = ports if ports is not None else declared_ports(engine.pods[i] for i in columns)
+    wanted = (
+        ports if ports is not None else declared_ports([engine.pods[i] for i in columns], cluster)
+    )
     probes = [
         Probe(port, proto, engine.matrix(port, proto)[np.ix_(rows, columns)])
         for port, proto in wanted
@@ -375,9 +394,7 @@ def reach(
         pods=[names[i] for i in rows],
         ips={names[i]: str(engine.ips[i]) for i in shown},
         probes=probes,
-        declared={
-            names[i]: {(c.container_port, c.protocol) for c in engine.pods[i].ports} for i in shown
-        },
+        declared=pod_ports([engine.pods[i] for i in shown], cluster),
         pending={
             k: why
             for k, why in cluster.pending.items()

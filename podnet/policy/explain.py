@@ -161,7 +161,7 @@ def explain_names(
                 raise InvalidValue(
                     "name", dst.text, why, message=f"{s} ({s.ip}) and {t} ({t.ip}) {why}"
                 )
-            to_port, proto = _target_port(dst, t, port or dst.port, protocol)
+            to_port, proto = _target_port(cluster, dst, t, port or dst.port, protocol)
             items.append(explain(cluster, s, t, to_port, proto))
     return Explanations(src.name, dst.name, tuple(items))
 
@@ -174,8 +174,11 @@ def _peers(cluster: Cluster, named: Named, version: int | None, side: str) -> tu
         raise InvalidValue(side, named.text, str(err)) from None
 
 
-def _target_port(dst: Named, to: Peer, port: int | None, protocol: str | None) -> tuple[int, str]:
-    """The port and protocol the connection reaches `to` on."""
+def _target_port(
+    cluster: Cluster, dst: Named, to: Peer, port: int | None, protocol: str | None
+) -> tuple[int, str]:
+    """The port and protocol the connection reaches `to` on: without one asked for, the first it
+    declares, a Service's target port included."""
     proto = protocol or "TCP"
     if dst.service is not None:
         service = dst.service
@@ -199,10 +202,9 @@ def _target_port(dst: Named, to: Peer, port: int | None, protocol: str | None) -
         return target, proto
     if port is not None:
         return port, proto
-    declared = sorted(
-        ((p.container_port, p.protocol) for p in (to.pod.ports if to.pod else ())),
-        key=lambda pp: (pp[1], pp[0]),
-    )
+    from podnet.policy.engine import declared_ports  # NumPy: loaded only when it is needed
+
+    declared = declared_ports([to.pod] if to.pod else [], cluster)
     declared = [pp for pp in declared if protocol is None or pp[1] == protocol]
     if not declared:
         why = f"declares no {protocol + ' ' if protocol else ''}port"

@@ -22,7 +22,8 @@ class Reach:
     pods: list[str]  # namespace/name, sorted: the rows (sources), and the columns unless narrowed
     ips: dict[str, str]
     probes: list[Probe]
-    # (port, protocol) each pod declares: lets the table show, per pair, the open ports.
+    # (port, protocol) each pod declares, as a container port or a Service's target port: lets
+    # the table show, per pair, the open ports, and tell "denied" from "nothing declared there".
     declared: dict[str, set[tuple[int, str]]] = field(default_factory=dict)
     # Pods of the manifests that are not in the matrix because no node takes them: why.
     pending: dict[str, str] = field(default_factory=dict)
@@ -33,3 +34,16 @@ class Reach:
     def columns(self) -> list[str]:
         """The destinations, in column order."""
         return self.pods if self.destinations is None else self.destinations
+
+    # The ports were asked for by number (`--port`), not taken from what pods declare: a verdict
+    # is wanted toward every pod, whether it declares the port or not.
+    requested: bool = False
+
+    def declares(self) -> np.ndarray:
+        """(probes, columns) bool: destination j declares probe p's port (always, when `requested`)."""
+        out = np.ones((len(self.probes), len(self.columns)), dtype=bool)
+        if not self.requested:
+            for p, probe in enumerate(self.probes):
+                pp = (probe.port, probe.protocol)
+                out[p] = [pp in self.declared.get(pod, ()) for pod in self.columns]
+        return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -25,3 +26,20 @@ def printed(
     )
     draw(console)
     return buf.getvalue()
+
+
+def terminal_width(default: int = 80) -> int:
+    """The columns a table may use, decided as rich decides: `COLUMNS` when it holds a number,
+    else the width of the terminal on the standard output, error or input (so `| less` and
+    `> file` typed at a terminal still get it), else `default`."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    for stream in (sys.stdout, sys.stderr, sys.stdin):
+        try:
+            width = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            continue
+        if width > 0:
+            return width
+    return default

@@ -77,7 +77,7 @@ def to_text(tour: Tour) -> str:
         console.print(_pods(cluster))
         console.print(_policies(cluster))
         console.rule("reachability (podnet reach)")
-        console.print(reach.render_table(tour.reach), end="")
+        console.print(reach.render_table(tour.reach, console.width), end="")
         console.rule("lint (podnet lint)")
         for f in tour.findings.items:
             console.print(str(f), markup=False)

@@ -4,23 +4,25 @@ or real probes): table, json (the contract in docs/contracts.md), csv, md and do
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
-from podnet.policy.matrix import Probe, Reach
-
-# Above this many pods the table is summarised by namespace.
-TABLE_PODS = 40
+from podnet.policy.matrix import Reach
+from podnet.report import summary
+from podnet.report.console import terminal_width
+from podnet.report.summary import ALLOWED, DENIED, NO_PORT
 
 
 def to_json(reach: Reach) -> dict:
-    """The shape docs/contracts.md promises to other tools: `allowed[FROM][TO]` per probe, and
-    `pending` (pod -> why no node takes it) when the manifests have such pods; `to`, the
-    destination pods, when the columns are narrowed to other pods than the rows."""
+    """The shape docs/contracts.md promises to other tools: `allowed[FROM][TO]` per probe, each
+    probe's `undeclared` destinations, `pending` (pod -> why no node takes it) when the manifests
+    have such pods, and `to`, the destination pods, when the columns are narrowed to other pods
+    than the rows."""
+    # What the pods declare, even when the ports were asked for by number.
+    declares = dataclasses.replace(reach, requested=False).declares()
     doc = {
         "pods": reach.pods,
         **({"to": reach.destinations} if reach.destinations is not None else {}),
@@ -33,42 +35,31 @@ def to_json(reach: Reach) -> dict:
                     src: {dst: bool(p.allowed[i, j]) for j, dst in enumerate(reach.columns)}
                     for i, src in enumerate(reach.pods)
                 },
+                "undeclared": [reach.columns[j] for j in np.flatnonzero(~declares[k])],
             }
-            for p in reach.probes
+            for k, p in enumerate(reach.probes)
         ],
     }
     if reach.pending:
-        doc["pending"] = dict(reach.pending)
+        doc["pending"] = reach.pending
     return doc
 
 
-def _console() -> tuple[Console, io.StringIO]:
-    buf = io.StringIO()
-    return Console(file=buf, width=200, force_terminal=False, color_system=None), buf
-
-
-def render_table(reach: Reach) -> str:
-    console, buf = _console()
+def render_table(reach: Reach, width: int | None = None) -> str:
+    """The matrix in `width` columns (the terminal's by default, `console.terminal_width`): pod by
+    pod when that fits, else namespace by namespace, else namespace pairs ranked. Columns that are
+    other pods than the rows (`reach --from/--to`) are listed under the table by number."""
     if not reach.pods or not reach.columns:
         return "no pods on the pod network\n"
-    wide = max(len(reach.pods), len(reach.columns))
-    if len(reach.probes) > 1 and wide <= TABLE_PODS:
-        console.print(_ports_table(reach))
-        console.print(_columns_legend(reach), end="")
-        return buf.getvalue()
-    for probe in reach.probes:
-        allowed = int(probe.allowed.sum())
-        total = probe.allowed.size
-        title = f"{probe.protocol}/{probe.port}: {allowed} of {total} connections allowed"
-        table = (
-            _pod_table(reach, probe, title)
-            if wide <= TABLE_PODS
-            else _namespace_table(reach, probe, title)
-        )
-        console.print(table)
-    if wide <= TABLE_PODS:
-        console.print(_columns_legend(reach), end="")
-    return buf.getvalue()
+    if not reach.probes:
+        return "no pod declares a port: ask for one with --port N\n"
+    width = width or terminal_width()
+    declares = reach.declares()
+    for view in (_pods_view, _namespaces_view):
+        drawn = view(reach, declares, width)
+        if drawn is not None:
+            return drawn + (_columns_legend(reach) if view is _pods_view else "")
+    return _ranked_view(reach, declares, width)
 
 
 def _columns_legend(reach: Reach) -> str:
@@ -82,59 +73,137 @@ def _columns_legend(reach: Reach) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pod_table(reach: Reach, probe: Probe, title: str) -> Table:
-    table = Table(title=title, title_justify="left", caption="rows: from; columns: to (by number)")
-    table.add_column("#", justify="right")
-    table.add_column("from \\ to")
-    for j in range(len(reach.columns)):
-        table.add_column(str(j + 1), justify="center")
-    for i, pod in enumerate(reach.pods):
-        cells = ["✓" if probe.allowed[i, j] else "·" for j in range(len(reach.columns))]
-        table.add_row(str(i + 1), f"{pod} ({reach.ips.get(pod, '')})", *cells)
-    return table
+def _port_label(port: int, protocol: str) -> str:
+    return f"{port}" + ("" if protocol == "TCP" else f"/{protocol[0].lower()}")
 
 
-def _ports_table(reach: Reach) -> Table:
-    """One grid for many ports: each cell lists the destination's declared ports it may reach."""
-    table = Table(
-        title="allowed connections to each destination's declared ports",
-        title_justify="left",
-        caption="rows: from; columns: to (by number); · none allowed",
-    )
-    table.add_column("#", justify="right")
-    table.add_column("from \\ to")
-    for j in range(len(reach.columns)):
-        table.add_column(str(j + 1), justify="center")
-    for i, pod in enumerate(reach.pods):
-        cells = []
-        for j, dst in enumerate(reach.columns):
-            ports = [
-                f"{p.port}" + ("" if p.protocol == "TCP" else f"/{p.protocol[0].lower()}")
-                for p in reach.probes
-                if (p.port, p.protocol) in reach.declared.get(dst, set()) and p.allowed[i, j]
+def _pods_view(reach: Reach, declares: np.ndarray, width: int) -> str | None:
+    """Every pod a row and a column: a cell lists the destination's declared ports that are open
+    (one port: whether it is open)."""
+    n, m = len(reach.pods), len(reach.columns)
+    if not summary.may_fit(m, width):
+        return None
+    listed = declares.any(axis=0)
+    if len(reach.probes) > 1:
+        labels = [_port_label(p.port, p.protocol) for p in reach.probes]
+        # (probe, source, destination): open on a port the destination declares.
+        open_ = np.stack([p.allowed for p in reach.probes]) & declares[:, None, :]
+        cells = [
+            [
+                (" ".join(labels[k] for k in np.flatnonzero(open_[:, i, j])) or DENIED)
+                if listed[j]
+                else NO_PORT
+                for j in range(m)
             ]
-            cells.append(",".join(ports) if ports else "·")
-        table.add_row(str(i + 1), f"{pod} ({reach.ips.get(pod, '')})", *cells)
-    return table
+            for i in range(n)
+        ]
+        title = "allowed connections to each destination's declared ports"
+        legend = f"{DENIED} denied on every port it declares"
+    else:
+        allowed = reach.probes[0].allowed
+        cells = [
+            [(ALLOWED if allowed[i, j] else DENIED) if listed[j] else NO_PORT for j in range(m)]
+            for i in range(n)
+        ]
+        title = _single_title(reach, declares)
+        legend = f"{ALLOWED} allowed, {DENIED} denied"
+    if not listed.all():
+        legend += f", {NO_PORT} the destination declares no such port (ask with --port N)"
+    grid = summary.Grid([f"{pod} ({reach.ips.get(pod, '')})" for pod in reach.pods], cells)
+    return summary.printed(width, title, grid, f"rows: from; columns: to (by number); {legend}")
 
 
-def _namespace_table(reach: Reach, probe: Probe, title: str) -> Table:
-    namespaces = sorted({p.split("/")[0] for p in reach.pods})
-    ns_of = np.array([namespaces.index(p.split("/")[0]) for p in reach.pods])
-    to_namespaces = sorted({p.split("/")[0] for p in reach.columns})
-    to_ns_of = np.array([to_namespaces.index(p.split("/")[0]) for p in reach.columns])
-    table = Table(title=title + " (allowed / pairs, by namespace)", title_justify="left")
-    table.add_column("from \\ to")
-    for ns in to_namespaces:
-        table.add_column(ns, justify="right")
-    for a, src in enumerate(namespaces):
-        rows = probe.allowed[ns_of == a]
-        cells = []
-        for b in range(len(to_namespaces)):
-            block = rows[:, to_ns_of == b]
-            cells.append(f"{int(block.sum())}/{block.size}")
-        table.add_row(src, *cells)
-    return table
+def _single_title(reach: Reach, declares: np.ndarray) -> str:
+    probe = reach.probes[0]
+    head = f"{probe.protocol}/{probe.port}"
+    if declares.all():
+        allowed, pairs = int(probe.allowed.sum()), probe.allowed.size
+        return f"{head}: {allowed:,} of {pairs:,} connections allowed"
+    to = declares[0]
+    allowed, pairs = int(probe.allowed[:, to].sum()), len(reach.pods) * int(to.sum())
+    return (
+        f"{head}: {allowed:,} of {pairs:,} connections allowed to the {int(to.sum()):,} pod(s)"
+        " that declare it"
+    )
+
+
+def _namespace_counts(
+    reach: Reach, declares: np.ndarray
+) -> tuple[summary.Groups, summary.Groups, np.ndarray, np.ndarray]:
+    """Per (source namespace, destination namespace): the pod pairs open on some port the
+    destination declares, and the pairs whose destination declares one. Namespace by namespace
+    over rows, so memory stays at one namespace's rows and no cell is visited in Python."""
+    groups = summary.Groups.by([pod.split("/", 1)[0] for pod in reach.pods])
+    to = (
+        groups
+        if reach.destinations is None
+        else summary.Groups.by([pod.split("/", 1)[0] for pod in reach.columns])
+    )
+    allowed = np.zeros((len(groups.names), len(to.names)), dtype=np.int64)
+    for a in range(len(groups.names)):
+        rows = groups.rows(a)
+        block = np.zeros((int(groups.sizes[a]), len(reach.columns)), dtype=bool)
+        for k, probe in enumerate(reach.probes):
+            block |= probe.allowed[rows] & declares[k]
+        allowed[a] = to.count(block.sum(axis=0))
+    pairs = np.outer(groups.sizes, to.count(declares.any(axis=0).astype(np.int64)))
+    return groups, to, allowed, pairs
+
+
+def _summary_title(reach: Reach, allowed: np.ndarray, pairs: np.ndarray) -> str:
+    if len(reach.probes) == 1:
+        p = reach.probes[0]
+        return f"{p.protocol}/{p.port}: {int(allowed.sum()):,} of {int(pairs.sum()):,} pod pairs allowed"
+    return (
+        f"{len(reach.probes)} ports (one at a time: --port N): {int(allowed.sum()):,} of"
+        f" {int(pairs.sum()):,} pod pairs allowed on some port the destination declares"
+    )
+
+
+def _share_legend(declares: np.ndarray, pairs: np.ndarray) -> str:
+    legend = summary.SHARE_LEGEND
+    if (pairs == 0).any():
+        legend += f", {NO_PORT} no pod there declares a port"
+    if not declares.any(axis=0).all():
+        legend += "; pairs toward pods that declare no port are not counted (ask with --port N)"
+    return legend
+
+
+def _namespaces_view(reach: Reach, declares: np.ndarray, width: int) -> str | None:
+    """Namespace by namespace: a cell is the share of the pod pairs allowed."""
+    if not summary.may_fit(len({pod.split("/", 1)[0] for pod in reach.columns}), width):
+        return None
+    groups, to, allowed, pairs = _namespace_counts(reach, declares)
+    grid = summary.Grid(
+        [f"{ns} ({size:,} pods)" for ns, size in zip(groups.names, groups.sizes, strict=True)],
+        [
+            [summary.share(int(allowed[a, b]), int(pairs[a, b])) for b in range(len(to.names))]
+            for a in range(len(groups.names))
+        ],
+        # Numbered columns are the rows' namespaces; other namespaces are named.
+        headers=None if to is groups else list(to.names),
+    )
+    columns = "columns: to (by number)" if to is groups else "columns: to"
+    return summary.printed(
+        width,
+        f"{_summary_title(reach, allowed, pairs)}, by namespace",
+        grid,
+        f"rows: from; {columns}; {_share_legend(declares, pairs)}",
+    )
+
+
+def _ranked_view(reach: Reach, declares: np.ndarray, width: int) -> str:
+    """Namespace pairs, most pod pairs allowed first."""
+    groups, to, allowed, pairs = _namespace_counts(reach, declares)
+    many = len(set(groups.names) | set(to.names))
+    title = (
+        f"{_summary_title(reach, allowed, pairs)}; {many:,} namespaces are too many"
+        f" for {width} columns: namespace pairs, most allowed first"
+    )
+    legend = "share: of the pod pairs" + (
+        "" if declares.any(axis=0).all() else " whose destination declares a port"
+    )
+    return summary.ranked(title, legend, groups.names, to.names, allowed, pairs, width)
 
 
 def render_csv(reach: Reach) -> str:

@@ -5,32 +5,85 @@ what decided it."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 
-from rich.console import Console
-from rich.table import Table
+import numpy as np
 
 from podnet.linux import probe
 from podnet.linux.service_probe import Check, ServiceMatrix
 from podnet.path.service_reach import ServiceCell, ServiceReach
 from podnet.proxy.verdict import ProxyVerdict
+from podnet.report import summary
+from podnet.report.console import terminal_width
 
 
 def _table(
-    title: str, caption: str, pods: list[str], services: list[str], cell: Callable[[str, str], str]
+    title: str,
+    caption: str,
+    pods: list[str],
+    services: list[str],
+    cell: Callable[[str, str], str],
+    allowed: Callable[[str, str], bool],
+    width: int | None = None,
 ) -> str:
-    """Pods down, Service ports across, `cell(pod, service)` in each."""
-    table = Table(title=title, title_justify="left", caption=caption)
-    table.add_column("from \\ to")
-    for s in services:
-        table.add_column(s, justify="center")
-    for pod in pods:
-        table.add_row(pod, *(cell(pod, s) for s in services))
-    buf = io.StringIO()
-    Console(file=buf, width=200, color_system=None).print(table)
-    return buf.getvalue()
+    """Pods down, Service ports across, `cell(pod, service)` in each, when that fits `width`
+    columns (the terminal's by default); else the share `allowed` by namespace, else namespace
+    pairs ranked."""
+    width = width or terminal_width()
+    if summary.may_fit(len(services), width):
+        grid = summary.Grid(
+            pods, [[cell(p, s) for s in services] for p in pods], [_header(s) for s in services]
+        )
+        drawn = summary.printed(width, title, grid, caption)
+        if drawn is not None:
+            return drawn
+    sources = summary.Groups.by([p.split("/", 1)[0] for p in pods])
+    targets = summary.Groups.by([s.split("/", 1)[0] for s in services])
+    ok = np.array([[allowed(p, s) for s in services] for p in pods], dtype=bool)
+    ok = ok.reshape(len(pods), len(services))
+    counts = np.array(
+        [targets.count(ok[sources.rows(a)].sum(axis=0)) for a in range(len(sources.names))],
+        dtype=np.int64,
+    ).reshape(len(sources.names), len(targets.names))
+    pairs = np.outer(sources.sizes, targets.sizes)
+    head = (
+        f"{title}: {int(counts.sum()):,} of {int(pairs.sum()):,} pod to Service port pairs allowed"
+    )
+    if summary.may_fit(len(targets.names), width):
+        grid = summary.Grid(
+            [f"{ns} ({n:,} pods)" for ns, n in zip(sources.names, sources.sizes, strict=True)],
+            [
+                [summary.share(int(counts[a, b]), int(pairs[a, b])) for b in range(counts.shape[1])]
+                for a in range(counts.shape[0])
+            ],
+            [f"{ns} ({n:,})" for ns, n in zip(targets.names, targets.sizes, strict=True)],
+        )
+        drawn = summary.printed(
+            width,
+            f"{head}, by namespace",
+            grid,
+            "rows: pods' namespaces; columns: Services' namespaces (Service ports);"
+            f" {summary.SHARE_LEGEND}",
+        )
+        if drawn is not None:
+            return drawn
+    return summary.ranked(
+        f"{head}; too many namespaces for {width} columns: namespace pairs, most allowed first",
+        "share: of the pod to Service port pairs",
+        sources.names,
+        targets.names,
+        counts,
+        pairs,
+        width,
+    )
+
+
+def _header(service: str) -> str:
+    """ns/name:port/protocol over three lines, so that a column is as wide as its longest part."""
+    name, _, port = service.rpartition(":")
+    namespace, _, name = name.partition("/")
+    return f"{namespace}/\n{name}\n:{port}"
 
 
 def _json(
@@ -69,13 +122,15 @@ def _model_cell(c: ServiceCell) -> str:
     return "~" if c.allowed else "✗"
 
 
-def model_table(r: ServiceReach) -> str:
+def model_table(r: ServiceReach, width: int | None = None) -> str:
     return _table(
         "pods to Service ports",
-        "✓ every endpoint accepts · ~ some do · ✗ none does · R rejected (no endpoints) · D dropped",
+        "✓ every endpoint accepts, ~ some do, ✗ none does, R rejected (no endpoints), D dropped",
         r.pods,
         r.services,
         lambda pod, s: _model_cell(r.cells[pod][s]),
+        lambda pod, s: r.cells[pod][s].allowed,
+        width,
     )
 
 
@@ -101,10 +156,11 @@ def _kernel_cell(c: Check) -> str:
 def kernel_table(m: ServiceMatrix) -> str:
     return _table(
         "pods to Service ports (real connections)",
-        "✓ connected · R refused · ✗ timed out",
+        "✓ connected, R refused, ✗ timed out",
         m.pods,
         m.services,
         lambda pod, s: _kernel_cell(m.checks[(pod, s)]),
+        lambda pod, s: probe.OPEN in {o.status for o in m.checks[(pod, s)].outcomes},
     )
 
 
