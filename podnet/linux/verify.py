@@ -14,6 +14,7 @@ import numpy as np
 
 from podnet.linux import probe
 from podnet.model.cluster import Cluster
+from podnet.policy.engine import pod_ports
 from podnet.policy.matrix import Probe, Reach
 
 SCTP_NOTE = "not probed: this kernel has no SCTP sockets"
@@ -69,7 +70,7 @@ def measure(
         pods=keys,
         ips=ips,
         probes=probes,
-        declared={p.key: {(c.container_port, c.protocol) for c in p.ports} for p in pods},
+        declared=pod_ports(pods, cluster),  # as `reach` counts them: Service target ports too
     )
     unsupported = [pp for pp in ports if pp[1] not in ("TCP", "UDP")]
     return Measured(reach, outcomes, unsupported)
