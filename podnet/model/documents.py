@@ -6,8 +6,9 @@ JSON, and `kind: List`. Nothing here knows what a Kubernetes object means.
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,129 @@ import yaml
 from podnet.errors import ManifestError, Problem
 
 try:  # LibYAML when present: the same results, several times faster
-    _Loader: type = yaml.CSafeLoader
+    _Base: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+# kubectl reads YAML with go-yaml v2 (through sigs.k8s.io/yaml), whose YAML 1.1 differs from
+# PyYAML's: an unquoted date or time stays a string; `=` is a string (PyYAML resolves it to the
+# `value` tag and then cannot build it); integers are Go literals (`0o17`, `017`, `0x1F`, `0b101`,
+# with `_` anywhere) and `1:20` is no base-60 number. Plain scalars are resolved here as go-yaml
+# resolves them, so a document kubectl applies reads the same. One exception: go-yaml also reads
+# `y` and `n` as booleans, which the API server then refuses wherever a string is due; here they
+# stay strings, accepting what kubectl refuses rather than the reverse (namespaces named x, y, z
+# as upstream's policy tests name them keep working).
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_TRUE = frozenset(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"))
+_FALSE = frozenset(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"))
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_SPECIAL_FLOATS = {
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), float("nan")),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), float("-inf")),
+}
+# strconv.ParseInt(s, 0, 64) after go-yaml removed every "_"
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_INT64 = range(-(2**63), 2**64)  # ParseInt, then ParseUint
+
+
+def _go_int(text: str) -> int | None:
+    plain = text.replace("_", "")
+    if not _GO_INT.fullmatch(plain):
+        return None
+    sign, digits = (-1, plain[1:]) if plain[0] == "-" else (1, plain.lstrip("+"))
+    base = 8 if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit() else 0
+    value = sign * int(digits, base)
+    return value if value in _INT64 else None
+
+
+def _plain_tag(value: str) -> str:
+    """The tag go-yaml v2 gives an unquoted scalar."""
+    if value in _TRUE or value in _FALSE:
+        return _BOOL
+    if value in _NULLS:
+        return _NULL
+    if value in _SPECIAL_FLOATS:
+        return _FLOAT
+    if value == "<<":
+        return _MERGE
+    first = value[0]
+    if first == ".":
+        return _FLOAT if _GO_FLOAT.fullmatch(value) else _STR
+    if first.isdigit() or first in "+-":
+        if _go_int(value) is not None:
+            return _INT
+        if _GO_FLOAT.fullmatch(value.replace("_", "")):
+            return _FLOAT
+    return _STR
+
+
+def _scalar(tag: str, value: str) -> Any:
+    """The value of a scalar resolved by `_plain_tag` (or tagged so explicitly)."""
+    if tag == _BOOL:
+        if value in _TRUE or value in _FALSE:
+            return value in _TRUE
+        raise ValueError(f"invalid boolean: {value!r}")
+    if tag == _INT:
+        number = _go_int(value)
+        if number is None:
+            raise ValueError(f"invalid integer: {value!r}")
+        return number
+    if value in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[value]
+    return float(value.replace("_", ""))
+
+
+def _key_text(key: Any) -> Any:
+    """A map key as sigs.k8s.io/yaml turns it into a JSON key: booleans and integers become
+    their text (`on:` is "true", `1:` is "1"); other keys are left for the checks to name."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    return key
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    """The safe loader with go-yaml's plain scalars and JSON's string keys."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _plain_tag(value)
+        return super().resolve(kind, value, implicit)
+
+    def construct_go_scalar(self, node: yaml.ScalarNode) -> Any:
+        return _scalar(node.tag, self.construct_scalar(node))
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        # Keys become text before they meet: `true:` and `1:` are one Python key, not two.
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping node, but found {node.id}", node.start_mark
+            )
+        self.flatten_mapping(node)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _key_text(self.construct_object(key_node, deep=deep))
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found unhashable key",
+                    key_node.start_mark,
+                )
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+for _tag in (_BOOL, _INT, _FLOAT):
+    _Loader.add_constructor(_tag, _Loader.construct_go_scalar)
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HELM_HINT = (
@@ -226,6 +347,18 @@ def _duplicate(key: str, first: int, path: FieldPath) -> str:
     return text
 
 
+def _node_key(node: yaml.Node) -> str:
+    """A key's text in the field paths: as the document's data has it (`on:` is "true")."""
+    if not isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    if node.tag in (_BOOL, _INT):
+        try:
+            return str(_key_text(_scalar(node.tag, node.value)))
+        except ValueError:
+            pass
+    return str(node.value)
+
+
 def _record_lines(
     node: yaml.Node,
     path: FieldPath,
@@ -247,7 +380,7 @@ def _record_lines(
         if isinstance(n, yaml.MappingNode):
             keys: set[str] = set()
             for k, v in n.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
+                key = _node_key(k)
                 if key in keys and key != "<<":
                     here = k.start_mark.line + 1
                     duplicates.append((here, _duplicate(key, lines[(*p, key)], p)))
