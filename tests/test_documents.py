@@ -513,3 +513,18 @@ spec:
 def test_boolean_and_integer_keys_record_their_lines_as_strings() -> None:
     doc = parse_text("k.yaml", "a: 1\nlabels:\n  on: x\n  1: y\n")[0]
     assert doc.line(("labels", "true")) == 3 and doc.line(("labels", "1")) == 4
+
+
+def test_merge_keys_may_be_set_again_as_kubectl_allows() -> None:
+    """A key a merge (`<<`) brings in may be set again in the mapping: no repeated key."""
+    text = ns("m") + "base: &b {a: 1, c: 3}\nx:\n  <<: *b\n  a: 2\n"
+    doc = parse_text("m.yaml", text)[0]
+    assert doc.data["x"] == {"a": 2, "c": 3}
+    assert doc.line(("x", "a")) == 8 and doc.line(("x", "c")) == 5
+
+
+def test_a_key_repeated_beside_a_merge_is_still_an_error() -> None:
+    text = ns("m") + "base: &b {a: 1}\nx:\n  <<: *b\n  c: 2\n  c: 3\n"
+    with pytest.raises(ManifestError) as err:
+        parse_text("m.yaml", text)
+    assert [(p.line, 'key "c" already set' in p.message) for p in err.value.problems] == [(9, True)]

@@ -227,7 +227,6 @@ def _parse_text(file: str, text: str) -> list[Document]:
     out: list[Document] = []
     problems: list[Problem] = []
     loader = _Loader(text)
-    may_alias = "&" in text
     try:
         index = 0
         while loader.check_node():
@@ -235,12 +234,13 @@ def _parse_text(file: str, text: str) -> list[Document]:
             if node is None:
                 continue
             line = node.start_mark.line + 1
-            # Without an anchor there can be no alias: the walk that records lines also
-            # measures the depth, and the full alias check is needed only with anchors.
+            # Lines and repeated keys are read before construction flattens merge keys (`<<`),
+            # whose keys a mapping may set again. The walk also measures the depth and sees
+            # whether an alias shares a node: only then is the full alias check needed.
             lines: dict[FieldPath, int] = {}
             duplicates: list[tuple[int, str]] = []
-            depth = 0 if may_alias else _record_lines(node, (), lines, duplicates)
-            unusable = _unusable(node) if may_alias else ""
+            depth, shared = _record_lines(node, (), lines, duplicates)
+            unusable = _unusable(node) if shared else ""
             if depth > MAX_DEPTH:
                 unusable = f"nested more than {MAX_DEPTH} levels deep"
             if unusable:
@@ -255,8 +255,8 @@ def _parse_text(file: str, text: str) -> list[Document]:
                 problems.append(Problem(file, line, "", "", f"invalid YAML: {err}"))
                 index += 1
                 continue
-            if may_alias:
-                _record_lines(node, (), lines, duplicates)
+            if shared:  # the keys merge keys brought in, now in their mappings
+                _record_lines(node, (), lines, [])
             if duplicates:
                 problems += [Problem(file, at, "", "", why) for at, why in duplicates]
                 index += 1
@@ -364,17 +364,20 @@ def _record_lines(
     path: FieldPath,
     lines: dict[FieldPath, int],
     duplicates: list[tuple[int, str]],
-) -> int:
-    """Record the line of every field path below `node`; return the deepest path's length. A key
-    that a mapping repeats is described in `duplicates` (kubectl refuses such a document)."""
+) -> tuple[int, bool]:
+    """Record the line of every field path below `node`; return the deepest path's length and
+    whether an alias made a node appear twice. A key that a mapping repeats is described in
+    `duplicates` (kubectl refuses such a document)."""
     stack: list[tuple[yaml.Node, FieldPath]] = [(node, path)]
     seen: set[int] = set()
     depth = 0
+    shared = False
     while stack:
         n, p = stack.pop()
         depth = max(depth, len(p))
         lines.setdefault(p, n.start_mark.line + 1)
         if id(n) in seen:  # an alias: same node again
+            shared = True
             continue
         seen.add(id(n))
         if isinstance(n, yaml.MappingNode):
@@ -390,4 +393,4 @@ def _record_lines(
         elif isinstance(n, yaml.SequenceNode):
             for i, v in enumerate(n.value):
                 stack.append((v, (*p, i)))
-    return depth
+    return depth, shared
