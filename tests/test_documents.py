@@ -528,3 +528,26 @@ def test_a_key_repeated_beside_a_merge_is_still_an_error() -> None:
     with pytest.raises(ManifestError) as err:
         parse_text("m.yaml", text)
     assert [(p.line, 'key "c" already set' in p.message) for p in err.value.problems] == [(9, True)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xef\xbb\xbf" + ns("bom").replace("\n", "\r\n").encode(),
+        ns("bom").encode("utf-16"),  # the platform's order, with its byte-order mark
+        b"\xff\xfe" + ns("bom").encode("utf-16-le"),
+        b"\xfe\xff" + ns("bom").encode("utf-16-be"),
+    ],
+    ids=["UTF-8 BOM, CRLF", "UTF-16", "UTF-16LE BOM", "UTF-16BE BOM"],
+)
+def test_byte_order_marks_as_kubectl_reads_them(
+    raw: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl decodes a file with a byte-order mark as UTF-8 or UTF-16 (Windows editors and
+    PowerShell's `>` write them); so does podnet, from a file and from stdin."""
+    (tmp_path / "w.yaml").write_bytes(raw)
+    assert [d.data["metadata"]["name"] for d in read_documents([str(tmp_path / "w.yaml")])] == [
+        "bom"
+    ]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+    assert [d.data["metadata"]["name"] for d in read_documents(["-"])] == ["bom"]

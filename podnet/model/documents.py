@@ -1,11 +1,13 @@
 """Reading manifest files into documents that remember the line of every field.
 
-Files, directories (recursively: *.yaml, *.yml, *.json) and stdin ("-"); multi-document YAML,
-JSON, and `kind: List`. Nothing here knows what a Kubernetes object means.
+Files, directories (recursively: *.yaml, *.yml, *.json) and stdin ("-"), decoded and read as
+kubectl reads them (UTF-8, or UTF-16 after a byte-order mark; YAML 1.1 as go-yaml resolves it);
+multi-document YAML, JSON, and `kind: List`. Nothing here knows what a Kubernetes object means.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import sys
 from collections.abc import Hashable, Iterable
@@ -191,13 +193,37 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
     return out
 
 
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode(raw: bytes) -> str:
+    """Bytes as kubectl decodes a manifest: a byte-order mark chooses UTF-8 or UTF-16 and is
+    dropped (Windows editors and PowerShell's `>` write them); without one, UTF-8."""
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            return raw.decode(codec)
+    return raw.decode("utf-8")
+
+
+def read_text(name: str) -> str:
+    """The text of a manifest file, or of stdin for "-". Raises OSError, UnicodeDecodeError."""
+    if name != "-":
+        return decode(Path(name).read_bytes())
+    stream = getattr(sys.stdin, "buffer", None)
+    return decode(stream.read()) if stream is not None else sys.stdin.read()
+
+
 def read_documents(paths: Iterable[str]) -> list[Document]:
     """Every object in the files, `kind: List` items flattened. Raises ManifestError."""
     docs: list[Document] = []
     problems: list[Problem] = []
     for name in expand_paths(paths):
         try:
-            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+            text = read_text(name)
         except (OSError, UnicodeDecodeError) as err:
             problems.append(Problem(name, None, "", "", f"cannot read: {err}"))
             continue
