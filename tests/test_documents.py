@@ -285,7 +285,12 @@ ERROR_CASES = [
     ),
     ErrorCase(
         "values the YAML constructor rejects, each document reported",
-        {"d.yaml": ns("x") + "extra: 2024-02-30\n---\n" + ns("ok") + "---\na: 2023-13-01\n"},
+        {
+            "d.yaml": ns("x")
+            + "extra: !!timestamp 2024-02-30\n---\n"
+            + ns("ok")
+            + "---\na: !!timestamp 2023-13-01\n"
+        },
         ["d.yaml"],
         [("d.yaml", 1, "day is out of range"), ("d.yaml", 12, "month must be in 1..12")],
     ),
@@ -417,3 +422,132 @@ def test_known_kind_of_another_api_group_is_skipped() -> None:
     cluster = cluster_from_text(capi)
     assert dict(cluster.skipped) == {"Cluster (cluster.x-k8s.io/v1beta1)": 1}
     assert [n.name for n in cluster.nodes] == ["node-1", "node-2"]
+
+
+# kubectl reads YAML with go-yaml v2: its YAML 1.1 plain scalars, and JSON's string keys.
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("=", "="),  # PyYAML's `value` tag (kube-prometheus' CRDs)
+        ("[=, ==]", ["=", "=="]),
+        ("2024-01-01", "2024-01-01"),  # a date stays a string
+        ("2024-02-30", "2024-02-30"),
+        ("2001-12-14t21:59:43.10-05:00", "2001-12-14t21:59:43.10-05:00"),
+        ("1:20", "1:20"),  # no base-60 numbers
+        ("12:30:00", "12:30:00"),
+        ("[yes, Yes, YES, on, On, ON, true, True, TRUE]", [True] * 9),
+        ("[no, No, NO, off, Off, OFF, false, False, FALSE]", [False] * 9),
+        ("[yEs, oN, tRUE, y, n, Y, N]", ["yEs", "oN", "tRUE", "y", "n", "Y", "N"]),
+        ("[~, null, Null, NULL, '']", [None, None, None, None, ""]),
+        ("[0, 7, -7, +7, 1_000, 0x1F, 0X1f, 0o17, 017, 0b101, -0b101, 0_7]", None),
+        ("[08, 1.5, .5, 1e3, -1.5E-2, 1_0.5, .inf, -.Inf, +.INF]", None),
+        ("['=', '2024-01-01', 'yes', '017', \"0x1F\"]", ["=", "2024-01-01", "yes", "017", "0x1F"]),
+        (
+            "[a=b, =a, 0x, 0o8, 1.2.3, 1e, +, -, .]",
+            ["a=b", "=a", "0x", "0o8", "1.2.3", "1e"] + ["+", "-", "."],
+        ),
+        ("{on: a, off: b, 1: c, 0x10: d}", {"true": "a", "false": "b", "1": "c", "16": "d"}),
+        ("{<<: {a: 1}, b: 2}", {"a": 1, "b": 2}),
+    ],
+)
+def test_yaml_scalars_as_kubectl_reads_them(text: str, value: object) -> None:
+    got = parse_text("q.yaml", f"v: {text}\n")[0].data["v"]
+    if value is None:  # numbers: compare with their expected types
+        value = {
+            "[0, 7, -7, +7, 1_000, 0x1F, 0X1f, 0o17, 017, 0b101, -0b101, 0_7]": [
+                0,
+                7,
+                -7,
+                7,
+                1000,
+                31,
+                31,
+                15,
+                15,
+                5,
+                -5,
+                7,
+            ],
+            "[08, 1.5, .5, 1e3, -1.5E-2, 1_0.5, .inf, -.Inf, +.INF]": [
+                8.0,
+                1.5,
+                0.5,
+                1000.0,
+                -0.015,
+                10.5,
+                float("inf"),
+                float("-inf"),
+                float("inf"),
+            ],
+        }[text]
+        assert [type(x) for x in got] == [type(x) for x in value]
+    assert got == value
+
+
+def test_kube_prometheus_bare_equals_item_loads() -> None:
+    """The enum of `matchType` in kube-prometheus' AlertmanagerConfig CRD lists a bare `=`."""
+    crd = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: alertmanagerconfigs.monitoring.coreos.com
+spec:
+  versions:
+  - schema:
+      openAPIV3Schema:
+        properties:
+          matchType:
+            enum:
+            - '!='
+            - =
+            - =~
+            - '!~'
+            type: string
+"""
+    doc = parse_text("crd.yaml", crd)[0]
+    enum = doc.data["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    assert enum["matchType"]["enum"] == ["!=", "=", "=~", "!~"]
+    assert cluster_from_text(crd, "crd.yaml").pods is not None
+
+
+def test_boolean_and_integer_keys_record_their_lines_as_strings() -> None:
+    doc = parse_text("k.yaml", "a: 1\nlabels:\n  on: x\n  1: y\n")[0]
+    assert doc.line(("labels", "true")) == 3 and doc.line(("labels", "1")) == 4
+
+
+def test_merge_keys_may_be_set_again_as_kubectl_allows() -> None:
+    """A key a merge (`<<`) brings in may be set again in the mapping: no repeated key."""
+    text = ns("m") + "base: &b {a: 1, c: 3}\nx:\n  <<: *b\n  a: 2\n"
+    doc = parse_text("m.yaml", text)[0]
+    assert doc.data["x"] == {"a": 2, "c": 3}
+    assert doc.line(("x", "a")) == 8 and doc.line(("x", "c")) == 5
+
+
+def test_a_key_repeated_beside_a_merge_is_still_an_error() -> None:
+    text = ns("m") + "base: &b {a: 1}\nx:\n  <<: *b\n  c: 2\n  c: 3\n"
+    with pytest.raises(ManifestError) as err:
+        parse_text("m.yaml", text)
+    assert [(p.line, 'key "c" already set' in p.message) for p in err.value.problems] == [(9, True)]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xef\xbb\xbf" + ns("bom").replace("\n", "\r\n").encode(),
+        ns("bom").encode("utf-16"),  # the platform's order, with its byte-order mark
+        b"\xff\xfe" + ns("bom").encode("utf-16-le"),
+        b"\xfe\xff" + ns("bom").encode("utf-16-be"),
+    ],
+    ids=["UTF-8 BOM, CRLF", "UTF-16", "UTF-16LE BOM", "UTF-16BE BOM"],
+)
+def test_byte_order_marks_as_kubectl_reads_them(
+    raw: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl decodes a file with a byte-order mark as UTF-8 or UTF-16 (Windows editors and
+    PowerShell's `>` write them); so does podnet, from a file and from stdin."""
+    (tmp_path / "w.yaml").write_bytes(raw)
+    assert [d.data["metadata"]["name"] for d in read_documents([str(tmp_path / "w.yaml")])] == [
+        "bom"
+    ]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+    assert [d.data["metadata"]["name"] for d in read_documents(["-"])] == ["bom"]

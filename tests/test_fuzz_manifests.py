@@ -2,13 +2,15 @@
 
 Structures are generated under the real keys (kinds, metadata, pod specs, workload templates,
 NetworkPolicy rules, peers and ports, ClusterNetwork settings) with values of random types, and
-also as random text, YAML and JSON.
+also as random text, YAML and JSON. Through the command line, YAML written with the YAML 1.1
+quirks kubectl accepts loads as kubectl reads it, and any input exits 0 or 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 
 from podnet.errors import ManifestError
 from podnet.model.cluster import Cluster, cluster_from_text
+from tests.cli import run
 
 KINDS = (
     "Namespace",
@@ -525,3 +528,277 @@ YAML_PIECES = (
 @given(st.lists(st.sampled_from(YAML_PIECES), max_size=12) | st.text(max_size=200))
 def test_random_text(text: str | list[str]) -> None:
     _loads(text if isinstance(text, str) else "".join(text))
+
+
+# YAML as kubectl reads it, through the command line. kubectl reads YAML 1.1 with go-yaml: a
+# document written with its quirks (unquoted `=`, dates and times, Go integer literals, yes/no/
+# on/off, `~`, anchors, aliases and merge keys) must load as the same objects written plainly.
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A scalar written exactly so, unquoted where YAML allows: `=`, `0o120`, `2024-01-01`."""
+
+    text: str
+
+
+class QuirkDumper(yaml.SafeDumper):
+    """The safe dumper, writing Raw scalars as they are."""
+
+
+def _represent_raw(dumper: yaml.SafeDumper, raw: Raw) -> yaml.ScalarNode:
+    # the tag PyYAML would read the text as: then the emitter writes it plain, without a tag
+    return dumper.represent_scalar(
+        dumper.resolve(yaml.ScalarNode, raw.text, (True, False)), raw.text
+    )
+
+
+QuirkDumper.add_representer(Raw, _represent_raw)
+
+
+@st.composite
+def go_int(draw: st.DrawFn, value: int) -> Raw:
+    """`value` as one of the integer literals go-yaml reads (Go's, with `_` anywhere)."""
+    forms = [str(value), f"+{value}", hex(value), hex(value).upper().replace("X", "x")]
+    forms += [f"0o{value:o}", f"0{value:o}", f"0b{value:b}"]
+    text = draw(st.sampled_from(forms))
+    if draw(st.booleans()) and len(text) > 2:
+        at = draw(st.integers(1, len(text) - 1))
+        text = text[:at] + "_" + text[at:]
+    return Raw(text)
+
+
+# strings PyYAML 1.1 reads as something else (a date, a base-60 number, the `value` tag)
+STRING_QUIRKS = ("=", "2024-02-30", "2001-12-14t21:59:43.10-05:00", "1:20", "12:30:00", "0o8")
+DATE_LABELS = ("2024-01-01", "2001-12-14")  # valid label values that PyYAML reads as dates
+FALSE = ("false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF")
+TRUE = ("true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON")
+NULL = ("~", "null", "Null", "NULL")
+
+
+@st.composite
+def quirky_cluster(draw: st.DrawFn) -> tuple[list[Any], list[Any]]:
+    """A valid cluster twice: written with YAML 1.1 quirks, and as the objects it means."""
+    quirky: list[Any] = []
+    plain: list[Any] = []
+    release = draw(st.sampled_from(DATE_LABELS))
+    ns_labels = {"team": "a", "release": release}
+    quirky.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "shop", "labels": {"team": "a", "release": Raw(release)}},
+        }
+    )
+    plain.append(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "labels": ns_labels}}
+    )
+    names = draw(
+        st.lists(
+            st.sampled_from(("web", "api", "db", "cache")), min_size=1, max_size=3, unique=True
+        )
+    )
+    for name in names:
+        port = draw(st.sampled_from((80, 443, 5432, 6379, 8080, 9090)))
+        tier = draw(st.sampled_from(("front", "back", *DATE_LABELS)))
+        replicas = draw(st.integers(1, 2))
+        note = draw(st.sampled_from(STRING_QUIRKS))
+        null = draw(st.sampled_from(NULL))
+        labels = {"app": name, "tier": Raw(tier)}  # one object: an anchor, then aliases
+        want_labels = {"app": name, "tier": tier}
+        quirky.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": name,
+                    "namespace": "shop",
+                    "labels": {Raw("<<"): labels, "tier": "override"},
+                    "annotations": {"note": Raw(note), "empty": Raw(null)},
+                },
+                "spec": {
+                    "replicas": draw(go_int(replicas)),
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "hostNetwork": Raw(draw(st.sampled_from(FALSE))),
+                            "automountServiceAccountToken": Raw(
+                                draw(st.sampled_from(TRUE + FALSE))
+                            ),
+                            "nodeSelector": Raw(draw(st.sampled_from(NULL))),
+                            "containers": [
+                                {"name": "c", "ports": [{"containerPort": draw(go_int(port))}]}
+                            ],
+                        },
+                    },
+                },
+            }
+        )
+        auto = quirky[-1]["spec"]["template"]["spec"]["automountServiceAccountToken"].text
+        plain.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": name,
+                    "namespace": "shop",
+                    "labels": {**want_labels, "tier": "override"},
+                    "annotations": {"note": note, "empty": None},
+                },
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": want_labels},
+                    "template": {
+                        "metadata": {"labels": want_labels},
+                        "spec": {
+                            "hostNetwork": False,
+                            "automountServiceAccountToken": auto in TRUE,
+                            "nodeSelector": None,
+                            "containers": [{"name": "c", "ports": [{"containerPort": port}]}],
+                        },
+                    },
+                },
+            }
+        )
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "shop"},
+        }
+        quirky.append(
+            {
+                **service,
+                "spec": {
+                    "selector": {"app": name},
+                    "ports": [{"port": draw(go_int(port)), "targetPort": draw(go_int(port))}],
+                },
+            }
+        )
+        plain.append(
+            {
+                **service,
+                "spec": {"selector": {"app": name}, "ports": [{"port": port, "targetPort": port}]},
+            }
+        )
+        source = draw(st.sampled_from(("front", "back", *DATE_LABELS)))
+        policy = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": f"to-{name}", "namespace": "shop"},
+        }
+        quirky.append(
+            {
+                **policy,
+                "spec": {
+                    "podSelector": {"matchLabels": {"app": name}},
+                    "ingress": [
+                        {
+                            "from": [
+                                {"podSelector": {"matchLabels": {"tier": Raw(source)}}},
+                                {
+                                    "namespaceSelector": {"matchLabels": {"release": Raw(release)}},
+                                    "podSelector": {"matchLabels": {"tier": Raw(source)}},
+                                },
+                            ],
+                            "ports": [{"port": draw(go_int(port))}],
+                        }
+                    ],
+                },
+            }
+        )
+        plain.append(
+            {
+                **policy,
+                "spec": {
+                    "podSelector": {"matchLabels": {"app": name}},
+                    "ingress": [
+                        {
+                            "from": [
+                                {"podSelector": {"matchLabels": {"tier": source}}},
+                                {
+                                    "namespaceSelector": {"matchLabels": {"release": release}},
+                                    "podSelector": {"matchLabels": {"tier": source}},
+                                },
+                            ],
+                            "ports": [{"port": port}],
+                        }
+                    ],
+                },
+            }
+        )
+    return quirky, plain
+
+
+def _cli(capsys, monkeypatch, text: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    """`podnet reach - -o json` on the text; exit 0 with JSON, or 2 with an error and no
+    traceback: nothing else."""
+    code, out, err = run(capsys, monkeypatch, "reach", "-", "-o", "json", stdin=text)
+    assert "Traceback" not in err and "Traceback" not in out
+    assert code in (0, 2), (code, err)
+    if code == 0:
+        json.loads(out)
+    else:
+        assert err.startswith("error: "), err
+    return code, out, err
+
+
+CLI_FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@CLI_FUZZ
+@given(quirky_cluster())
+def test_yaml_quirks_read_as_kubectl_reads_them(capsys, monkeypatch, docs) -> None:  # type: ignore[no-untyped-def]
+    quirky, plain = docs
+    text = yaml.dump_all(quirky, Dumper=QuirkDumper, sort_keys=False)
+    plain_text = yaml.safe_dump_all(json.loads(json.dumps(plain)), sort_keys=False)
+    code, out, err = _cli(capsys, monkeypatch, text)
+    assert code == 0, err + text
+    assert (code, out) == _cli(capsys, monkeypatch, plain_text)[:2]
+
+
+QUIRKS = (
+    *STRING_QUIRKS,
+    *DATE_LABELS,
+    *TRUE,
+    *FALSE,
+    *NULL,
+    "<<",
+    "0x1F",
+    "0o17",
+    "017",
+    "1_000",
+    "+80",
+    "08",
+    ".inf",
+    "-.Inf",
+    ".nan",
+    "1e3",
+    "y",
+    "n",
+)
+
+
+@st.composite
+def quirked(draw: st.DrawFn, value: Any) -> Any:
+    """`value` with some leaves written as YAML 1.1 quirks or Go integer literals."""
+    if isinstance(value, dict):
+        return {k: draw(quirked(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [draw(quirked(v)) for v in value]
+    roll = draw(st.integers(0, 5))
+    if roll == 0:
+        return Raw(draw(st.sampled_from(QUIRKS)))
+    if roll == 1 and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return draw(go_int(value))
+    return value
+
+
+@settings(CLI_FUZZ, max_examples=100)
+@given(st.lists(manifest(), min_size=1, max_size=3).flatmap(quirked))
+def test_quirky_manifests_load_or_fail_cleanly_through_the_cli(capsys, monkeypatch, docs) -> None:  # type: ignore[no-untyped-def]
+    _cli(capsys, monkeypatch, yaml.dump_all(docs, Dumper=QuirkDumper, sort_keys=False))

@@ -612,10 +612,12 @@ LABELS = [
         labelled({"enabled": True}),
         [(f"{L}.enabled", "must be a string, not a boolean")],
     ),
+    # kubectl's YAML reader turns an integer or boolean key into its text (`1:` is "1")
+    Case("label key an integer", labelled({1: "x"}), []),
     Case(
-        "label key an integer",
-        labelled({1: "x"}),
-        [(f"{L}.1", "key must be a string, not an integer")],
+        "label key null",
+        labelled({None: "x"}),
+        [(f"{L}.None", "key must be a string, not null")],
     ),
     Case("labels a string", labelled("app=web"), [(L, "must be an object, not a string")]),
     Case("labels a list", labelled(["app"]), [(L, "must be an object, not a list")]),

@@ -57,16 +57,14 @@ def _read(paths: list[str], namespace: str | None) -> tuple[Cluster, list[tuple[
     """The cluster, and the manifest files it came from as (name, text), stdin included (read
     once): `up` keeps them, and the namespace of objects that state none (-n), for the DNS
     servers and the commands that follow."""
-    from pathlib import Path
-
     from podnet.model.cluster import resolve
-    from podnet.model.documents import expand_paths, parse_text
+    from podnet.model.documents import expand_paths, parse_text, read_text
     from podnet.model.parse import parse_documents
 
     sources = []
     for path in expand_paths(paths):
         try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+            text = read_text(path)
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"{path}: cannot read: {err}") from None
         sources.append(("<stdin>" if path == "-" else path, text))
