@@ -53,6 +53,19 @@ class NodeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IPVSConfig:
+    """kube-proxy's IPVS settings (KubeProxyIPVSConfiguration), read in the `ipvs` mode."""
+
+    scheduler: str = "rr"  # rr, lc, dh, sh, sed, nq, wrr, ... ("" means rr upstream)
+    strict_arp: bool = False
+    # Connection timeouts kube-proxy sets on IPVS, seconds; 0 leaves the kernel's value.
+    tcp_timeout: int = 0
+    tcp_fin_timeout: int = 0
+    udp_timeout: int = 0
+    exclude_cidrs: tuple[IPNetwork, ...] = ()  # real servers kube-proxy must not clean up
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterConfig:
     name: str = "podnet"
     pod_subnets: tuple[IPNetwork, ...] = (IPv4Network("10.244.0.0/16"),)
@@ -64,6 +77,7 @@ class ClusterConfig:
     backend: Backend = Backend.host_gw
     service_node_port_range: tuple[int, int] = (30000, 32767)
     kube_proxy_mode: ProxyMode = ProxyMode.nftables
+    ipvs: IPVSConfig = IPVSConfig()
     masquerade_all: bool = False
     detect_local_mode: str = "ClusterCIDR"
     node_port_addresses: tuple[IPNetwork, ...] = ()
