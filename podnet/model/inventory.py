@@ -15,6 +15,7 @@ from enum import StrEnum
 from podnet.errors import InvalidValue
 from podnet.ipam.addresses import IPAddress, IPNetwork, join_host_port
 from podnet.model.cluster import Cluster
+from podnet.model.names import NODE_NAMES, POD_NAMES, SERVICE_NAMES
 from podnet.model.objects import (
     EndpointSlice,
     NetworkPolicy,
@@ -45,9 +46,9 @@ class Resource(StrEnum):
 
 # The names kubectl accepts for each (plural, singular, short), and podnet's `policies`.
 RESOURCE_NAMES: Mapping[Resource, tuple[str, ...]] = {
-    Resource.pods: ("pods", "pod", "po"),
-    Resource.services: ("services", "service", "svc"),
-    Resource.nodes: ("nodes", "node", "no"),
+    Resource.pods: POD_NAMES,
+    Resource.services: SERVICE_NAMES,
+    Resource.nodes: NODE_NAMES,
     Resource.policies: (
         "policies",
         "policy",

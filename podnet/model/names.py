@@ -49,9 +49,11 @@ WORKLOAD_NAMES: dict[str, tuple[str, ...]] = {
     "Job": ("job", "jobs"),
     "CronJob": ("cronjob", "cj", "cronjobs"),
 }
-POD_NAMES = ("pod", "po", "pods")
-SERVICE_NAMES = ("svc", "service", "services")
-NODE_NAMES = ("node", "no", "nodes")
+# kubectl's names of the other resources a name may start with (`get` lists them too): the
+# plural first, as kubectl prints resource types.
+POD_NAMES = ("pods", "pod", "po")
+SERVICE_NAMES = ("services", "service", "svc")
+NODE_NAMES = ("nodes", "node", "no")
 _WORKLOAD_KIND = {word: kind for kind, words in WORKLOAD_NAMES.items() for word in words}
 KIND_WORDS = frozenset({*_WORKLOAD_KIND, *POD_NAMES, *SERVICE_NAMES, *NODE_NAMES})
 
