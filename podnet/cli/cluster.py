@@ -104,8 +104,8 @@ def warn_gaps(cluster: Cluster) -> None:
 # What --from and --to take (model.names reads them), for the options' help.
 NAMES = (
     "ns/pod, a workload (ns/deploy/NAME, ns/sts/NAME, ds, rs, rc, job, cronjob; ns/NAME when"
-    " unambiguous), a Service (ns/svc/NAME, svc/NAME in default), a node, an IP, or a label"
-    " selector (ns/app=web,tier!=db)"
+    " unambiguous), a Service (ns/svc/NAME, or svc/NAME in the -n namespace), a node, an IP, or a"
+    " label selector (ns/app=web,tier!=db)"
 )
 
 
