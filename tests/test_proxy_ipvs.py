@@ -8,8 +8,10 @@ IPVS tracer, which must agree with the verdicts; the rendering's three sections.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address, ip_network
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,7 @@ from podnet.proxy.tracer import RulesetError
 from podnet.proxy.verdict import decide
 from tests.test_proxy_flows import TABLES, output_of
 from tests.test_proxy_helpers import cluster, ep, port, service, slice_
+from tests.test_proxy_nftables import small_cluster
 
 NODE_IP = "100.101.102.103"
 NODES = (
@@ -460,3 +463,31 @@ def test_tracer_refuses_what_the_renderer_does_not_write(old: str, new: str, mes
             ip_address("10.20.30.41"),
             8080,
         )
+
+
+def test_bridged_sources_take_the_local_destination_accept() -> None:
+    """`-m physdev ! --physdev-is-in`: a pod behind a bridge is not "off-machine" traffic; its
+    packet to an external IP is accepted by the next rule (the address is local) instead."""
+    c = build(BY_NAME["externalIPs"])
+    text = render_ipvs(c, "node-1")
+    args = (NODES[0].ips, ip_address(POD), ip_address("50.60.70.81"), 80)
+    plain = trace_ipvs(text, *args)
+    bridged = trace_ipvs(text, *args, bridged=lambda ip: ip in ip_network("10.180.0.0/24"))
+    assert (plain.verdict, plain.endpoints) == (bridged.verdict, bridged.endpoints)
+    assert any("--physdev-is-in" in r for r in plain.rules)
+    assert not any("--physdev-is-in" in r for r in bridged.rules)
+    assert any("--dst-type LOCAL -j ACCEPT" in r for r in bridged.rules)
+
+
+GOLDEN = Path(__file__).parent / "golden" / "proxy"
+
+
+@pytest.mark.parametrize("node", ["node-1", "node-2"])
+def test_golden_ipvs(node: str) -> None:
+    """The whole rendering of the proxy tests' small cluster, byte for byte (the rendering is
+    deterministic: virtual servers by address, sets in upstream's order, rules in its order)."""
+    path = GOLDEN / f"small-{node}.ipvs"
+    text = render_ipvs(small_cluster(), node)
+    if os.environ.get("PODNET_UPDATE_GOLDEN") == "1" or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text()
