@@ -491,3 +491,107 @@ def test_golden_ipvs(node: str) -> None:
     if os.environ.get("PODNET_UPDATE_GOLDEN") == "1" or not path.exists():
         path.write_text(text)
     assert text == path.read_text()
+
+
+# iptables chains, as upstream's checkIptables compares them -----------------------------------
+
+UPSTREAM_LB = {
+    # TestLoadBalancerSourceRanges
+    "source ranges": service(
+        "ns1",
+        "svc1",
+        "10.20.30.41",
+        type="LoadBalancer",
+        lb=("1.2.3.4",),
+        ranges=("10.0.0.0/8",),
+    ),
+    # TestOnlyLocalLoadBalancing
+    "only local": service(
+        "ns1",
+        "svc1",
+        "10.20.30.41",
+        (port(80, node_port=3001),),
+        type="LoadBalancer",
+        lb=("1.2.3.4",),
+        external_traffic_policy="Local",
+    ),
+}
+
+CHAINS = [
+    (
+        "source ranges",
+        {
+            "KUBE-SERVICES": [
+                "RETURN -s 127.0.0.0/8",
+                "KUBE-LOAD-BALANCER KUBE-LOAD-BALANCER",
+                "KUBE-MARK-MASQ KUBE-CLUSTER-IP",
+                "KUBE-NODE-PORT",
+                "ACCEPT KUBE-CLUSTER-IP",
+                "ACCEPT KUBE-LOAD-BALANCER",
+            ],
+            "KUBE-PROXY-FIREWALL": ["KUBE-SOURCE-RANGES-FIREWALL KUBE-LOAD-BALANCER-FW"],
+            "KUBE-SOURCE-RANGES-FIREWALL": ["RETURN KUBE-LOAD-BALANCER-SOURCE-CIDR", "DROP"],
+        },
+        {"TCP 1.2.3.4:80": ("10.180.0.1:80/1",), "TCP 10.20.30.41:80": ("10.180.0.1:80/1",)},
+        {"KUBE-LOAD-BALANCER-SOURCE-CIDR": ("1.2.3.4,tcp:80,10.0.0.0/8",)},
+    ),
+    (
+        "only local",
+        {
+            "KUBE-SERVICES": [
+                "RETURN -s 127.0.0.0/8",
+                "KUBE-LOAD-BALANCER KUBE-LOAD-BALANCER",
+                "KUBE-MARK-MASQ KUBE-CLUSTER-IP",
+                "KUBE-NODE-PORT",
+                "ACCEPT KUBE-CLUSTER-IP",
+                "ACCEPT KUBE-LOAD-BALANCER",
+            ],
+            "KUBE-LOAD-BALANCER": ["RETURN KUBE-LOAD-BALANCER-LOCAL", "KUBE-MARK-MASQ"],
+        },
+        {
+            "TCP 1.2.3.4:80": ("10.180.0.1:80/1",),
+            "TCP 10.20.30.41:80": ("10.180.0.1:80/1", "10.180.1.1:80/1"),
+            "TCP 100.101.102.103:3001": ("10.180.0.1:80/1",),
+        },
+        {"KUBE-LOAD-BALANCER-LOCAL": ("1.2.3.4,tcp:80",)},
+    ),
+]
+
+
+def chain_summary(lines: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each rule as upstream's test states it: its target and the set it matches."""
+    out: dict[str, list[str]] = {}
+    for line in lines:
+        words = line.split()
+        target = words[words.index("-j") + 1]
+        matched = words[words.index("--match-set") + 1] if "--match-set" in words else ""
+        if not matched and "-s" in words:
+            matched = f"-s {words[words.index('-s') + 1]}"
+        out.setdefault(words[1], []).append(f"{target} {matched}".strip())
+    return out
+
+
+@pytest.mark.parametrize(("name", "chains", "servers", "sets"), CHAINS, ids=[c[0] for c in CHAINS])
+def test_upstream_chains(name: str, chains: dict, servers: dict, sets: dict) -> None:
+    c = cluster(
+        [UPSTREAM_LB[name]],
+        [
+            eps(
+                ep("10.180.0.1"),
+                ep("10.180.1.1", "node-2") if name == "only local" else ep("10.180.0.1"),
+            )
+        ],
+        nodes=NODES,
+        **CONFIG,
+    )
+    state = ipvs_proxy(c, "node-1", 4)
+    got = chain_summary(state.nat) | chain_summary(state.filter)
+    for chain, rules in chains.items():
+        assert got[chain] == rules, chain
+    vs = {
+        f"{v.protocol} {v.key}": tuple(f"{r.key}/{r.weight}" for r in v.real_servers)
+        for v in state.virtual_servers
+    }
+    assert vs == servers
+    for set_name, entries in sets.items():
+        assert state.ipset(set_name).entries == entries
