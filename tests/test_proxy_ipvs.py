@@ -595,3 +595,20 @@ def test_upstream_chains(name: str, chains: dict, servers: dict, sets: dict) -> 
     assert vs == servers
     for set_name, entries in sets.items():
         assert state.ipset(set_name).entries == entries
+
+
+def test_end_to_end_trace_uses_the_ipvs_verdicts() -> None:
+    """`podnet trace` on an ipvs cluster: kube-proxy's hop is the IPVS mode's (a ClusterIP on a
+    port it does not serve is rejected by KUBE-IPVS-FILTER; the iptables mode routes it on)."""
+    from podnet.model.cluster import load_cluster
+    from podnet.path.trace import trace
+
+    shop = load_cluster([str(Path(__file__).parents[1] / "examples" / "shop")])
+    client = next(p.key for p in shop.pods if p.key.startswith("shop/frontend-"))
+    ipvs = replace(shop, config=replace(shop.config, kube_proxy_mode="ipvs"))
+    served = trace(ipvs, client, "shop/svc/cart", 80, "TCP")
+    assert served.verdict == "delivered"
+    assert "ClusterIP virtual server" in served.hops[1].summary
+    unserved = trace(ipvs, client, "shop/svc/cart", 8080, "TCP")
+    assert unserved.verdict == "rejected"
+    assert "KUBE-IPVS-FILTER" in unserved.reason

@@ -536,7 +536,8 @@ def decide_ipvs(
     targets = tuple(HostPort(r.ip, r.port) for r in vs.active)
     loop = state.ipset("KUBE-LOOP-BACK").entries
     hairpin = any(f"{r.ip},{proto.lower()}:{r.port},{src}" in loop for r in vs.active)
-    why = f"{vs.kind} virtual server {vs.key}, scheduler {vs.scheduler}"
+    what = {"cluster": "ClusterIP", "external": "externalIP", "load-balancer": "LoadBalancer IP"}
+    why = f"{what.get(vs.kind, 'NodePort')} virtual server {vs.key}, scheduler {vs.scheduler}"
     return Verdict(
         ProxyVerdict.ACCEPT,
         tuple(sorted(targets, key=str)),
