@@ -81,7 +81,7 @@ class NodeProxy:
     cluster: Cluster
     node: Node
     family: int
-    mode: str  # nftables | iptables
+    mode: str  # nftables | iptables | ipvs
     node_ips: tuple[IPAddress, ...]
     local_cidr: IPNetwork | None  # the local-traffic detector; None: no detector
     node_port_ips: tuple[IPAddress, ...] | None  # None: every local address but loopback

@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import ip_network
+from typing import Protocol
 
 from podnet.family import FAMILIES
 from podnet.model.objects import IPAddress
@@ -41,6 +42,16 @@ HOOKS = {
 }
 
 Match = Callable[[Packet, "_Tracer"], set[bool]]
+
+
+class Extra(Protocol):
+    """Match modules a tracer of another mode adds to the parser."""
+
+    modules: frozenset[str]
+
+    def parse(self, module: str, words: list[str], text: str, n: int) -> tuple[Match, int]:
+        """The match for `-m module` followed by `words`, and how many words it took."""
+        ...
 
 
 @dataclass
@@ -96,7 +107,9 @@ def parse(text: str, family: int) -> dict[tuple[str, str], list[_Rule]]:
 _ADDR = re.compile(r"[0-9a-fA-F.:]+(/\d+)?$")
 
 
-def _parse_rule(rule: _Rule, family: int) -> _Rule:
+def _parse_rule(rule: _Rule, family: int, extra: Extra | None = None) -> _Rule:
+    """The rule's matches and target; `extra` parses the match modules only another mode's
+    rules use (`trace_ipvs`: set, physdev, ipvs), which are unknown here otherwise."""
     text, n = rule.text, rule.line
     words = shlex.split(text)[2:]
     rule.parsed = True
@@ -122,10 +135,12 @@ def _parse_rule(rule: _Rule, family: int) -> _Rule:
             elif module in ("tcp", "udp", "sctp"):
                 pass  # the protocol comes with -p
             elif module == "addrtype":
+                neg = words[i] == "!"
+                i += neg
                 kind, value = take(2)
                 if kind not in ("--src-type", "--dst-type") or value != "LOCAL":
                     raise RulesetError(f"line {n}: unmatched rule: {text}")
-                rule.matches.append(_local(kind == "--src-type"))
+                rule.matches.append(_local(kind == "--src-type", neg))
             elif module == "conntrack":
                 neg = words[i] == "!"
                 i += neg
@@ -161,6 +176,10 @@ def _parse_rule(rule: _Rule, family: int) -> _Rule:
                     rule.matches.append(lambda _p, _t: {False})  # no client seen yet
                 else:
                     raise RulesetError(f"line {n}: unmatched rule: {text}")
+            elif extra is not None and module in extra.modules:
+                match, used = extra.parse(module, words[i:], text, n)
+                i += used
+                rule.matches.append(match)
             else:
                 raise RulesetError(f"line {n}: unknown match module {module}: {text}")
         elif w == "-p":
@@ -191,7 +210,7 @@ def _target(name: str, words: list[str], i: int, text: str, n: int) -> tuple:
         return ("mark", rest[0][2:-5], int(rest[1], 16))
     if name == "DNAT" and len(rest) == 2 and rest[0] == "--to-destination":
         return ("dnat", rest[1])
-    if name == "MASQUERADE" and rest == ["--random-fully"]:
+    if name == "MASQUERADE" and rest in ([], ["--random-fully"]):
         return ("masquerade", "")
     if rest:
         raise RulesetError(f"line {n}: unmatched target: {text}")
@@ -200,8 +219,8 @@ def _target(name: str, words: list[str], i: int, text: str, n: int) -> tuple:
     return ("jump", name)
 
 
-def _local(source: bool) -> Match:
-    return lambda p, t: {t.is_local(p.src if source else p.dst)}
+def _local(source: bool, negate: bool = False) -> Match:
+    return lambda p, t: {t.is_local(p.src if source else p.dst) != negate}
 
 
 def _addr(source: bool, net: object, negate: bool) -> Match:
@@ -234,6 +253,7 @@ class _Tracer:
     ):
         self.chains = chains
         self.family = family
+        self.extra: Extra | None = None
         self.is_local = local
         self.matched: list[str] = []
 
@@ -247,7 +267,7 @@ class _Tracer:
         rules = self.chains[(table, chain)]
         if rules and not rules[0].parsed:
             for r in rules:
-                _parse_rule(r, self.family)
+                _parse_rule(r, self.family, self.extra)
         for i in range(start, len(rules)):
             r = rules[i]
             outcomes = {True}

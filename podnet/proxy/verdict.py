@@ -79,6 +79,10 @@ def decide_on(np: NodeProxy, src: IPAddress, dst: IPAddress, port: int, protocol
     if proto not in PROTOCOLS:
         why = f"must be one of {', '.join(PROTOCOLS)}"
         raise InvalidValue("protocol", protocol, why, message=f"protocol {protocol!r}: {why}")
+    if np.mode == "ipvs":
+        from podnet.proxy.ipvs import decide_ipvs, ipvs_state
+
+        return decide_ipvs(ipvs_state(np), src, dst, port, proto)
     hit = np.service_ips.get((dst, proto, port))
     if hit is not None:
         st, kind = hit
