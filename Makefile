@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the kernel tests and tools need (installed only when missing, and only as root).
-DEBS   := iproute2 nftables containernetworking-plugins dnsutils
+DEBS   := iproute2 nftables iptables ipset containernetworking-plugins dnsutils
 # ... and those the benchmarks compare against (dnsperf and Knot for the DNS server).
 BENCH_DEBS := $(DEBS) dnsperf knot
 

@@ -5,12 +5,10 @@ sets to exist). The `# ipvsadm` section cannot be checked here: this kernel has 
 ipvsadm parses nothing without it; neither can the `-m ipvs` rule of KUBE-IPVS-OUT-FILTER be
 loaded for real (no xt_ipvs), which `--test` does not ask of the kernel.
 
-`ipset` is a tool podnet does not depend on: without it the test skips, in CI too.
+`make test` installs `ipset` (the userspace tool) with the other Debian packages the tests need.
 """
 
 from __future__ import annotations
-
-import shutil
 
 import pytest
 
@@ -33,8 +31,7 @@ def sections(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("variant", ["base", "masquerade-all, no detector", "dual-stack"])
 def test_ipset_and_iptables_accept_the_rendering(netns: NetNS, variant: str) -> None:
-    if shutil.which("ipset") is None:
-        pytest.skip("ipset (the userspace tool) is not installed")
+    require_binary("ipset")
     require_binary("iptables-restore")
     c = {
         "base": base_cluster,
