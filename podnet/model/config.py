@@ -62,7 +62,7 @@ class NodeSpec:
 
 @dataclass(frozen=True, slots=True)
 class IPVSConfig:
-    """kube-proxy's IPVS settings (KubeProxyIPVSConfiguration), read in the `ipvs` mode."""
+    """kube-proxy's IPVS settings (KubeProxyIPVSConfiguration), used by the `ipvs` mode."""
 
     scheduler: str = "rr"  # one of IPVS_SCHEDULERS ("" means rr upstream)
     strict_arp: bool = False
