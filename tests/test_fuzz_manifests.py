@@ -278,6 +278,13 @@ config_spec = objects(
     nodeCIDRMaskSizeIPv6=st.sampled_from((64, 120)) | ints,
     backend=pick("host-gw", "vxlan"),
     serviceNodePortRange=pick("30000-32767"),
+    kubeProxyMode=pick("nftables", "iptables", "ipvs"),
+    ipvs=objects(
+        scheduler=pick("rr", "sh", ""),
+        strictARP=st.booleans(),
+        tcpTimeout=pick("900s", "0", "-1s", "15"),
+        excludeCIDRs=pick(["10.0.0.0/8"], "10.0.0.0/8,fd00::/8"),
+    ),
     nodes=st.lists(
         objects(name=pick("node-1", "node-2", "node-3"), ip=pick("172.18.0.9"), labels=label_map),
         max_size=3,
@@ -286,7 +293,7 @@ config_spec = objects(
 kind_networking = objects(
     ipFamily=pick("ipv4", "ipv6", "dual"),
     podSubnet=cidr,
-    kubeProxyMode=pick("iptables", "nftables"),
+    kubeProxyMode=pick("iptables", "nftables", "ipvs"),
 )
 SPECS = {
     "Pod": pod_spec,

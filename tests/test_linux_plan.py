@@ -9,6 +9,7 @@ from ipaddress import ip_address
 import pytest
 
 from podnet.errors import InvalidValue
+from podnet.kernel.ipvs import IPVSSupport
 from podnet.linux import plan as p
 from podnet.model.cluster import Cluster, cluster_from_text, load_cluster
 from podnet.path.trace import trace
@@ -117,6 +118,43 @@ def test_ipv6_is_refused() -> None:
     }
     with pytest.raises(InvalidValue, match="IPv4"):
         p.make_plan(cluster_from_text(manifests(config), "t.yaml"))
+
+
+def _ipvs_cluster(mode: str = "ipvs") -> Cluster:
+    config = {
+        "apiVersion": "podnet.io/v1alpha1",
+        "kind": "ClusterNetwork",
+        "metadata": {"name": "lvs"},
+        "spec": {"kubeProxyMode": mode},
+    }
+    return cluster_from_text(manifests(config), "t.yaml")
+
+
+# What the kernel has of IPVS, and what the refusal says of it.
+IPVS_KERNELS = [
+    (None, "builds kube-proxy's rules in nftables only;"),
+    (IPVSSupport.absent, "this kernel has no IPVS (no /proc/net/ip_vs, no ip_vs module)"),
+    (IPVSSupport.module, "does not drive IPVS, although this kernel has the ip_vs module"),
+    (IPVSSupport.loaded, "does not drive IPVS, although this kernel has it (/proc/net/ip_vs)"),
+]
+
+
+@pytest.mark.parametrize(("kernel", "says"), IPVS_KERNELS, ids=[str(k) for k, _ in IPVS_KERNELS])
+def test_ipvs_mode_is_refused(kernel: IPVSSupport | None, says: str) -> None:
+    with pytest.raises(InvalidValue) as refused:
+        p.make_plan(_ipvs_cluster(), ipvs=kernel)
+    message = str(refused.value)
+    assert message.startswith("kubeProxyMode ipvs: podnet up builds kube-proxy's rules in nftables")
+    assert says in message
+    assert "nothing was built" in message
+    assert "Use kubeProxyMode: nftables" in message
+    assert "`podnet proxy rules --mode ipvs`" in message
+
+
+@pytest.mark.parametrize("mode", ["nftables", "iptables"])
+def test_other_modes_are_planned(mode: str) -> None:
+    plan = p.make_plan(_ipvs_cluster(mode), ipvs=IPVSSupport.absent)
+    assert plan.cluster == "lvs"
 
 
 def test_underlay_and_external(shop: Cluster) -> None:

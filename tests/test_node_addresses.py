@@ -192,6 +192,7 @@ ALL = (PRIMARY, SECOND, OUTSIDE)
 # (id, ClusterNetwork settings, the node-1 addresses NodePorts are served on; None: every local one)
 SELECTION = [
     ("iptables, empty: every local address", {"kubeProxyMode": "iptables"}, None),
+    ("ipvs, empty: every local address", {"kubeProxyMode": "ipvs"}, None),
     ("nftables, empty: the primary IP (KEP-3866)", {"kubeProxyMode": "nftables"}, (PRIMARY,)),
     ("default mode (nftables), empty", {}, (PRIMARY,)),
     ("nftables, explicit []", {"nodePortAddresses": []}, (PRIMARY,)),

@@ -153,7 +153,7 @@ def test_trace_usage_errors(capsys, monkeypatch, args, message) -> None:
 
 def test_bad_option_values(capsys, monkeypatch) -> None:
     code, _, _ = run(
-        capsys, monkeypatch, "proxy", "rules", "-", "--node", "node-1", "--mode", "ipvs",
+        capsys, monkeypatch, "proxy", "rules", "-", "--node", "node-1", "--mode", "userspace",
         stdin=MANIFESTS,
     )  # fmt: skip
     assert code == 2

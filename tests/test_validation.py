@@ -968,10 +968,70 @@ CONFIG = [
         cluster_network(backend="flannel"),
         [("spec.backend", 'Unsupported value: "flannel": supported values: "host-gw", "vxlan"')],
     ),
+    Case("kubeProxyMode ipvs", cluster_network(kubeProxyMode="ipvs"), []),
     Case(
-        "kubeProxyMode ipvs",
-        cluster_network(kubeProxyMode="ipvs"),
-        [("spec.kubeProxyMode", 'supported values: "nftables", "iptables"')],
+        "kubeProxyMode unknown",
+        cluster_network(kubeProxyMode="userspace"),
+        [("spec.kubeProxyMode", 'supported values: "nftables", "iptables", "ipvs"')],
+    ),
+    # kube-proxy's KubeProxyIPVSConfiguration (pkg/proxy/apis/config/validation)
+    Case(
+        "ipvs settings valid",
+        cluster_network(
+            kubeProxyMode="ipvs",
+            ipvs={
+                "scheduler": "mh",
+                "strictARP": True,
+                "tcpTimeout": "15m",
+                "tcpFinTimeout": "0s",
+                "udpTimeout": "1m30s",
+                "excludeCIDRs": ["10.0.0.1/24", "fd00::/64"],
+            },
+        ),
+        [],
+    ),
+    Case("ipvs scheduler empty: rr", cluster_network(ipvs={"scheduler": ""}), []),
+    Case("ipvs settings in another mode", cluster_network(ipvs={"scheduler": "sh"}), []),
+    Case(
+        "ipvs scheduler unknown",
+        cluster_network(kubeProxyMode="ipvs", ipvs={"scheduler": "round-robin"}),
+        [("spec.ipvs.scheduler", 'Unsupported value: "round-robin": not an IPVS scheduler')],
+    ),
+    Case(
+        "ipvs timeout negative",
+        cluster_network(kubeProxyMode="ipvs", ipvs={"tcpTimeout": "-1s"}),
+        [("spec.ipvs.tcpTimeout", "must be greater than or equal to 0")],
+    ),
+    Case(
+        "ipvs timeouts not durations",
+        cluster_network(ipvs={"tcpFinTimeout": "15", "udpTimeout": 30}),
+        [
+            ("spec.ipvs.tcpFinTimeout", 'Invalid value: "15": must be a duration such as "900s"'),
+            ("spec.ipvs.udpTimeout", "must be a duration such as"),
+        ],
+    ),
+    Case(
+        "ipvs excludeCIDRs invalid",
+        cluster_network(ipvs={"excludeCIDRs": ["10.0.0.0/33"]}),
+        [("spec.ipvs.excludeCIDRs", 'Invalid value: "10.0.0.0/33": must be a valid CIDR')],
+    ),
+    Case(
+        "ipvs strictARP a string",
+        cluster_network(ipvs={"strictARP": "yes"}),
+        [("spec.ipvs.strictARP", "must be a boolean, not a string")],
+    ),
+    Case(
+        "ipvs unknown field",
+        cluster_network(ipvs={"syncPeriod": "30s", "schedular": "rr"}),
+        [
+            ("spec.ipvs.syncPeriod", "unknown field"),
+            ("spec.ipvs.schedular", "unknown field (did you mean scheduler?)"),
+        ],
+    ),
+    Case(
+        "ipvs not an object",
+        cluster_network(ipvs="rr"),
+        [("spec.ipvs", "must be an object, not a string")],
     ),
     Case(
         "detectLocalMode unknown",
@@ -1027,10 +1087,11 @@ CONFIG = [
         kind_cluster(nodes=[{"role": "master"}]),
         [("nodes[0].role", 'Unsupported value: "master"')],
     ),
+    Case("kind Cluster ipvs", kind_cluster(networking={"kubeProxyMode": "ipvs"}), []),
     Case(
-        "kind Cluster ipvs",
-        kind_cluster(networking={"kubeProxyMode": "ipvs"}),
-        [("networking.kubeProxyMode", "ipvs")],
+        "kind Cluster kubeProxyMode unknown",
+        kind_cluster(networking={"kubeProxyMode": "userspace"}),
+        [("networking.kubeProxyMode", 'Unsupported value: "userspace"')],
     ),
     Case(
         "kind Cluster ipFamily unknown",

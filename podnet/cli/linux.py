@@ -25,7 +25,7 @@ from podnet.cli.cluster import (
 )
 from podnet.errors import UsageError
 from podnet.model.cluster import Cluster, load_cluster
-from podnet.model.config import Backend
+from podnet.model.config import Backend, ProxyMode
 from podnet.report.formats import choices, render
 
 if TYPE_CHECKING:
@@ -132,11 +132,13 @@ def up(
 ) -> None:
     """Build the cluster network: a namespace per node and pod, CNI, routes, kube-proxy,
     NetworkPolicy, DNS and a probe agent per node. Returns when every pod is reachable."""
+    from podnet.kernel.ipvs import ipvs_support
     from podnet.linux import apply, state, teardown
     from podnet.linux.plan import make_plan
 
     cluster, sources = _read(paths, namespace)
-    plan = make_plan(cluster, name, backend.value if backend else None)
+    ipvs = ipvs_support() if cluster.config.kube_proxy_mode == ProxyMode.ipvs else None
+    plan = make_plan(cluster, name, backend.value if backend else None, ipvs=ipvs)
     if dry_run:
         print(json.dumps(plan.to_json(), indent=2))
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from ipaddress import ip_address
 from typing import Annotated
 
@@ -11,12 +12,14 @@ import typer
 from podnet.cli import app
 from podnet.cli.cluster import NamespaceOpt, Paths, Protocol, ProtocolOpt, load
 from podnet.errors import UsageError
+from podnet.model.cluster import Cluster
 from podnet.model.config import ProxyMode as Mode
 from podnet.model.objects import IPAddress
 from podnet.proxy.iptables import render_iptables
 from podnet.proxy.nftables import render_nftables
 from podnet.proxy.trace_iptables import trace_iptables
 from podnet.proxy.trace_nftables import trace_nftables
+from podnet.proxy.tracer import Trace
 from podnet.proxy.verdict import decide
 from podnet.report.formats import choices, render
 from podnet.report.proxy import ProxyTrace
@@ -33,7 +36,9 @@ TraceFormat = choices("TraceFormat", ProxyTrace)
 NodeOpt = Annotated[str, typer.Option("--node", help="The node kube-proxy runs on.")]
 ModeOpt = Annotated[
     Mode | None,
-    typer.Option("--mode", help="nftables or iptables (default: the cluster's kubeProxyMode)."),
+    typer.Option(
+        "--mode", help="nftables, iptables or ipvs (default: the cluster's kubeProxyMode)."
+    ),
 ]
 
 
@@ -44,16 +49,32 @@ def _ip(option: str, text: str) -> IPAddress:
         raise UsageError(f"{option} {text!r}: not an IP address") from None
 
 
+def _renderer(mode: Mode) -> Callable[[Cluster, str], str]:
+    if mode == Mode.ipvs:
+        from podnet.proxy.ipvs import render_ipvs
+
+        return render_ipvs
+    return render_nftables if mode == Mode.nftables else render_iptables
+
+
 @proxy_app.command()
 def rules(
     paths: Paths, node: NodeOpt, mode: ModeOpt = None, namespace: NamespaceOpt = None
 ) -> None:
-    """The whole ruleset kube-proxy writes on the node: `nft -f` or `iptables-restore` input."""
+    """The whole state kube-proxy writes on the node: `nft -f` input, `iptables-restore` input,
+    or, in the ipvs mode, its virtual servers (`ipvsadm-save -n`), ipsets and iptables rules."""
     cluster = load(paths, namespace)
     cluster.node(node)
-    chosen = (mode or Mode(cluster.config.kube_proxy_mode)).value
-    render = render_nftables if chosen == "nftables" else render_iptables
-    sys.stdout.write(render(cluster, node))
+    chosen = mode or Mode(cluster.config.kube_proxy_mode)
+    sys.stdout.write(_renderer(chosen)(cluster, node))
+
+
+def _tracer(mode: Mode) -> Callable[..., Trace]:
+    if mode == Mode.ipvs:
+        from podnet.proxy.trace_ipvs import trace_ipvs
+
+        return trace_ipvs
+    return trace_nftables if mode == Mode.nftables else trace_iptables
 
 
 @proxy_app.command("trace")
@@ -76,15 +97,9 @@ def trace_command(
     proto = (protocol or Protocol.TCP).value
     cluster = load(paths, namespace)
     the_node = cluster.node(node)
-    chosen = (mode or Mode(cluster.config.kube_proxy_mode)).value
-    if chosen == "nftables":
-        t = trace_nftables(
-            render_nftables(cluster, node), the_node.ips, source, target, port, proto
-        )
-    else:
-        t = trace_iptables(
-            render_iptables(cluster, node), the_node.ips, source, target, port, proto
-        )
-    v = decide(cluster, node, source, target, port, proto, chosen)
-    result = ProxyTrace(node, chosen, source, target, port, proto, t, v)
+    chosen = mode or Mode(cluster.config.kube_proxy_mode)
+    written = _renderer(chosen)(cluster, node)
+    t = _tracer(chosen)(written, the_node.ips, source, target, port, proto)
+    v = decide(cluster, node, source, target, port, proto, chosen.value)
+    result = ProxyTrace(node, chosen.value, source, target, port, proto, t, v)
     sys.stdout.write(render(result, output.value))

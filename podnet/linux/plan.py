@@ -39,6 +39,7 @@ from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from podnet.dns.resolver import pod_resolv_conf
 from podnet.errors import InvalidValue
+from podnet.kernel.ipvs import IPVSSupport
 from podnet.kernel.netns import NETNS_DIR
 from podnet.linux.realised import Realised, RealisedPod, RealisedProcess
 from podnet.model.cluster import Cluster
@@ -306,11 +307,16 @@ def make_plan(
     name: str | None = None,
     backend: str | None = None,
     python: str = sys.executable,
+    *,
+    ipvs: IPVSSupport | None = None,
 ) -> Plan:
+    """The plan of `cluster`. `ipvs`, what the kernel offers of IPVS (`kernel.ipvs`), only words
+    the refusal of a cluster in the ipvs mode."""
     name = check_cluster_name(name or cluster.name)
     backend = backend or cluster.config.backend
     if backend not in BACKENDS:
         raise InvalidValue("backend", backend, "must be host-gw or vxlan")
+    check_kube_proxy_mode(cluster, ipvs)
     _check_supported(cluster)
     state = state_dir(name)
     subnet = cluster.config.node_subnet
@@ -495,6 +501,38 @@ def agent_spec(listeners: list[Listener]) -> str:
         ],
         indent=1,
     )
+
+
+_IPVS_HERE = {
+    None: "podnet up builds kube-proxy's rules in nftables only",
+    IPVSSupport.absent: (
+        "podnet up builds kube-proxy's rules in nftables only, and this kernel has no IPVS"
+        " (no /proc/net/ip_vs, no ip_vs module)"
+    ),
+    IPVSSupport.module: (
+        "podnet up builds kube-proxy's rules in nftables only: it does not drive IPVS, although"
+        " this kernel has the ip_vs module (not loaded)"
+    ),
+    IPVSSupport.loaded: (
+        "podnet up builds kube-proxy's rules in nftables only: it does not drive IPVS, although"
+        " this kernel has it (/proc/net/ip_vs)"
+    ),
+}
+
+
+def check_kube_proxy_mode(cluster: Cluster, ipvs: IPVSSupport | None = None) -> None:
+    """The realisation writes kube-proxy's nftables tables (the iptables mode's as well, with its
+    NodePort addresses): the ipvs mode's virtual servers are never built, so a cluster in that
+    mode is refused before anything is created. `ipvs` says what the kernel has of IPVS."""
+    if cluster.config.kube_proxy_mode != ProxyMode.ipvs:
+        return
+    why = _IPVS_HERE[ipvs]
+    message = (
+        f"kubeProxyMode ipvs: {why}; the ipvs mode cannot be built here, nothing was built."
+        " Use kubeProxyMode: nftables to build this cluster; the ipvs mode stays usable in the"
+        " model: `podnet proxy rules --mode ipvs`, `podnet proxy trace --mode ipvs`"
+    )
+    raise InvalidValue("kubeProxyMode", "ipvs", why, message=message)
 
 
 def _check_supported(cluster: Cluster) -> None:

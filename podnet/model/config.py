@@ -5,7 +5,9 @@ Defaults are those of kubeadm, kind and Flannel (see docs/contracts.md).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import StrEnum
 from ipaddress import IPv4Network, ip_network
 from typing import Any
@@ -29,10 +31,16 @@ class ProxyMode(StrEnum):
 
     nftables = "nftables"
     iptables = "iptables"
+    ipvs = "ipvs"
 
 
 BACKENDS = tuple(Backend)
 PROXY_MODES = tuple(ProxyMode)
+# The IPVS schedulers of the Linux kernel (net/netfilter/ipvs, ip_vs_<name>.ko). kube-proxy takes
+# any name since 1.27 and fails to start when the kernel has no such scheduler.
+IPVS_SCHEDULERS = (
+    "rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "twos",
+)  # fmt: skip
 DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "None")
 NODE_PORT_PRIMARY = "primary"  # nodePortAddresses: the node's primary IPs
 DNS_POD_MODES = ("insecure", "verified", "disabled")
@@ -54,9 +62,9 @@ class NodeSpec:
 
 @dataclass(frozen=True, slots=True)
 class IPVSConfig:
-    """kube-proxy's IPVS settings (KubeProxyIPVSConfiguration), read in the `ipvs` mode."""
+    """kube-proxy's IPVS settings (KubeProxyIPVSConfiguration), used by the `ipvs` mode."""
 
-    scheduler: str = "rr"  # rr, lc, dh, sh, sed, nq, wrr, ... ("" means rr upstream)
+    scheduler: str = "rr"  # one of IPVS_SCHEDULERS ("" means rr upstream)
     strict_arp: bool = False
     # Connection timeouts kube-proxy sets on IPVS, seconds; 0 leaves the kernel's value.
     tcp_timeout: int = 0
@@ -131,9 +139,8 @@ def _networks(f: Field, *, strict: bool = True, family_pair: bool = True) -> tup
     for t in texts:
         net = v.parse_cidr(t, strict=strict)
         if net is None:
-            f.error(
-                f"Invalid value: {quote(t)}: must be a valid CIDR without host bits (e.g. 10.0.0.0/16)"
-            )
+            bits = " without host bits" if strict else ""
+            f.error(f"Invalid value: {quote(t)}: must be a valid CIDR{bits} (e.g. 10.0.0.0/16)")
         else:
             nets.append(net)
     if family_pair and len({n.version for n in nets}) < len(nets):
@@ -145,9 +152,14 @@ def _networks(f: Field, *, strict: bool = True, family_pair: bool = True) -> tup
 SPEC_FIELDS = (
     "podSubnet", "serviceSubnet", "nodeSubnet", "nodeCIDRMaskSize", "nodeCIDRMaskSizeIPv6",
     "dnsDomain", "backend", "kubeProxyMode", "detectLocalMode", "masqueradeAll",
-    "serviceNodePortRange", "loadBalancerPool", "nodePortAddresses", "dns", "nodes",
+    "serviceNodePortRange", "loadBalancerPool", "nodePortAddresses", "dns", "nodes", "ipvs",
 )  # fmt: skip
 DNS_FIELDS = ("pods", "ttl")
+# KubeProxyIPVSConfiguration's fields, with its names. syncPeriod and minSyncPeriod shape when
+# kube-proxy writes its state, not the state itself, so they are not read.
+IPVS_FIELDS = (
+    "scheduler", "strictARP", "tcpTimeout", "tcpFinTimeout", "udpTimeout", "excludeCIDRs",
+)  # fmt: skip
 NODE_FIELDS = ("name", "labels", "ip", "ips")
 
 
@@ -188,6 +200,8 @@ def _cluster_network(doc: Field) -> ClusterConfig:
         DETECT_LOCAL_MODES, d.detect_local_mode
     )
     values["masquerade_all"] = spec["masqueradeAll"].bool(False)
+    if spec["ipvs"].present:
+        values["ipvs"] = _ipvs(spec["ipvs"])
     if spec["serviceNodePortRange"].present:
         values["service_node_port_range"] = _port_range(spec["serviceNodePortRange"])
     if spec["loadBalancerPool"].present:
@@ -220,6 +234,83 @@ def _cluster_network(doc: Field) -> ClusterConfig:
         key = "nodeCIDRMaskSize" if subnet.version == 4 else "nodeCIDRMaskSizeIPv6"
         _check_node_mask(spec[key] if spec[key].present else spec["podSubnet"], config, subnet)
     return config
+
+
+def _ipvs(f: Field) -> IPVSConfig:
+    """spec.ipvs: kube-proxy's KubeProxyIPVSConfiguration, checked as kube-proxy's validation
+    does (timeouts >= 0, excludeCIDRs CIDRs), whatever kubeProxyMode says: `--mode ipvs` shows any
+    cluster in the IPVS mode, with these settings."""
+    if not f.is_map():
+        return IPVSConfig()
+    f.unknown_fields(IPVS_FIELDS)
+    d = IPVSConfig()
+    scheduler = f["scheduler"].str(d.scheduler) or d.scheduler
+    if scheduler not in IPVS_SCHEDULERS:
+        f["scheduler"].error(
+            f"Unsupported value: {quote(scheduler)}: not an IPVS scheduler of the Linux kernel"
+            " (kube-proxy would fail to start): supported values: "
+            + ", ".join(f'"{s}"' for s in IPVS_SCHEDULERS)
+        )
+        scheduler = d.scheduler
+    timeouts = {
+        attr: _duration_seconds(f[key])
+        for key, attr in (
+            ("tcpTimeout", "tcp_timeout"),
+            ("tcpFinTimeout", "tcp_fin_timeout"),
+            ("udpTimeout", "udp_timeout"),
+        )
+    }
+    return IPVSConfig(
+        scheduler=scheduler,
+        strict_arp=f["strictARP"].bool(d.strict_arp),
+        exclude_cidrs=_networks(f["excludeCIDRs"], strict=False, family_pair=False)
+        if f["excludeCIDRs"].present
+        else d.exclude_cidrs,
+        **timeouts,
+    )
+
+
+# Go's time.ParseDuration, which metav1.Duration reads with: "900s", "15m", "1h30m", "1.5h".
+_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_NANOSECONDS = {
+    "ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}  # fmt: skip
+_MAX_DURATION = 2**63 - 1  # nanoseconds: Go's time.Duration is an int64
+
+
+def parse_duration(text: str) -> int | None:
+    """A Go duration in nanoseconds (truncated, as Go does), or None when it is not one."""
+    sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text.removeprefix("+"))
+    if body == "0":
+        return 0
+    total, at = Decimal(0), 0
+    while at < len(body):
+        m = _DURATION.match(body, at)
+        if m is None or m[1] in ("", "."):
+            return None
+        total += Decimal(m[1]) * _NANOSECONDS[m[2]]
+        at = m.end()
+    if not body or total > _MAX_DURATION:
+        return None
+    return sign * int(total)
+
+
+def _duration_seconds(f: Field) -> int:
+    """A timeout kube-proxy hands to IPVS: a duration, in whole seconds, at least 0."""
+    if f.value is None:
+        return 0
+    if not isinstance(f.value, str):
+        f.error(f'must be a duration such as "900s" or "15m", not {type_name(f.value)}')
+        return 0
+    ns = parse_duration(f.value)
+    if ns is None:
+        f.error(f'Invalid value: {quote(f.value)}: must be a duration such as "900s" or "15m"')
+        return 0
+    if ns < 0:
+        f.error(f"Invalid value: {quote(f.value)}: must be greater than or equal to 0")
+        return 0
+    return ns // 10**9
 
 
 def _node_ips(n: Field) -> tuple[IPAddress, ...]:
@@ -321,12 +412,7 @@ def _kind_cluster(doc: Field) -> ClusterConfig:
         else _defaults(services[family])
     )
     mode = net["kubeProxyMode"].str("iptables") or "iptables"
-    if mode == "ipvs":
-        net["kubeProxyMode"].error(
-            'Unsupported value: "ipvs": podnet models kube-proxy in nftables and iptables modes'
-            " (this kernel has no IPVS)"
-        )
-    elif mode not in (*PROXY_MODES, "none"):
+    if mode not in (*PROXY_MODES, "none"):
         net["kubeProxyMode"].error(f'Unsupported value: "{mode}"')
     else:
         values["kube_proxy_mode"] = ProxyMode(mode) if mode in PROXY_MODES else ProxyMode.nftables

@@ -208,10 +208,11 @@ def _node_port_ips(
     """--nodeport-addresses for this family: the node's addresses it selects; None means every
     local address ("match all"), as upstream's NodePortAddresses.
 
-    `primary` (the nftables mode's default when nothing is given, KEP-3866) is the node's
-    primary IP of the family; CIDRs select every node address inside one of them. When nothing
-    selects in this family (no primary IP of it, or CIDRs of the other family only), kube-proxy
-    falls back to matching every local address, as upstream does.
+    `primary` (the nftables mode's default when nothing is given, KEP-3866; the iptables and
+    ipvs modes match every local address then) is the node's primary IP of the family; CIDRs
+    select every node address inside one of them. When nothing selects in this family (no
+    primary IP of it, or CIDRs of the other family only), kube-proxy falls back to matching every
+    local address, as upstream does.
     """
     config = cluster.config
     given = config.node_port_addresses
