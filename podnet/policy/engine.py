@@ -29,8 +29,8 @@ from podnet.policy.matrix import Probe, Reach
 
 _PROTO = {p: i for i, p in enumerate(PROTOCOLS)}
 # The admin tiers (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) are not
-# compiled yet: up to this many pods, a cluster that has them is evaluated pair by pair with the
-# reference (`policy.semantics`); beyond it, the matrix is refused rather than given without them.
+# compiled yet: up to this many pods, the matrix of a cluster that has them is the reference's
+# (`policy.semantics`), pair by pair; beyond, it is refused rather than given without them.
 REFERENCE_PODS = 300
 
 
@@ -368,21 +368,25 @@ class PolicyEngine:
         return allowed
 
     def _reference_matrix(self, port: int, protocol: str) -> np.ndarray:
-        """The matrix of a cluster with admin tiers, which the engine does not compile yet."""
+        """The matrix of a cluster with admin tiers, which the engine does not compile yet: the
+        reference's verdict for every pair, on clusters small enough for it."""
+        from podnet.policy.semantics import Peer, allowed
+
         n = len(self.pods)
         if n > REFERENCE_PODS:
             why = (
-                f"the matrix does not apply cluster-scoped admin policies yet"
-                f" ({len(self.cluster.cluster_policies)} here) beyond {REFERENCE_PODS} pods"
-                f" (this cluster has {n}); use explain or trace for single connections"
+                f"the matrix does not apply cluster-scoped admin policies yet beyond"
+                f" {REFERENCE_PODS} pods (this cluster has {n} and"
+                f" {len(self.cluster.cluster_policies)} such policies); use explain or trace for"
+                " single connections"
             )
             raise InvalidValue("cluster", self.cluster.name, why, message=why)
-        raise InvalidValue(
-            "cluster",
-            self.cluster.name,
-            "reach does not apply cluster-scoped admin policies yet; use explain or trace",
-            message="reach does not apply cluster-scoped admin policies yet; use explain or trace",
-        )
+        ends = [Peer(ip, p, p.node_name) for p, ip in zip(self.pods, self.ips, strict=True)]
+        out = np.empty((n, n), dtype=bool)
+        for i, src in enumerate(ends):
+            for j, dst in enumerate(ends):
+                out[i, j] = allowed(self.cluster, src, dst, port, protocol)
+        return out
 
 
 def _transpose(m: np.ndarray, block: int = 256) -> np.ndarray:
