@@ -352,3 +352,11 @@ def test_without_cluster_policies_verdicts_carry_no_tiers() -> None:
     a, b = (semantics.pod_peer(cluster.pod(k)) for k in ("y/a", "x/a"))  # type: ignore[arg-type]
     v = semantics.direction_verdict(cluster, "Ingress", a, b, 80, "TCP")
     assert (v.admin, v.baseline, v.tier, v.allowed) == (None, None, "networkpolicy", False)
+
+
+def test_the_realisation_refuses_admin_tiers_it_cannot_apply_yet() -> None:
+    from podnet.policy.nftables import render_node
+
+    cluster = model_cluster(text([cnp("d", 1, IN_X, ingress=[rule("Deny", Y)])]))
+    with pytest.raises(InvalidValue, match="does not apply cluster-scoped admin policies yet"):
+        render_node(cluster, cluster.nodes[0].name)
