@@ -220,3 +220,30 @@ spec:
     assert "baseline tier: denied by BaselineAdminNetworkPolicy default spec.egress[0]" in to_text(
         e
     )
+
+
+def reach_cell(capsys, monkeypatch, src: str, dst: str, port: int) -> bool:  # type: ignore[no-untyped-def]
+    code, out, err = run(capsys, monkeypatch, "reach", GUARDRAILS, "--from", src, "--to", dst,
+                         "--port", str(port), "-o", "json")  # fmt: skip
+    assert code == 0, err
+    (row,) = json.loads(out)["probes"][0]["allowed"].values()
+    (cell,) = row.values()
+    return cell
+
+
+def test_reach_applies_the_tiers(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert reach_cell(capsys, monkeypatch, "shop/deploy/checkout", LEDGER, 8443)  # Pass, then NP
+    assert not reach_cell(capsys, monkeypatch, "shop/deploy/frontend", LEDGER, 8443)  # admin Deny
+    assert reach_cell(capsys, monkeypatch, "monitoring/deploy/prometheus", LEDGER, 9090)
+    assert not reach_cell(capsys, monkeypatch, "dev/deploy/sandbox", "shop/deploy/checkout", 8080)
+    assert reach_cell(capsys, monkeypatch, "dev/deploy/sandbox", "shop/deploy/frontend", 8080)
+
+
+def test_reach_refuses_rather_than_ignore_the_tiers(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from podnet.policy import engine
+
+    monkeypatch.setattr(engine, "REFERENCE_PODS", 4)
+    code, out, err = run(capsys, monkeypatch, "reach", GUARDRAILS)
+    assert code == 2 and not out
+    assert "does not apply cluster-scoped admin policies yet beyond 4 pods" in err
+    assert "Traceback" not in err
