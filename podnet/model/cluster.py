@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from podnet.errors import ManifestError, NotFound, Problem
 from podnet.ipam.allocate import NodeAddresses, PodAddresses, address_nodes, address_pods
+from podnet.model.cluster_policy import ClusterPolicy, evaluation_order
 from podnet.model.config import ClusterConfig
 from podnet.model.documents import parse_text, read_documents
 from podnet.model.objects import (
@@ -72,6 +73,9 @@ class Cluster:
     default_namespace: str = "default"
     # The controllers whose pods are among `pods`, so that a workload can be named.
     workloads: tuple[Workload, ...] = ()
+    # ClusterNetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy objects, in
+    # evaluation order (`ClusterPolicy.order`: tier, priority, then name).
+    cluster_policies: tuple[ClusterPolicy, ...] = ()
 
     @property
     def name(self) -> str:
@@ -152,6 +156,7 @@ def resolve(m: Manifests) -> Cluster:
         pending=pending,
         default_namespace=m.default_namespace,
         workloads=tuple(m.workloads),
+        cluster_policies=evaluation_order(m.cluster_policies),
     )
 
 

@@ -13,6 +13,9 @@ from typing import Any
 from podnet.errors import InvalidValue, ManifestError, Problem
 from podnet.ipam.allocate import primaries_first
 from podnet.model import validation as v
+from podnet.model.cluster_policy import API_VERSIONS as CLUSTER_POLICY_VERSIONS
+from podnet.model.cluster_policy import KINDS as CLUSTER_POLICY_KINDS
+from podnet.model.cluster_policy import ClusterPolicy
 from podnet.model.config import ClusterConfig, parse_config
 from podnet.model.documents import Document, FieldPath
 from podnet.model.fields import Context, Field, quote, type_name
@@ -69,8 +72,9 @@ API_VERSIONS = {
     "NetworkPolicy": ("networking.k8s.io/v1",),
     "ClusterNetwork": ("podnet.io/v1alpha1",),
     "Cluster": ("kind.x-k8s.io/v1alpha4",),
+    **CLUSTER_POLICY_VERSIONS,
 }
-CLUSTER_SCOPED = ("Namespace", "Node", "ClusterNetwork", "Cluster")
+CLUSTER_SCOPED = ("Namespace", "Node", "ClusterNetwork", "Cluster", *CLUSTER_POLICY_KINDS)
 # API groups of the kinds above, as served now or in the past. A known kind name in another group
 # is another resource (Cluster API's `Cluster`, a CRD named `Node`): skipped like unknown kinds.
 KNOWN_GROUPS = ("", "apps", "batch", "extensions", "networking.k8s.io", "discovery.k8s.io")
@@ -104,6 +108,8 @@ class Manifests:
     services: list[Service] = field(default_factory=list)
     endpoint_slices: list[EndpointSlice] = field(default_factory=list)
     policies: list[NetworkPolicy] = field(default_factory=list)
+    # ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, in document order.
+    cluster_policies: list[ClusterPolicy] = field(default_factory=list)
     config: ClusterConfig = field(default_factory=ClusterConfig)
     # Where namespaced objects that state no namespace were put, as `kubectl apply -n`.
     default_namespace: str = "default"
@@ -205,6 +211,13 @@ def _parse_one(
     elif kind == "NetworkPolicy":
         origin = replace(origin, lines=_policy_lines(ctx.doc.lines))
         out.policies.append(_network_policy(obj["spec"], name, namespace, origin))
+    elif kind in CLUSTER_POLICY_KINDS:
+        from podnet.model.parse_cluster_policy import parse_cluster_policy  # it imports this module
+
+        origin = replace(origin, lines=_policy_lines(ctx.doc.lines))
+        cluster_policy = parse_cluster_policy(obj, kind, name, origin)
+        if cluster_policy is not None:
+            out.cluster_policies.append(cluster_policy)
 
 
 # metadata and selectors ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from podnet.model.objects import IPAddress, Pod, PolicyType, Service, ServiceTyp
 from podnet.model.topology import entry_node
 from podnet.policy.explain import (
     Reason,
+    Tiers,
     endpoint_peers,
     explain,
     peer_of_address,
@@ -524,9 +525,15 @@ def deliver(
     self_exempt = bool(egress.exempt) and not hairpin
     if not egress_done:
         hops.append(
-            _policy_hop(e, egress.reasons[PolicyType.Egress], egress.exempt if self_exempt else "")
+            _policy_hop(
+                e,
+                egress.reasons[PolicyType.Egress],
+                egress.exempt if self_exempt else "",
+                egress.tiers.get(PolicyType.Egress),
+            )
         )
-    hops.append(_policy_hop(i, ingress.reasons[PolicyType.Ingress], ingress.exempt))
+    ingress_tiers = ingress.tiers.get(PolicyType.Ingress)
+    hops.append(_policy_hop(i, ingress.reasons[PolicyType.Ingress], ingress.exempt, ingress_tiers))
     egress_ok = egress_done or self_exempt or e.allowed
     ingress_ok = bool(ingress.exempt) or i.allowed
     what = (
@@ -537,19 +544,46 @@ def deliver(
     if egress_ok and ingress_ok:
         reason = "allowed"
     elif not egress_ok:
-        reason = f"egress of {src} denied by {', '.join(p.key for p in e.selecting)}"
+        reason = f"egress of {src} denied by {_denier(e, egress.tiers.get(PolicyType.Egress))}"
     else:
-        reason = f"ingress of {what} denied by {', '.join(p.key for p in i.selecting)}"
+        reason = f"ingress of {what} denied by {_denier(i, ingress_tiers)}"
     return Delivery(endpoint, what, tuple(hops), egress_ok and ingress_ok, reason)
 
 
-def _policy_hop(v, reasons: tuple[Reason, ...], exempt: str) -> Hop:  # type: ignore[no-untyped-def]
+def _denier(v, tiers: Tiers | None) -> str:  # type: ignore[no-untyped-def]
+    """What denied a direction: the admin or baseline policy that decided, else the
+    NetworkPolicies that isolate the pod."""
+    decided = _tier_decision(tiers)
+    if decided is not None:
+        return decided.title
+    return ", ".join(p.key for p in v.selecting)
+
+
+def _tier_decision(tiers: Tiers | None):  # type: ignore[no-untyped-def]
+    """The admin or baseline rule that decided the direction, or None."""
+    if tiers is None:
+        return None
+    return {"admin": tiers.admin, "baseline": tiers.baseline}.get(tiers.decided_by)
+
+
+_TIER_VERBS = {"Accept": "allowed", "Deny": "DENIED"}
+
+
+def _policy_hop(v, reasons: tuple[Reason, ...], exempt: str, tiers: Tiers | None = None) -> Hop:  # type: ignore[no-untyped-def]
     step = v.direction.lower()
     where = f"at {v.subject}"
     if exempt and (step == "ingress" or v.subject.pod is not None and exempt.startswith("a pod")):
         return Hop(step, f"{where}: allowed ({exempt})")
     if not v.applies:
         return Hop(step, f"{where}: not subject to NetworkPolicy")
+    decided = _tier_decision(tiers)
+    if decided is not None and tiers is not None:
+        return Hop(
+            step,
+            f"{where}: {_TIER_VERBS[decided.action]} by the {tiers.decided_by} tier:"
+            f" {decided.title} {decided.rule} ({decided.peer}; {decided.port})",
+            {"policies": [decided.policy]},
+        )
     if not v.isolated:
         return Hop(step, f"{where}: allowed (no policy selects it for {v.direction})")
     names = ", ".join(p.key for p in v.selecting)

@@ -17,15 +17,21 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from ipaddress import ip_network
 
 import numpy as np
 
+from podnet.errors import InvalidValue
 from podnet.model.cluster import Cluster
 from podnet.model.objects import PROTOCOLS, IPBlock, NetworkPolicy, Pod, PolicyPeer, PolicyType
 from podnet.model.selectors import LabelSelector
 from podnet.policy.matrix import Probe, Reach
 
 _PROTO = {p: i for i, p in enumerate(PROTOCOLS)}
+# The admin tiers (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) are not
+# compiled yet: up to this many pods, the matrix of a cluster that has them is the reference's
+# (`policy.semantics`), pair by pair; beyond, it is refused rather than given without them.
+REFERENCE_PODS = 300
 
 
 def pod_ports(
@@ -93,6 +99,21 @@ class PolicyEngine:
                         for net in (peer.ip_block.cidr, *peer.ip_block.except_):
                             bounds.add(int(net.network_address))
                             bounds.add(int(net.broadcast_address) + 1)
+        # Pods that the admin tiers' `networks` and `nodes` peers tell apart never share a key.
+        nets = [
+            net
+            for cp in self.cluster.cluster_policies
+            for rule in cp.ingress + cp.egress
+            for peer in rule.peers
+            for net in peer.networks
+        ]
+        if any(peer.nodes is not None for cp in self.cluster.cluster_policies
+               for rule in cp.egress for peer in rule.peers):  # fmt: skip
+            nets += [ip_network(ip) for node in self.cluster.nodes for ip in node.ips]
+        for net in nets:
+            if net.version == self.version:
+                bounds.add(int(net.network_address))
+                bounds.add(int(net.broadcast_address) + 1)
         boundaries = sorted(bounds)
         index: dict[tuple, int] = {}
         pod_key = np.empty(len(self.pods), dtype=np.int64)
@@ -333,6 +354,8 @@ class PolicyEngine:
 
     def matrix(self, port: int, protocol: str = "TCP") -> np.ndarray:
         """(N, N) bool over `self.pods`: allowed[src, dst]."""
+        if self.cluster.cluster_policies:
+            return self._reference_matrix(port, protocol)
         km = self.key_matrix(port, protocol)
         # Pods of one key share their row: expand the columns once per key, then copy rows.
         allowed = np.take(np.take(km, self.pod_key, axis=1), self.pod_key, axis=0)
@@ -343,6 +366,27 @@ class PolicyEngine:
             pod_net = np.array([not p.host_network for p in self.pods])
             allowed[host] |= (nodes[host][:, None] == nodes[None, :]) & pod_net[None, :]
         return allowed
+
+    def _reference_matrix(self, port: int, protocol: str) -> np.ndarray:
+        """The matrix of a cluster with admin tiers, which the engine does not compile yet: the
+        reference's verdict for every pair, on clusters small enough for it."""
+        from podnet.policy.semantics import Peer, allowed
+
+        n = len(self.pods)
+        if n > REFERENCE_PODS:
+            why = (
+                f"the matrix does not apply cluster-scoped admin policies yet beyond"
+                f" {REFERENCE_PODS} pods (this cluster has {n} and"
+                f" {len(self.cluster.cluster_policies)} such policies); use explain or trace for"
+                " single connections"
+            )
+            raise InvalidValue("cluster", self.cluster.name, why, message=why)
+        ends = [Peer(ip, p, p.node_name) for p, ip in zip(self.pods, self.ips, strict=True)]
+        out = np.empty((n, n), dtype=bool)
+        for i, src in enumerate(ends):
+            for j, dst in enumerate(ends):
+                out[i, j] = allowed(self.cluster, src, dst, port, protocol)
+        return out
 
 
 def _transpose(m: np.ndarray, block: int = 256) -> np.ndarray:

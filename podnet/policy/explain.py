@@ -1,7 +1,9 @@
 """Why one connection is allowed or denied: per direction, the policies that select the pod and
 the rule (with the peer and port entry) that allows it; when none does, what nearly matched (in a
 rule whose ports match, a peer with one selector wrong; an ipBlock's `except`; in a rule whose
-peers match, each port entry). Pure; built on `policy.semantics`, rendered by `report.explain`."""
+peers match, each port entry). In a cluster with admin tiers, also which tier decided and the
+first admin and baseline rule that matched (`TierDecision`). Pure; built on `policy.semantics`,
+rendered by `report.explain`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 
 from podnet.errors import InvalidValue
 from podnet.model.cluster import Cluster
+from podnet.model.cluster_policy import BASELINE_ADMIN_NETWORK_POLICY, Action
 from podnet.model.names import Named, NameKind, address_owner
 from podnet.model.objects import (
     PROTOCOLS,
@@ -18,10 +21,12 @@ from podnet.model.objects import (
     PolicyPort,
     PolicyType,
 )
+from podnet.policy import semantics
 from podnet.policy.semantics import (
     DIRECTIONS,
     DirectionVerdict,
     Peer,
+    TierMatch,
     direction_verdict,
     exempt,
     peer_matches,
@@ -68,6 +73,40 @@ NEAR_MISS_KINDS = (
 
 
 @dataclass(frozen=True, slots=True)
+class TierDecision:
+    """The admin or baseline rule that matched a direction first, located in its policy."""
+
+    action: str  # Accept, Deny (also a Deny or Pass rule that fails closed) or Pass
+    kind: str  # ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy
+    policy: str  # its name (cluster-scoped)
+    priority: int | None  # None for a BaselineAdminNetworkPolicy, which has none
+    rule: str  # spec.ingress[1]
+    name: str  # the rule's `name`, or ""
+    peer: str  # "from[0] namespaces ns=y", or why the rule failed closed
+    port: str  # "protocols[0] TCP/80" ("ports[0]" in v1alpha1), or "every port"
+    file: str = ""
+    line: int | None = None
+
+    @property
+    def title(self) -> str:
+        """`ClusterNetworkPolicy deny-payments (priority 10)`."""
+        if self.priority is None:
+            return f"{self.kind} {self.policy}"
+        return f"{self.kind} {self.policy} (priority {self.priority})"
+
+
+@dataclass(frozen=True, slots=True)
+class Tiers:
+    """How the tiers decided one direction: `decided_by` is semantics' ADMIN, NETWORK_POLICY,
+    BASELINE or DEFAULT; `admin` and `baseline` the first rule of each tier that matched (a
+    tier below the one that decided is not consulted, so its rule is None)."""
+
+    decided_by: str
+    admin: TierDecision | None
+    baseline: TierDecision | None
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     src: Peer
     dst: Peer
@@ -78,6 +117,9 @@ class Explanation:
     reasons: dict[str, tuple[Reason, ...]]
     # Per denied direction, what nearly allowed it (empty for a direction that allows).
     near_misses: Mapping[str, tuple[NearMiss, ...]] = field(default_factory=dict)
+    # Per direction whose subject is a pod, how the admin tiers decided; empty when the cluster
+    # has no ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy.
+    tiers: Mapping[str, Tiers] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -223,7 +265,53 @@ def explain(cluster: Cluster, src: Peer, dst: Peer, port: int, protocol: str) ->
     )
     reasons = {v.direction: tuple(_reasons(cluster, v, src, dst, port, protocol)) for v in verdicts}
     near = {v.direction: tuple(near_misses(cluster, v, src, dst, port, protocol)) for v in verdicts}
-    return Explanation(src, dst, port, protocol, exempt(src, dst), verdicts, reasons, near)
+    tiers = {}
+    if cluster.cluster_policies:
+        tiers = {v.direction: _tiers(v) for v in verdicts if v.applies}
+    return Explanation(src, dst, port, protocol, exempt(src, dst), verdicts, reasons, near, tiers)
+
+
+def _tiers(v: DirectionVerdict) -> Tiers:
+    decided = v.tier
+    baseline = v.baseline if decided in (semantics.BASELINE, semantics.DEFAULT) else None
+    return Tiers(decided, _decision(v.admin), _decision(baseline))
+
+
+def _decision(m: TierMatch | None) -> TierDecision | None:
+    if m is None:
+        return None
+    pol = m.policy
+    rule = pol.rules(m.direction)[m.rule]
+    field = f"spec.{m.direction.lower()}[{m.rule}]"
+    peers_key = "to" if m.direction == PolicyType.Egress else "from"
+    if m.peer is None:
+        i, unknown = next((i, p) for i, p in enumerate(rule.peers) if p.fails_closed)
+        peer = (
+            f"{peers_key}[{i}] sets only fields podnet does not know ({', '.join(unknown.unknown)}):"
+            f" a {rule.action} rule with such a peer fails closed and denies everything"
+        )
+        action = Action.Deny
+    else:
+        peer = f"{peers_key}[{m.peer}] {rule.peers[m.peer]}"
+        action = m.action
+    port = (
+        "every port"
+        if m.protocol is None
+        else f"{pol.ports_field}[{m.protocol}] {rule.protocols[m.protocol]}"
+    )
+    priority = None if pol.kind == BASELINE_ADMIN_NETWORK_POLICY else pol.priority
+    return TierDecision(
+        str(action),
+        pol.kind,
+        pol.name,
+        priority,
+        field,
+        rule.name,
+        peer,
+        port,
+        pol.origin.file,
+        pol.origin.line_of(field),
+    )
 
 
 def _reasons(

@@ -28,6 +28,7 @@ from ipaddress import collapse_addresses, ip_network
 
 import numpy as np
 
+from podnet.errors import InvalidValue
 from podnet.family import family
 from podnet.model.cluster import Cluster
 from podnet.model.config import MASQUERADE_MARK
@@ -45,6 +46,15 @@ def chain_name(direction: str, pod: Pod) -> str:
 
 def render_node(cluster: Cluster, node: str, table: str = TABLE) -> str:
     """The `nft -f` text of the policy table for `node`, every IP family of the cluster."""
+    if cluster.cluster_policies:
+        # Realised without them, the kernel would allow what the model denies (and the reverse).
+        why = (
+            "the realisation does not apply cluster-scoped admin policies yet"
+            f" ({', '.join(p.kind + ' ' + p.name for p in cluster.cluster_policies[:3])}"
+            f"{', ...' if len(cluster.cluster_policies) > 3 else ''}); the model does"
+            " (reach, explain, trace)"
+        )
+        raise InvalidValue("cluster", cluster.name, why, message=why)
     engines = [PolicyEngine(cluster, version) for version in cluster.config.families]
     local = [p for p in cluster.running_pods if p.node_name == node and not p.host_network]
     chains: list[tuple[str, list[str]]] = []

@@ -1,15 +1,29 @@
 """NetworkPolicy semantics, written directly from the specification, one connection at a time.
 
-This is podnet's single statement of what `networking.k8s.io/v1` NetworkPolicy means. It is
-deliberately plain: `explain` uses it to say why, and the vectorised engine (`policy.engine`) is
-tested against it on random clusters. Pure.
+This is podnet's single statement of what `networking.k8s.io/v1` NetworkPolicy means, and of the
+admin tiers around it (ClusterNetworkPolicy; AdminNetworkPolicy and BaselineAdminNetworkPolicy,
+held in the same form: `model.cluster_policy`). It is deliberately plain: `explain` uses it to say
+why, and the vectorised engine (`policy.engine`) is tested against it on random clusters. Pure.
+
+Each direction is judged on its own, egress at the source, ingress at the destination, in tiers:
+the Admin tier (policies by priority, rules in order; the first rule that matches decides: Accept
+and Deny are final, Pass skips the rest of the tier), then NetworkPolicy (when one selects the pod
+for that direction, it decides), then the Baseline tier (the same way; Pass goes on), then the
+default: allowed.
 
 podnet's choices where upstream leaves behaviour to the plugin:
 - a pod always reaches itself (traffic to its own address never leaves its network namespace);
 - pods with `hostNetwork: true` are never policy subjects and are matched by no pod or namespace
   selector; their traffic carries their node's address, which ipBlocks match;
 - traffic from a node (or a host-network pod) to the pods on that same node is always allowed,
-  as kubelet health probes need (Calico and Cilium behave so by default).
+  as kubelet health probes need (Calico and Cilium behave so by default);
+- admin tiers: `domainNames` peers match nothing. Data planes learn a name's addresses from the DNS
+  answers a pod receives; the model has no names outside the cluster, and a cluster name resolves
+  to a ClusterIP, which is translated to a pod's address before any policy sees the packet. So an
+  Accept by domain name never opens anything in the model: the lower-precedence Deny it is meant
+  to be paired with decides;
+- admin tiers: a peer written only with fields podnet does not know fails closed, as upstream
+  asks: it matches nothing in an Accept rule and makes a Deny or Pass rule deny everything.
 """
 
 from __future__ import annotations
@@ -17,6 +31,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from podnet.model.cluster import Cluster
+from podnet.model.cluster_policy import (
+    Action,
+    ClusterPolicy,
+    ClusterPolicyPeer,
+    ClusterPolicyProtocol,
+    ClusterPolicyRule,
+    Tier,
+)
 from podnet.model.objects import (
     IPAddress,
     NetworkPolicy,
@@ -58,22 +80,66 @@ class RuleMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class TierMatch:
+    """The rule of an admin tier that matched a connection first: it decided the direction
+    (Accept, Deny) or passed it on (Pass)."""
+
+    policy: ClusterPolicy
+    direction: str
+    rule: int
+    action: Action  # Deny for a Deny or Pass rule that fails closed
+    peer: int | None  # the matching `from`/`to` item; None when the rule failed closed
+    protocol: int | None  # the matching protocols/ports entry; None: the rule has none
+
+    @property
+    def fails_closed(self) -> bool:
+        return self.peer is None
+
+
+# Which tier decided a direction (`DirectionVerdict.tier`).
+ADMIN, NETWORK_POLICY, BASELINE, DEFAULT = "admin", "networkpolicy", "baseline", "default"
+
+
+@dataclass(frozen=True, slots=True)
 class DirectionVerdict:
-    """How one side decides: the policies selecting the pod and the rules that allow."""
+    """How one side decides: the admin rule that matched first, the NetworkPolicies selecting
+    the pod and their rules that allow, and the baseline rule that matched first."""
 
     direction: str
     subject: Peer
     applies: bool  # False when this side is not a policy subject (external, host-network)
     selecting: tuple[NetworkPolicy, ...]
     allowing: tuple[RuleMatch, ...]
+    admin: TierMatch | None = None
+    baseline: TierMatch | None = None
 
     @property
     def isolated(self) -> bool:
         return bool(self.selecting)
 
     @property
+    def tier(self) -> str:
+        """The tier that decided: ADMIN, NETWORK_POLICY, BASELINE or DEFAULT (allowed)."""
+        if self.admin is not None and self.admin.action != Action.Pass:
+            return ADMIN
+        if self.isolated:
+            return NETWORK_POLICY
+        if self.baseline is not None and self.baseline.action != Action.Pass:
+            return BASELINE
+        return DEFAULT
+
+    @property
     def allowed(self) -> bool:
-        return not self.isolated or bool(self.allowing)
+        tier = self.tier
+        if tier == ADMIN:
+            assert self.admin is not None
+            return self.admin.action == Action.Accept
+        if tier == NETWORK_POLICY:
+            return bool(self.allowing)
+        if tier == BASELINE:
+            assert self.baseline is not None
+            return self.baseline.action == Action.Accept
+        return True
 
 
 def selects(policy: NetworkPolicy, pod: Pod) -> bool:
@@ -134,6 +200,109 @@ def rule_allows(
     return peers_ok and ports_ok
 
 
+# The admin tiers -------------------------------------------------------------------------------
+
+
+def cluster_policy_selects(cluster: Cluster, policy: ClusterPolicy, pod: Pod) -> bool:
+    """Whether `policy`'s subject takes `pod` (never a host-network pod)."""
+    if pod.host_network:
+        return False
+    subject = policy.subject
+    namespace_labels = cluster.namespace_labels(pod.namespace)
+    if subject.pods is not None:
+        return subject.pods.namespace_selector.matches(
+            namespace_labels
+        ) and subject.pods.pod_selector.matches(pod.labels)
+    assert subject.namespaces is not None
+    return subject.namespaces.matches(namespace_labels)
+
+
+def cluster_peer_matches(cluster: Cluster, peer: ClusterPolicyPeer, other: Peer) -> bool:
+    """Whether the `from`/`to` item takes the other end of the connection. `namespaces` and
+    `pods` take pods (not host-network ones); `networks` and `nodes` take addresses, so pod IPs
+    and node IPs alike, and host-network pods on a selected node through its address."""
+    if peer.namespaces is not None or peer.pods is not None:
+        if not other.is_pod:
+            return False
+        assert other.pod is not None
+        namespace_labels = cluster.namespace_labels(other.pod.namespace)
+        if peer.namespaces is not None:
+            return peer.namespaces.matches(namespace_labels)
+        assert peer.pods is not None
+        return peer.pods.namespace_selector.matches(
+            namespace_labels
+        ) and peer.pods.pod_selector.matches(other.pod.labels)
+    if peer.nodes is not None:
+        return any(other.ip in n.ips for n in cluster.nodes if peer.nodes.matches(n.labels))
+    if peer.networks:
+        return any(other.ip.version == n.version and other.ip in n for n in peer.networks)
+    return False  # domainNames (see the module's docstring), unknown peers
+
+
+def protocol_matches(entry: ClusterPolicyProtocol, port: int, protocol: str, dst: Peer) -> bool:
+    """A named port resolves on the destination pod's container ports (the subject for
+    ingress, the peer for egress), so it may be a different number on every pod."""
+    if entry.named_port:
+        if not dst.is_pod:
+            return False
+        assert dst.pod is not None
+        return dst.pod.named_port(entry.named_port, protocol) == port
+    if entry.protocol != protocol or entry.port is None:
+        return False
+    end = entry.end_port if entry.end_port is not None else entry.port
+    return entry.port <= port <= end
+
+
+def tier_rule_match(
+    cluster: Cluster,
+    policy: ClusterPolicy,
+    direction: str,
+    index: int,
+    rule: ClusterPolicyRule,
+    other: Peer,
+    dst: Peer,
+    port: int,
+    protocol: str,
+) -> TierMatch | None:
+    if rule.fails_closed and rule.action != Action.Accept:
+        return TierMatch(policy, direction, index, Action.Deny, None, None)
+    peer = next(
+        (i for i, p in enumerate(rule.peers) if cluster_peer_matches(cluster, p, other)), None
+    )
+    if peer is None:
+        return None
+    if not rule.protocols:
+        return TierMatch(policy, direction, index, rule.action, peer, None)
+    entry = next(
+        (j for j, e in enumerate(rule.protocols) if protocol_matches(e, port, protocol, dst)),
+        None,
+    )
+    if entry is None:
+        return None
+    return TierMatch(policy, direction, index, rule.action, peer, entry)
+
+
+def tier_match(
+    cluster: Cluster,
+    tier: Tier,
+    direction: str,
+    subject: Pod,
+    other: Peer,
+    dst: Peer,
+    port: int,
+    protocol: str,
+) -> TierMatch | None:
+    """The first rule of `tier` that matches, policies in evaluation order, or None."""
+    for policy in cluster.cluster_policies:
+        if policy.tier != tier or not cluster_policy_selects(cluster, policy, subject):
+            continue
+        for i, rule in enumerate(policy.rules(direction)):
+            found = tier_rule_match(cluster, policy, direction, i, rule, other, dst, port, protocol)
+            if found is not None:
+                return found
+    return None
+
+
 def direction_verdict(
     cluster: Cluster, direction: str, src: Peer, dst: Peer, port: int, protocol: str
 ) -> DirectionVerdict:
@@ -151,7 +320,13 @@ def direction_verdict(
         for i, rule in enumerate(p.rules(direction))
         if rule_allows(cluster, p, rule, other, dst, port, protocol)
     )
-    return DirectionVerdict(direction, subject, True, selecting, allowing)
+    if not cluster.cluster_policies:
+        return DirectionVerdict(direction, subject, True, selecting, allowing)
+    admin, baseline = (
+        tier_match(cluster, t, direction, subject.pod, other, dst, port, protocol)
+        for t in (Tier.Admin, Tier.Baseline)
+    )
+    return DirectionVerdict(direction, subject, True, selecting, allowing, admin, baseline)
 
 
 def exempt(src: Peer, dst: Peer) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from podnet.policy.explain import Explanation, Explanations, NearMiss
-from podnet.policy.semantics import Peer
+from podnet.policy.explain import Explanation, Explanations, NearMiss, TierDecision, Tiers
+from podnet.policy.semantics import ADMIN, BASELINE, DirectionVerdict, Peer
 
 
 def to_json(e: Explanation) -> dict:
@@ -52,7 +52,34 @@ def to_json(e: Explanation) -> dict:
                 for m in e.near_misses.get(v.direction, ())
             ],
         }
+        if e.tiers:
+            tiers = e.tiers.get(v.direction)
+            out[v.direction.lower()]["tiers"] = None if tiers is None else _tiers_json(tiers)
     return out
+
+
+def _tiers_json(t: Tiers) -> dict:
+    def decision(d: TierDecision | None) -> dict | None:
+        if d is None:
+            return None
+        return {
+            "action": d.action,
+            "kind": d.kind,
+            "policy": d.policy,
+            "priority": d.priority,
+            "rule": d.rule,
+            "name": d.name or None,
+            "peer": d.peer,
+            "port": d.port,
+            "file": d.file,
+            "line": d.line,
+        }
+
+    return {
+        "decided_by": t.decided_by,
+        "admin": decision(t.admin),
+        "baseline": decision(t.baseline),
+    }
 
 
 def to_text(e: Explanation) -> str:
@@ -63,9 +90,12 @@ def to_text(e: Explanation) -> str:
         return "\n".join(lines)
     for v in e.directions:
         where = f"{v.direction.lower()} at {v.subject}"
-        if not v.applies:
+        if e.tiers and v.direction in e.tiers:
+            lines += _tiered(e, v, e.tiers[v.direction], where)
+        elif not v.applies:
             why = "host network" if v.subject.pod is not None else "not a pod"
-            lines.append(f"  {where}: not subject to NetworkPolicy ({why})")
+            which = "NetworkPolicy or admin policies" if e.tiers else "NetworkPolicy"
+            lines.append(f"  {where}: not subject to {which} ({why})")
         elif not v.isolated:
             lines.append(
                 f"  {where}: allowed, not isolated (no policy selects it for {v.direction})"
@@ -83,6 +113,49 @@ def to_text(e: Explanation) -> str:
                     f"    nearly matched: {_near(m)}" for m in e.near_misses.get(v.direction, ())
                 ]
     return "\n".join(lines)
+
+
+_VERBS = {"Accept": "allowed", "Deny": "denied", "Pass": "passed"}
+
+
+def _decision(d: TierDecision, onward: str = "") -> str:
+    """`denied by ClusterNetworkPolicy deny-db (priority 10) spec.ingress[1] "no-db": from[0]
+    namespaces ...; every port`; a Pass says `onward` where it goes."""
+    name = f" {json.dumps(d.name)}" if d.name else ""
+    to = f" to {onward}" if d.action == "Pass" else ""
+    return f"{_VERBS[d.action]} by {d.title} {d.rule}{name}{to}: {d.peer}; {d.port}"
+
+
+def _tiered(e: Explanation, v: DirectionVerdict, t: Tiers, where: str) -> list[str]:
+    """A direction of a cluster with admin tiers, tier by tier down to the one that decided."""
+    lines = [f"  {where}: {'allowed' if v.allowed else 'denied'}"]
+    if t.admin is None:
+        lines.append("    no admin rule matched")
+    else:
+        onward = "NetworkPolicy" if v.isolated else "the baseline tier"
+        lines.append(f"    admin tier: {_decision(t.admin, onward)}")
+    if t.decided_by == ADMIN:
+        return lines
+    if v.isolated:
+        names = ", ".join(p.key for p in v.selecting)
+        lines.append(f"    NetworkPolicy tier: isolated by {names}; the baseline is not consulted")
+        for r in e.reasons[v.direction]:
+            lines.append(f"      allowed by {r.policy} {r.rule}: {r.peer}; {r.port}")
+        if not v.allowing:
+            lines.append(f"      denied: no {v.direction.lower()} rule of these policies allows it")
+            lines += [
+                f"      nearly matched: {_near(m)}" for m in e.near_misses.get(v.direction, ())
+            ]
+        return lines
+    lines.append(f"    NetworkPolicy tier: no NetworkPolicy selects it for {v.direction}")
+    if t.decided_by == BASELINE:
+        assert t.baseline is not None
+        lines.append(f"    baseline tier: {_decision(t.baseline)}")
+    elif t.baseline is not None:
+        lines.append(f"    baseline tier: {_decision(t.baseline, 'the default: allowed')}")
+    else:
+        lines.append("    baseline tier: no rule matched; allowed by default")
+    return lines
 
 
 def _near(m: NearMiss) -> str:
