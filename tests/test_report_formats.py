@@ -17,6 +17,7 @@ from podnet.linux.verify import Comparison, Measured
 from podnet.model.inventory import Inventory
 from podnet.path.service_reach import ServiceReach
 from podnet.path.trace import Trace, Traces
+from podnet.policy.diff import Diff
 from podnet.policy.explain import Explanation, Explanations
 from podnet.policy.lint import Findings
 from podnet.policy.matrix import Reach
@@ -51,6 +52,7 @@ EXPECTED = {
     status.Statuses: ("table", "json"),
     demo.Tour: ("text",),
     Inventory: ("table", "wide", "json"),
+    Diff: ("text", "json", "md"),
 }
 
 

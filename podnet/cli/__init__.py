@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each command family lives in its own module and registers itself on `app`.
-    from podnet.cli import cluster, dns, get, linux, proxy, subnet  # noqa: F401
+    from podnet.cli import cluster, diff, dns, get, linux, proxy, subnet  # noqa: F401
 
 
 def _worded(err: PodnetError) -> str:

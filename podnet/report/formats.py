@@ -47,6 +47,7 @@ REGISTRY: dict[str, Entry] = {
     "podnet.policy.explain.Explanation": Entry("podnet.report.explain", TEXT),
     "podnet.policy.explain.Explanations": Entry("podnet.report.explain", TEXT),
     "podnet.policy.lint.Findings": Entry("podnet.report.lint", TEXT),
+    "podnet.policy.diff.Diff": Entry("podnet.report.diff", ("text", "json", "md")),
     "podnet.report.proxy.ProxyTrace": Entry("podnet.report.proxy", TEXT),
     "podnet.report.dns.Resolved": Entry("podnet.report.dns", TEXT),
     "podnet.report.subnet.Infos": Entry("podnet.report.subnet", TABLE),
