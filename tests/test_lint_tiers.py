@@ -42,6 +42,7 @@ def cnp(name: str, tier: str, priority: int, body: str) -> str:
 
 
 DENY_ALL = "  ingress:\n  - action: Deny\n    from: [{namespaces: {}}]"
+PASS_ALL = "  ingress:\n  - action: Pass\n    from: [{namespaces: {}}]"
 
 
 @dataclass
@@ -69,6 +70,28 @@ CASES = [
         cnp("base", "Baseline", 10, DENY_ALL) + np("all", "{}", "[Egress]"),
         (),
         ("baseline-deny-escaped",),
+    ),
+    Case(
+        "admin pass with nothing below",
+        cnp("adm", "Admin", 10, PASS_ALL),
+        (("pass-to-nothing", "adm", "spec.ingress[0]"),),
+    ),
+    Case(
+        "admin pass to a NetworkPolicy",
+        cnp("adm", "Admin", 10, PASS_ALL) + np("web", "{matchLabels: {app: web}}"),
+        (),
+        ("pass-to-nothing",),
+    ),
+    Case(
+        "admin pass to a baseline deny",
+        cnp("adm", "Admin", 10, PASS_ALL) + cnp("base", "Baseline", 10, DENY_ALL),
+        (),
+        ("pass-to-nothing",),
+    ),
+    Case(
+        "baseline pass is accept",
+        cnp("base", "Baseline", 10, PASS_ALL),
+        (("pass-to-nothing", "base", "spec.ingress[0]"),),
     ),
     Case(
         "an admin deny is not a baseline",

@@ -5,6 +5,12 @@ BaselineAdminNetworkPolicy), judged on the cluster's actual pods. Pure.
   NetworkPolicy selects for the rule's direction: NetworkPolicy then decides that direction for
   those pods, and the Baseline tier is never consulted, so the Deny never applies.
 
+- `pass-to-nothing` (info): a Pass rule that nothing decides after: in the Baseline tier always
+  (only the default follows, which allows); in the Admin tier when no NetworkPolicy selects any
+  of its subjects for the rule's direction and no Baseline-tier policy selecting one of them has
+  a Deny rule for it (a conservative test: any such Deny keeps the finding away). Its connections
+  are allowed, as with Accept. `info`, since delegating to policies not yet written is legitimate.
+
 A finding that holds only because some pods are pending says so and is `info`, as
 `policy.lint`'s findings do.
 """
@@ -21,7 +27,7 @@ SHOWN = 3  # pods named in one finding's message
 
 
 def lint_tiers(cluster: Cluster) -> list[Finding]:
-    return _baseline_deny_escaped(cluster)
+    return _baseline_deny_escaped(cluster) + _pass_to_nothing(cluster)
 
 
 def _denies(rule: ClusterPolicyRule) -> bool:
@@ -79,6 +85,62 @@ def _baseline_deny_escaped(cluster: Cluster) -> list[Finding]:
                         f" for {direction.lower()} ({shown}{more}), and NetworkPolicy then"
                         " decides that direction instead of the Baseline tier",
                         open_pending,
+                        cluster,
+                    )
+                )
+    return out
+
+
+def _pass_to_nothing(cluster: Cluster) -> list[Finding]:
+    out = []
+    running = [p for p in cluster.running_pods if not p.host_network]
+    pending = [p for p in cluster.pods if p.key in cluster.pending]
+    baselines = [p for p in cluster.cluster_policies if p.tier == Tier.Baseline]
+    for pol in cluster.cluster_policies:
+        subjects = _subjects(cluster, pol, running)
+        if not subjects:
+            continue
+        for direction in semantics.DIRECTIONS:
+            for i, rule in enumerate(pol.rules(direction)):
+                if rule.action != Action.Pass or rule.fails_closed:
+                    continue
+                field = f"spec.{direction.lower()}[{i}]"
+                if pol.tier == Tier.Baseline:
+                    out.append(
+                        at_field(
+                            pol,
+                            "info",
+                            "pass-to-nothing",
+                            field,
+                            "is the same as Accept: after the Baseline tier only the default"
+                            " follows, which allows the connections it matches",
+                        )
+                    )
+                    continue
+
+                def decided(pod: Pod, direction: str = direction) -> bool:
+                    return bool(_isolating(cluster, direction, pod)) or any(
+                        semantics.cluster_policy_selects(cluster, b, pod)
+                        and any(_denies(r) for r in b.rules(direction))
+                        for b in baselines
+                    )
+
+                if any(decided(p) for p in subjects):
+                    continue
+                keys = sorted(p.key for p in subjects)
+                shown = ", ".join(keys[:SHOWN])
+                more = f" and {len(keys) - SHOWN} more" if len(keys) > SHOWN else ""
+                out.append(
+                    at_field(
+                        pol,
+                        "info",
+                        "pass-to-nothing",
+                        field,
+                        f"passes to NetworkPolicy, but no NetworkPolicy selects the pods this"
+                        f" policy selects ({shown}{more}) for {direction.lower()}, and no"
+                        " Baseline-tier Deny applies to them: the connections it matches are"
+                        " allowed, as with Accept",
+                        [p for p in _subjects(cluster, pol, pending) if decided(p)],
                         cluster,
                     )
                 )
