@@ -77,6 +77,7 @@ def test_json_is_an_object_of_findings_and_pending_pods(capsys, monkeypatch) -> 
         "file": "<stdin>",  # as input errors name stdin
         "line": 17,
         "pending_pods": ["x/gpu"],
+        "kind": "NetworkPolicy",
     }
     assert (second["code"], second["line"], second["pending_pods"]) == (
         "peer-matches-nothing",

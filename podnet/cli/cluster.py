@@ -304,13 +304,6 @@ def lint(
     if fail_on not in ("warning", "error"):
         raise UsageError(f"--fail-on {fail_on!r}: must be warning or error")
     cluster = load(paths, namespace)
-    if cluster.cluster_policies:
-        print(
-            f"lint does not check the {len(cluster.cluster_policies)} admin-tier policies"
-            " (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) yet: its"
-            " findings are about NetworkPolicies",
-            file=sys.stderr,
-        )
     from podnet.policy.lint import findings as run_lint
 
     findings = run_lint(cluster)

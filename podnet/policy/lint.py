@@ -1,7 +1,7 @@
 """NetworkPolicy mistakes users make, found on the resolved cluster. Pure.
 
-Each finding names the policy, the field and the line it was written on; `report.lint` renders
-them. Vectors over pod keys come from the engine, so lint judges selectors exactly as the matrix
+Each finding names the policy (its kind too), the field and the line it was written on;
+`report.lint` renders them. The admin tiers' checks are in `policy.lint_tiers`. Vectors over pod keys come from the engine, so lint judges selectors exactly as the matrix
 does. The engine sees running pods only: a finding that holds only because some pods are pending
 (a selector whose pods are all unscheduled) says so, names them, and is `info`, since it is about
 the model's cluster rather than the policy.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from podnet.model.cluster import Cluster
+from podnet.model.cluster_policy import ClusterPolicy
 from podnet.model.objects import (
     ContainerPort,
     IPBlock,
@@ -30,6 +31,7 @@ from podnet.policy import semantics
 from podnet.policy.engine import PolicyEngine
 
 SEVERITIES = ("info", "warning", "error")
+NETWORK_POLICY = "NetworkPolicy"
 DNS_LABELS = {"k8s-app": "kube-dns"}
 PENDING_SHOWN = 3  # pending pods named in one finding's message
 
@@ -45,10 +47,13 @@ class Finding:
     line: int | None = None  # the line of `field` (or of its nearest written ancestor)
     # The pending pods without which the finding would not hold, by namespace/name.
     pending_pods: tuple[str, ...] = ()
+    # NetworkPolicy, or an admin tier's ClusterNetworkPolicy, AdminNetworkPolicy or
+    # BaselineAdminNetworkPolicy (cluster-scoped: `policy` is then the name alone).
+    kind: str = NETWORK_POLICY
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file else ""
-        return f"{where}{self.severity}: NetworkPolicy {self.policy}: {self.field}: {self.message} [{self.code}]"
+        return f"{where}{self.severity}: {self.kind} {self.policy}: {self.field}: {self.message} [{self.code}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,10 @@ def lint(cluster: Cluster) -> list[Finding]:
         out += _ip_blocks(cluster, pol)
     out += _dns(cluster)
     out += _shadowed(engine, cluster, pending)
+    if cluster.cluster_policies:
+        from podnet.policy.lint_tiers import lint_tiers  # it builds on this module's Finding
+
+        out += lint_tiers(cluster)
     return sorted(out, key=lambda f: (f.file, f.line or 0, f.policy, f.field, f.code))
 
 
@@ -85,8 +94,8 @@ def findings(cluster: Cluster) -> Findings:
     return Findings(tuple(lint(cluster)), cluster.pending)
 
 
-def _finding(
-    pol: NetworkPolicy,
+def at_field(
+    pol: NetworkPolicy | ClusterPolicy,
     severity: str,
     code: str,
     field: str,
@@ -103,7 +112,8 @@ def _finding(
         message += f"; it matches only pending pods: {shown}{more}"
         severity = "info"
     line = pol.origin.line_of(field)
-    return Finding(severity, code, pol.key, field, message, pol.origin.file, line, keys)
+    kind = pol.kind if isinstance(pol, ClusterPolicy) else NETWORK_POLICY
+    return Finding(severity, code, pol.key, field, message, pol.origin.file, line, keys, kind)
 
 
 def _peer_items(pol: NetworkPolicy):  # type: ignore[no-untyped-def]
@@ -123,7 +133,7 @@ def _selectors(
     cluster = engine.cluster
     if not engine.subjects(i).any():
         out.append(
-            _finding(
+            at_field(
                 pol,
                 "warning",
                 "no-subjects",
@@ -137,7 +147,7 @@ def _selectors(
         for p, peer in enumerate(rule.peers):
             if peer.ip_block is None and not engine.peer_vector(pol, peer).any():
                 out.append(
-                    _finding(
+                    at_field(
                         pol,
                         "warning",
                         "peer-matches-nothing",
@@ -173,7 +183,7 @@ def _or_and(engine: PolicyEngine, pol: NetworkPolicy) -> list[Finding]:
         ]
         if ns_only and pod_only:
             out.append(
-                _finding(
+                at_field(
                     pol,
                     "warning",
                     "or-not-and",
@@ -193,7 +203,7 @@ def _or_and(engine: PolicyEngine, pol: NetworkPolicy) -> list[Finding]:
             ]
             if selected == [pol.namespace]:
                 out.append(
-                    _finding(
+                    at_field(
                         pol,
                         "info",
                         "and-not-or",
@@ -235,7 +245,7 @@ def _named_ports(
             ):
                 who = "selected pod" if direction == PolicyType.Ingress else "destination pod"
                 out.append(
-                    _finding(
+                    at_field(
                         pol,
                         "warning",
                         "unknown-named-port",
@@ -299,7 +309,7 @@ def _service_ports(
                             else backends[0].named_port(sp.target, sp.protocol)
                         )
                         out.append(
-                            _finding(
+                            at_field(
                                 pol,
                                 "warning",
                                 "service-port",
@@ -340,7 +350,7 @@ def _ip_blocks(cluster: Cluster, pol: NetworkPolicy) -> list[Finding]:
                             )
                         )
                         out.append(
-                            _finding(
+                            at_field(
                                 pol,
                                 severity,
                                 f"ipblock-covers-{what}-cidr",
@@ -419,7 +429,7 @@ def _dns(cluster: Cluster) -> list[Finding]:
                 )
                 severity = "warning" if "UDP" in protos else "info"
                 out.append(
-                    _finding(
+                    at_field(
                         pol,
                         severity,
                         "egress-without-dns",
@@ -509,7 +519,7 @@ def _shadowed(engine: PolicyEngine, cluster: Cluster, pending: list[Pod]) -> lis
             ):
                 where = obase if other is pol else f"{other.key} {obase}"
                 out.append(
-                    _finding(
+                    at_field(
                         pol,
                         "info",
                         "redundant-rule",
