@@ -237,19 +237,3 @@ def test_reach_applies_the_tiers(capsys, monkeypatch) -> None:  # type: ignore[n
     assert reach_cell(capsys, monkeypatch, "monitoring/deploy/prometheus", LEDGER, 9090)
     assert not reach_cell(capsys, monkeypatch, "dev/deploy/sandbox", "shop/deploy/checkout", 8080)
     assert reach_cell(capsys, monkeypatch, "dev/deploy/sandbox", "shop/deploy/frontend", 8080)
-
-
-def test_reach_refuses_rather_than_ignore_the_tiers(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from podnet.policy import engine
-
-    monkeypatch.setattr(engine, "REFERENCE_PODS", 4)
-    code, out, err = run(capsys, monkeypatch, "reach", GUARDRAILS)
-    assert code == 2 and not out
-    assert "does not apply cluster-scoped admin policies yet beyond 4 pods" in err
-    assert "Traceback" not in err
-
-
-def test_lint_says_it_does_not_check_the_tiers_yet(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    code, _, err = run(capsys, monkeypatch, "lint", GUARDRAILS)
-    assert code == 0
-    assert "lint does not check the 3 admin-tier policies" in err
