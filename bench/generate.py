@@ -1,8 +1,9 @@
 """A deterministic generator of real-looking clusters for the NetworkPolicy benchmark.
 
-`generate(pods, policies, seed)` returns multi-document YAML: a ClusterNetwork with enough nodes,
-Namespaces labelled by team and environment, Deployments and StatefulSets with several labels and
-named container ports, and exactly `policies` NetworkPolicies written the way teams write them:
+`generate(pods, policies, seed, cluster_policies)` returns multi-document YAML: a ClusterNetwork
+with enough nodes, Namespaces labelled by team and environment, Deployments and StatefulSets with
+several labels and named container ports, and exactly `policies` NetworkPolicies written the way
+teams write them:
 
 - per namespace, a default deny (some ingress only, most both directions), a DNS allowance (UDP
   and TCP 53 to kube-system `k8s-app=kube-dns`) and a Prometheus scrape allowance on `metrics`;
@@ -12,10 +13,15 @@ named container ports, and exactly `policies` NetworkPolicies written the way te
   VPC (`10.0.0.0/8` except pod ranges), NodePort and port ranges (`endPort`), and selectors with
   `In`/`NotIn`/`Exists`.
 
+With `cluster_policies`, exactly that many admin-tier policies as a platform team writes them
+(`_cluster_policies`): ClusterNetworkPolicies of both tiers, and an AdminNetworkPolicy and the
+BaselineAdminNetworkPolicy among them. The pods, the NetworkPolicies and the random choices before
+them are the same with or without, so that the two clusters differ only by these policies.
+
 The cluster has exactly `pods` pods (system pods included), about 10 per app (2..20 replicas) and
 10..30 apps per namespace. Same arguments, same text.
 
-    python bench/generate.py --pods 1000 --policies 500 > cluster.yaml
+    python bench/generate.py --pods 1000 --policies 500 [--cluster-policies 20] > cluster.yaml
 """
 
 from __future__ import annotations
@@ -129,8 +135,9 @@ def _port_names(app: _App) -> list[str]:
     return [n for n, _, _ in app.ports]
 
 
-def generate(pods: int, policies: int, seed: int = 0) -> str:
-    """Multi-document YAML of a cluster with `pods` pods and `policies` NetworkPolicies."""
+def generate(pods: int, policies: int, seed: int = 0, cluster_policies: int = 0) -> str:
+    """Multi-document YAML of a cluster with `pods` pods, `policies` NetworkPolicies and
+    `cluster_policies` admin-tier policies."""
     if pods < 10:
         raise ValueError("at least 10 pods")
     rng = random.Random(seed)
@@ -261,6 +268,8 @@ def generate(pods: int, policies: int, seed: int = 0) -> str:
         )
 
     docs += _policies(policies, by_ns, ns_labels, pod_ranges, rng)
+    # Their own generator, so that the cluster before them is the same with or without.
+    docs += _cluster_policies(cluster_policies, by_ns, ns_labels, random.Random(seed + 1))
     return yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
@@ -635,14 +644,190 @@ def _expressions(
     }
 
 
+# Admin tiers ------------------------------------------------------------------------------------
+
+CNP = "policy.networking.k8s.io/v1alpha2"
+SENSITIVE_TEAMS = ("payments", "identity", "billing", "risk", "ledger")
+NAME_LABEL = "kubernetes.io/metadata.name"
+SYSTEM_NAMESPACES = ["kube-system", "monitoring", "ingress-nginx"]
+
+
+def _cnp(name: str, tier: str, priority: int, subject: dict[str, Any], **rules: Any) -> dict:
+    return {
+        "apiVersion": CNP,
+        "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {"tier": tier, "priority": priority, "subject": subject, **rules},
+    }
+
+
+def _in(namespace: str) -> dict[str, Any]:
+    return {"matchLabels": {NAME_LABEL: namespace}}
+
+
+def _pods_peer(namespaces: dict[str, Any], pods: dict[str, Any]) -> dict[str, Any]:
+    return {"pods": {"namespaceSelector": namespaces, "podSelector": pods}}
+
+
+def _tcp(*ports: int) -> list[dict[str, Any]]:
+    return [{"tcp": {"destinationPort": {"number": p}}} for p in ports]
+
+
+DNS = [
+    {"udp": {"destinationPort": {"number": 53}}},
+    {"tcp": {"destinationPort": {"number": 53}}},
+]
+KUBE_DNS = _pods_peer(_in("kube-system"), {"matchLabels": {"k8s-app": "kube-dns"}})
+PROMETHEUS = _pods_peer(
+    _in("monitoring"), {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+)
+INGRESS = _pods_peer(
+    _in("ingress-nginx"), {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}
+)
+EVERY_NAMESPACE: dict[str, Any] = {"namespaces": {}}
+
+
+def _cluster_policies(
+    total: int,
+    by_ns: dict[str, list[_App]],
+    ns_labels: dict[str, dict[str, str]],
+    rng: random.Random,
+) -> list[dict[str, Any]]:
+    """`total` admin-tier policies: the platform's cluster-wide guardrails (metadata service
+    denied, DNS and monitoring always allowed, a baseline default deny of every application
+    namespace with the ingress controller and the team's own namespaces let in), then per
+    namespace and per app, in turn until the count is reached: a sensitive namespace closed but
+    to its team (Pass to the namespace's NetworkPolicies) and the ingress controller; a dev
+    namespace's egress kept inside the cluster and off the nodes; an app quarantined from canary
+    pods and dev namespaces; an app's admin port opened to its team only. Some priorities are
+    equal (podnet breaks ties by name)."""
+    if total <= 0:
+        return []
+    app_namespaces = {"matchExpressions": [
+        {"key": NAME_LABEL, "operator": "NotIn", "values": SYSTEM_NAMESPACES}]}  # fmt: skip
+    out: list[dict[str, Any]] = [
+        _cnp("deny-metadata", "Admin", 1, {"namespaces": {}}, egress=[
+            {"name": "metadata", "action": "Deny",
+             "to": [{"networks": ["169.254.169.254/32", "fd00:ec2::254/128"]}]}]),
+        _cnp("allow-dns", "Admin", 2, {"namespaces": {}}, egress=[
+            {"name": "dns", "action": "Accept", "to": [KUBE_DNS], "protocols": DNS}]),
+        _cnp("monitoring-always", "Admin", 3, {"namespaces": app_namespaces}, ingress=[
+            {"name": "scrape", "action": "Accept", "from": [PROMETHEUS],
+             "protocols": [{"destinationNamedPort": "metrics"}]}]),
+        {
+            "apiVersion": "policy.networking.k8s.io/v1alpha1",
+            "kind": "AdminNetworkPolicy",
+            "metadata": {"name": "ingress-controller"},
+            "spec": {"priority": 4, "subject": {"namespaces": app_namespaces}, "ingress": [
+                {"name": "http", "action": "Allow", "from": [INGRESS],
+                 "ports": [{"namedPort": "http"}, {"namedPort": "https"}]}]},
+        },
+        _cnp("baseline-default-deny", "Baseline", 1000, {"namespaces": app_namespaces},
+             ingress=[{"name": "deny", "action": "Deny", "from": [EVERY_NAMESPACE]}]),
+        {
+            "apiVersion": "policy.networking.k8s.io/v1alpha1",
+            "kind": "BaselineAdminNetworkPolicy",
+            "metadata": {"name": "default"},
+            "spec": {"subject": {"namespaces": app_namespaces}, "egress": [
+                {"name": "in-cluster", "action": "Allow", "to": [EVERY_NAMESPACE]},
+                {"name": "vpc", "action": "Deny", "to": [{"networks": ["10.0.0.0/8"]}]}]},
+        },
+    ]  # fmt: skip
+    teams = sorted({labels["team"] for labels in ns_labels.values()})
+    for team in teams:
+        out.append(_cnp(f"baseline-team-{team}", "Baseline", 100, {"namespaces": {
+            "matchLabels": {"team": team}}}, ingress=[
+            {"name": "team", "action": "Accept", "from": [
+                {"namespaces": {"matchLabels": {"team": team}}}]}]))  # fmt: skip
+    out = out[:total]
+
+    # Per namespace first, then per app (in an order that goes through the namespaces): every
+    # other app quarantined, the others' main port closed to all but their team; then the
+    # other way round.
+    for ns, labels in ns_labels.items():
+        for make in (_protect_namespace, _dev_egress):
+            policy = make(ns, labels, rng)
+            if policy is not None:
+                out.append(policy)
+    apps = [a for mine in by_ns.values() for a in mine]
+    rng.shuffle(apps)
+    makers = (_quarantine, _admin_port)
+    for turn in (0, 1):
+        out += [makers[(j + turn) % 2](a, ns_labels[a.namespace], rng) for j, a in enumerate(apps)]
+    return out[:total]
+
+
+def _protect_namespace(ns: str, labels: dict[str, str], rng: random.Random) -> dict | None:
+    """A sensitive team's namespace: its team's traffic passes to its NetworkPolicies, the
+    ingress controller reaches its web ports, everything else is denied."""
+    team = labels["team"]
+    if team not in SENSITIVE_TEAMS:
+        return None
+    return _cnp(f"protect-{ns}", "Admin", 10 + rng.randrange(5), {"namespaces": _in(ns)},
+                ingress=[
+        {"name": "team", "action": "Pass", "from": [
+            {"namespaces": {"matchLabels": {"team": team}}}]},
+        {"name": "ingress", "action": "Accept", "from": [INGRESS],
+         "protocols": _tcp(80, 443) + [
+             {"tcp": {"destinationPort": {"range": {"start": 8000, "end": 8100}}}}]},
+        {"name": "others", "action": "Deny", "from": [EVERY_NAMESPACE]},
+    ])  # fmt: skip
+
+
+def _dev_egress(ns: str, labels: dict[str, str], rng: random.Random) -> dict | None:
+    """A dev or staging namespace: pod traffic goes to the tiers below, the kubelets' ports on
+    the nodes are closed, HTTPS to the VPC is allowed, nothing else leaves the cluster."""
+    if labels["env"] == "prod":
+        return None
+    return _cnp(f"contain-{ns}", "Admin", 30 + rng.randrange(3), {"namespaces": _in(ns)},
+                egress=[
+        {"name": "pods", "action": "Pass", "to": [EVERY_NAMESPACE]},
+        {"name": "kubelet", "action": "Deny", "to": [{"nodes": {}}],
+         "protocols": _tcp(10250, 10255)},
+        {"name": "vpc-https", "action": "Accept", "to": [{"networks": ["10.0.0.0/8"]}],
+         "protocols": _tcp(443)},
+        {"name": "outside", "action": "Deny", "to": [{"networks": ["0.0.0.0/0", "::/0"]}]},
+    ])  # fmt: skip
+
+
+def _quarantine(app: _App, labels: dict[str, str], rng: random.Random) -> dict:
+    """An app no canary pod and no dev namespace may reach."""
+    subject = _pods_peer(_in(app.namespace), {"matchLabels": {"app": app.name}})
+    return _cnp(f"quarantine-{app.namespace}-{app.name}", "Admin", 50 + rng.randrange(10),
+                subject, ingress=[
+        {"name": "canary", "action": "Deny", "from": [
+            _pods_peer({}, {"matchLabels": {"canary": "true"}})]},
+        {"name": "dev", "action": "Deny", "from": [
+            {"namespaces": {"matchLabels": {"env": "dev"}}}]},
+    ])  # fmt: skip
+
+
+def _admin_port(app: _App, labels: dict[str, str], rng: random.Random) -> dict:
+    """An app's main port open to its own team's web and api pods, closed to the rest of the
+    cluster; the other ports are left to the namespace."""
+    port = MAIN_PORT[app.tier]
+    subject = _pods_peer(_in(app.namespace), {"matchLabels": {"app": app.name}})
+    callers = _pods_peer({"matchLabels": {"team": labels["team"]}},
+                         {"matchExpressions": [{"key": "tier", "operator": "In",
+                                                "values": ["web", "api"]}]})  # fmt: skip
+    return _cnp(f"port-{app.namespace}-{app.name}", "Admin", 70 + rng.randrange(10), subject,
+                ingress=[
+        {"name": "team", "action": "Accept", "from": [callers],
+         "protocols": [{"destinationNamedPort": port}]},
+        {"name": "others", "action": "Deny", "from": [EVERY_NAMESPACE],
+         "protocols": [{"destinationNamedPort": port}]},
+    ])  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--policies", type=int, default=None, help="default: pods / 2")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cluster-policies", type=int, default=0, help="admin-tier policies")
     args = parser.parse_args(argv)
     policies = args.policies if args.policies is not None else args.pods // 2
-    sys.stdout.write(generate(args.pods, policies, args.seed))
+    sys.stdout.write(generate(args.pods, policies, args.seed, args.cluster_policies))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ Times are the best of `--repeat` runs (3 up to 1,000 pods, 1 above unless told o
     python bench/policy_matrix.py [--sizes 100,1000,10000] [--markdown]
     python bench/policy_matrix.py --profile 10000      # cProfile, top 15 by cumulative time
     python bench/policy_matrix.py --check 100          # engine against policy.semantics
+    python bench/policy_matrix.py --sizes 10000 --cluster-policies 200   # without, then with
+
+With `--cluster-policies N`, each size is measured twice: without admin-tier policies, then with
+N of them (`generate._cluster_policies`) on the same pods and NetworkPolicies.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ def measure(path: str, runs: int) -> dict:
     return {
         "pods": n,
         "policies": len(cluster.policies),
+        "cluster_policies": len(cluster.cluster_policies),
         "namespaces": len(cluster.namespaces),
         "nodes": len(cluster.nodes),
         "keys": engine.keys,
@@ -93,10 +98,10 @@ def measure(path: str, runs: int) -> dict:
     }
 
 
-def run_size(pods: int, policies: int, runs: int, seed: int) -> dict:
+def run_size(pods: int, policies: int, runs: int, seed: int, cluster_policies: int = 0) -> dict:
     """Generate the cluster, then measure it in a fresh interpreter."""
     t = time.perf_counter()
-    text = generate(pods, policies, seed)
+    text = generate(pods, policies, seed, cluster_policies)
     gen_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory(prefix="podnet-bench-") as tmp:
         path = os.path.join(tmp, f"cluster-{pods}.yaml")
@@ -116,6 +121,7 @@ def run_size(pods: int, policies: int, runs: int, seed: int) -> dict:
 COLUMNS = (
     ("pods", "pods", "{:,}"),
     ("policies", "policies", "{:,}"),
+    ("cluster_policies", "cluster policies", "{:,}"),
     ("keys", "keys", "{:,}"),
     ("ports", "ports", "{}"),
     ("load_s", "load s", "{:.3f}"),
@@ -162,13 +168,13 @@ def profile(pods: int, policies: int, seed: int, top: int = 15) -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
 
 
-def check(pods: int, policies: int, seed: int) -> int:
+def check(pods: int, policies: int, seed: int, cluster_policies: int = 0) -> int:
     """Compare the engine with `policy.semantics` on every pair and port; print disagreements."""
     from podnet.model.cluster import cluster_from_text
     from podnet.policy.engine import PolicyEngine, declared_ports
     from podnet.policy.semantics import allowed, pod_peer
 
-    cluster = cluster_from_text(generate(pods, policies, seed))
+    cluster = cluster_from_text(generate(pods, policies, seed, cluster_policies))
     engine = PolicyEngine(cluster)
     eps = [pod_peer(p, engine.version) for p in engine.pods]
     bad = 0
@@ -199,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--profile", type=int, metavar="PODS", help="profile one size")
     parser.add_argument("--check", type=int, metavar="PODS", help="check one size")
+    parser.add_argument(
+        "--cluster-policies", type=int, default=0, metavar="N",
+        help="also measure each size with N admin-tier policies",
+    )  # fmt: skip
     parser.add_argument("--measure", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -209,14 +219,23 @@ def main(argv: list[str] | None = None) -> int:
         profile(args.profile, round(args.profile * args.ratio), args.seed)
         return 0
     if args.check:
-        return check(args.check, round(args.check * args.ratio), args.seed)
+        n = args.cluster_policies
+        return check(args.check, round(args.check * args.ratio), args.seed, n)
 
     rows = []
     for size in (int(s) for s in args.sizes.split(",") if s.strip()):
         runs = args.repeat or (3 if size <= 1000 else 1)
-        rows.append(run_size(size, round(size * args.ratio), runs, args.seed))
-        r = rows[-1]
-        print(f"{size:,} pods: {r['total_s']:.3f} s, {r['peak_rss_mb']:,.0f} MB", file=sys.stderr)
+        for n in sorted({0, args.cluster_policies}):
+            rows.append(run_size(size, round(size * args.ratio), runs, args.seed, n))
+            r = rows[-1]
+            print(
+                f"{size:,} pods, {n} cluster policies: {r['total_s']:.3f} s,"
+                f" {r['peak_rss_mb']:,.0f} MB",
+                file=sys.stderr,
+            )
+        if args.cluster_policies:
+            ratio = rows[-1]["total_s"] / rows[-2]["total_s"]
+            print(f"{size:,} pods: {ratio:.2f}x with the cluster policies", file=sys.stderr)
     print(json.dumps(rows, indent=2) if args.json else table(rows, args.markdown))
     return 0
 

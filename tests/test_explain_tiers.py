@@ -239,16 +239,6 @@ def test_reach_applies_the_tiers(capsys, monkeypatch) -> None:  # type: ignore[n
     assert reach_cell(capsys, monkeypatch, "dev/deploy/sandbox", "shop/deploy/frontend", 8080)
 
 
-def test_reach_refuses_rather_than_ignore_the_tiers(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from podnet.policy import engine
-
-    monkeypatch.setattr(engine, "REFERENCE_PODS", 4)
-    code, out, err = run(capsys, monkeypatch, "reach", GUARDRAILS)
-    assert code == 2 and not out
-    assert "does not apply cluster-scoped admin policies yet beyond 4 pods" in err
-    assert "Traceback" not in err
-
-
 def test_lint_checks_the_tiers_and_finds_the_guardrails_clean(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     code, out, err = run(capsys, monkeypatch, "lint", GUARDRAILS)
     assert code == 0

@@ -1,6 +1,6 @@
 """The admin tiers on the upstream e2e model (x/y/z x a/b/c, ports 80 and 81): every item of the
 evaluation order, each with allowed and denied connections, through the per-connection semantics
-and the engine's matrix (which takes the reference's verdicts while it does not compile tiers)."""
+and the engine's matrix, which compiles the tiers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 
 from podnet.errors import InvalidValue
 from podnet.model.cluster import cluster_from_text
-from podnet.policy import engine as engine_module
 from podnet.policy import semantics
 from podnet.policy.engine import PolicyEngine
 from podnet.policy.semantics import Peer
@@ -338,13 +337,6 @@ def test_networks_match_node_addresses() -> None:
     cluster, by = hosts(cnp("d", 1, APP, egress=[out("Deny", {"networks": [f"{n1}/32"]})]))
     assert not verdict(cluster, by["db"], Peer(n1, None, "n1"))
     assert verdict(cluster, by["db"], by["web"])
-
-
-def test_reach_refuses_large_clusters_with_admin_tiers(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    cluster = model_cluster(text([cnp("d", 1, IN_X, ingress=[rule("Deny", Y)])]))
-    monkeypatch.setattr(engine_module, "REFERENCE_PODS", 3)
-    with pytest.raises(InvalidValue, match="does not apply cluster-scoped admin policies yet"):
-        PolicyEngine(cluster).matrix(80, "TCP")
 
 
 def test_without_cluster_policies_verdicts_carry_no_tiers() -> None:

@@ -1,15 +1,24 @@
-"""The NetworkPolicy engine: every pod-to-pod verdict of a port at once, with NumPy.
+"""The policy engine: every pod-to-pod verdict of a port at once, with NumPy.
 
 Compiled once per cluster and IP family:
 - pods that no policy can tell apart (same namespace, labels, named ports, host networking and
   address atom) share one *key*; the matrix is computed over keys, then expanded to pods;
-- ipBlock boundaries cut the address space into atoms, so a key's membership in every ipBlock is
-  one lookup;
+- ipBlock boundaries, and the admin tiers' `networks` and node addresses, cut the address space
+  into atoms, so a key's membership in every ipBlock or network is one lookup;
 - selectors are evaluated from label indexes, a vector over keys each;
-- each rule is a peer vector; the (subject key, rule) pairs are listed once, and for a port only
-  the port test runs per pair before the peers of the surviving pairs are ORed (`reduceat`).
+- each NetworkPolicy rule is a peer vector; the (subject key, rule) pairs are listed once, and for
+  a port only the port test runs per pair before the peers of the surviving pairs are ORed
+  (`reduceat`);
+- the admin tiers (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) group
+  keys once more, into *subject classes* (keys the same cluster policies select, with the same
+  named ports where ingress rules name one) and *peer classes* (keys every admin rule's peers
+  take alike, with the same named ports where egress rules name one). A rule is then a rectangle
+  of subject classes by peer classes; for a port, the tier's first match is found by writing the
+  rules' actions into a small (classes, classes) table from the last rule to the first, and the
+  verdicts reach the keys' rows as bit-packed planes.
 
-Pure, and exactly `policy.semantics` (the tests compare the two on random clusters).
+Pure, and exactly `policy.semantics` (the tests compare the two on random clusters, admin tiers
+included).
 """
 
 from __future__ import annotations
@@ -21,17 +30,22 @@ from ipaddress import ip_network
 
 import numpy as np
 
-from podnet.errors import InvalidValue
 from podnet.model.cluster import Cluster
+from podnet.model.cluster_policy import (
+    Action,
+    ClusterPolicy,
+    ClusterPolicyPeer,
+    ClusterPolicyRule,
+    Tier,
+)
 from podnet.model.objects import PROTOCOLS, IPBlock, NetworkPolicy, Pod, PolicyPeer, PolicyType
 from podnet.model.selectors import LabelSelector
 from podnet.policy.matrix import Probe, Reach
 
 _PROTO = {p: i for i, p in enumerate(PROTOCOLS)}
-# The admin tiers (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) are not
-# compiled yet: up to this many pods, the matrix of a cluster that has them is the reference's
-# (`policy.semantics`), pair by pair; beyond, it is refused rather than given without them.
-REFERENCE_PODS = 300
+# What an admin-tier rule does where it matches first; 0 in a tier's table: no rule matched.
+_ACCEPT, _DENY, _PASS = 1, 2, 3
+_ACTION = {Action.Accept: _ACCEPT, Action.Deny: _DENY, Action.Pass: _PASS}
 
 
 def pod_ports(
@@ -70,6 +84,19 @@ class _Rules:
     isolated: np.ndarray  # (K,) bool: some policy of this direction selects the key
 
 
+@dataclass(frozen=True)
+class _TierRule:
+    """An admin-tier rule, compiled: the rectangle of subject classes by peer classes it takes
+    (every peer class when it fails closed) and the ports it asks for."""
+
+    rows: np.ndarray  # subject classes its policy selects
+    cols: np.ndarray  # peer classes its peers take
+    action: int  # _ACCEPT, _DENY or _PASS; _DENY for a Deny or Pass rule that fails closed
+    all_ports: bool  # no protocols (or fails closed): every port and protocol
+    numeric: tuple[tuple[str, int, int], ...]  # (protocol, first, last port)
+    names: tuple[str, ...]  # named ports, resolved on the destination
+
+
 class PolicyEngine:
     def __init__(self, cluster: Cluster, version: int | None = None):
         self.cluster = cluster
@@ -87,6 +114,11 @@ class PolicyEngine:
         self._rules = {
             d: self._compile(policies, d) for d in (PolicyType.Ingress, PolicyType.Egress)
         }
+        self._cluster_peer_cache: dict[ClusterPolicyPeer, np.ndarray] = {}
+        # Per direction: the Admin tier's rules, then the Baseline tier's, in evaluation order.
+        self._tiers: dict[str, tuple[tuple[_TierRule, ...], tuple[_TierRule, ...]]] = {}
+        if cluster.cluster_policies and self.keys:
+            self._compile_tiers(cluster.cluster_policies)
 
     # grouping ------------------------------------------------------------------------------------
 
@@ -108,7 +140,7 @@ class PolicyEngine:
             for net in peer.networks
         ]
         if any(peer.nodes is not None for cp in self.cluster.cluster_policies
-               for rule in cp.egress for peer in rule.peers):  # fmt: skip
+               for rule in cp.ingress + cp.egress for peer in rule.peers):  # fmt: skip
             nets += [ip_network(ip) for node in self.cluster.nodes for ip in node.ips]
         for net in nets:
             if net.version == self.version:
@@ -133,6 +165,10 @@ class PolicyEngine:
         self.pod_key = pod_key
         self.reps = [self.pods[i] for i in reps]
         self.rep_ips = [self.ips[i] for i in reps]
+        # IPv6 addresses do not fit in int64: compare them as Python integers.
+        self._rep_int = np.array(
+            [int(ip) for ip in self.rep_ips], dtype=np.int64 if self.version == 4 else object
+        )
         n = len(reps)
         self.pod_network = np.array([not p.host_network for p in self.reps], dtype=bool)
         names = sorted({p.namespace for p in self.reps})
@@ -302,6 +338,176 @@ class PolicyEngine:
             isolated=isolated,
         )
 
+    # the admin tiers -----------------------------------------------------------------------------
+
+    def cluster_subject_vector(self, policy: ClusterPolicy) -> np.ndarray:
+        """(K,) bool: the keys an admin-tier policy's subject takes (never host-network ones)."""
+        subject = policy.subject
+        if subject.pods is not None:
+            v = self._namespaces_vector(subject.pods.namespace_selector) & self._labels_vector(
+                subject.pods.pod_selector
+            )
+        else:
+            assert subject.namespaces is not None
+            v = self._namespaces_vector(subject.namespaces)
+        return v & self.pod_network
+
+    def cluster_peer_vector(self, peer: ClusterPolicyPeer) -> np.ndarray:
+        """(K,) bool: the keys one `from`/`to` item of an admin-tier policy takes: pods on the pod
+        network for `namespaces` and `pods`, addresses for `nodes` and `networks` (pod and node
+        addresses alike), nothing for `domainNames` and unknown peers (`policy.semantics`)."""
+        cached = self._cluster_peer_cache.get(peer)
+        if cached is not None:
+            return cached
+        if peer.namespaces is not None:
+            v = self._namespaces_vector(peer.namespaces) & self.pod_network
+        elif peer.pods is not None:
+            v = (
+                self._namespaces_vector(peer.pods.namespace_selector)
+                & self._labels_vector(peer.pods.pod_selector)
+                & self.pod_network
+            )
+        elif peer.nodes is not None:
+            sel = peer.nodes
+            ips = {ip for n in self.cluster.nodes if sel.matches(n.labels) for ip in n.ips}
+            v = np.array([ip in ips for ip in self.rep_ips], dtype=bool).reshape(self.keys)
+        else:
+            v = np.zeros(self.keys, dtype=bool)
+            for net in peer.networks:
+                if net.version == self.version:
+                    low, high = int(net.network_address), int(net.broadcast_address)
+                    v |= (self._rep_int >= low) & (self._rep_int <= high)
+        self._cluster_peer_cache[peer] = v
+        return v
+
+    def _rule_peers(self, rule: ClusterPolicyRule) -> np.ndarray | None:
+        """(K,) bool: the keys a rule's peers take; None when the rule takes every connection
+        (a Deny or Pass rule that fails closed)."""
+        if rule.fails_closed and rule.action != Action.Accept:
+            return None
+        v = np.zeros(self.keys, dtype=bool)
+        for peer in rule.peers:
+            v |= self.cluster_peer_vector(peer)
+        return v
+
+    def _compile_tiers(self, policies: tuple[ClusterPolicy, ...]) -> None:
+        k = self.keys
+        directions = (PolicyType.Ingress, PolicyType.Egress)
+        subjects = np.array([self.cluster_subject_vector(p) for p in policies]).reshape(-1, k)
+
+        def named_ids(direction: str) -> list[int]:
+            """The named ports (of any protocol) the direction's rules ask for."""
+            used = {
+                e.named_port
+                for p in policies
+                for r in p.rules(direction)
+                for e in r.protocols
+                if e.named_port
+            }
+            return sorted(i for (name, _), i in self.named_id.items() if name in used)
+
+        # A named port resolves on the destination: the subject for ingress, the peer for egress.
+        # Keys that resolve one differently never share a class.
+        subject_sig = np.concatenate(
+            [subjects.T.astype(np.int32), self.named_port[named_ids(PolicyType.Ingress)].T], axis=1
+        )
+        self._subject_class, subject_reps = _classes(subject_sig)
+        peers = {
+            (pi, d, ri): self._rule_peers(rule)
+            for pi, pol in enumerate(policies)
+            for d in directions
+            for ri, rule in enumerate(pol.rules(d))
+        }
+        distinct = {v.tobytes(): v for v in peers.values() if v is not None}
+        peer_bits = np.array(list(distinct.values()), dtype=bool).reshape(-1, k).T
+        peer_sig = np.concatenate(
+            [
+                np.packbits(peer_bits, axis=1).view(np.uint8).astype(np.int32),
+                self.named_port[named_ids(PolicyType.Egress)].T,
+            ],
+            axis=1,
+        )
+        self._peer_class, peer_reps = _classes(peer_sig)
+        self._subject_named = self.named_port[:, subject_reps].T  # (subject classes, names)
+        self._peer_named = self.named_port[:, peer_reps].T  # (peer classes, names)
+        every_peer = np.arange(len(peer_reps))
+        for d in directions:
+            tiers: dict[Tier, list[_TierRule]] = {Tier.Admin: [], Tier.Baseline: []}
+            for pi, pol in enumerate(policies):
+                rows = np.flatnonzero(subjects[pi][subject_reps])
+                if not len(rows):
+                    continue
+                for ri, rule in enumerate(pol.rules(d)):
+                    v = peers[(pi, d, ri)]
+                    cols = every_peer if v is None else np.flatnonzero(v[peer_reps])
+                    if not len(cols):
+                        continue  # it matches nothing: the rules after it decide
+                    numeric = tuple(
+                        (e.protocol, e.port, e.end_port if e.end_port is not None else e.port)
+                        for e in rule.protocols
+                        if not e.named_port and e.port is not None
+                    )
+                    tiers[pol.tier].append(
+                        _TierRule(
+                            rows=rows,
+                            cols=cols,
+                            action=_DENY if v is None else _ACTION[rule.action],
+                            all_ports=v is None or not rule.protocols,
+                            numeric=numeric,
+                            names=tuple(e.named_port for e in rule.protocols if e.named_port),
+                        )
+                    )
+            if tiers[Tier.Admin] or tiers[Tier.Baseline]:
+                self._tiers[d] = (tuple(tiers[Tier.Admin]), tuple(tiers[Tier.Baseline]))
+
+    def _tier_table(
+        self, rules: tuple[_TierRule, ...], direction: str, port: int, protocol: str
+    ) -> np.ndarray:
+        """(subject classes, peer classes) int8: the action of the first of `rules` that matches
+        the port, 0 where none does. Written from the last rule to the first, so that the first
+        one that matches is the one left."""
+        table = np.zeros((len(self._subject_named), len(self._peer_named)), dtype=np.int8)
+        ingress = direction == PolicyType.Ingress
+        for rule in reversed(rules):
+            rows, cols = rule.rows, rule.cols
+            if not rule.all_ports and not any(
+                q == protocol and low <= port <= high for q, low, high in rule.numeric
+            ):
+                ids = [
+                    self.named_id[n, protocol] for n in rule.names if (n, protocol) in self.named_id
+                ]
+                if not ids:
+                    continue
+                if ingress:
+                    rows = rows[(self._subject_named[np.ix_(rows, ids)] == port).any(axis=1)]
+                else:
+                    cols = cols[(self._peer_named[np.ix_(cols, ids)] == port).any(axis=1)]
+            table[np.ix_(rows, cols)] = rule.action
+        return table
+
+    def _apply_tiers(
+        self, direction: str, lower: np.ndarray, isolated: np.ndarray, port: int, protocol: str
+    ) -> np.ndarray:
+        """The verdicts of a direction with the admin tiers around NetworkPolicy's: bit-packed
+        (K subject, ceil(K/8)) rows; `lower` holds NetworkPolicy's verdicts for the `isolated`
+        keys and ones elsewhere. An Admin Accept or Deny decides; else (no match, or Pass) the
+        NetworkPolicies that select the key decide; else a Baseline Deny denies; else allowed."""
+        admin, baseline = self._tiers[direction]
+        rows, columns = self._subject_class, self._peer_class
+
+        def plane(table: np.ndarray, action: int) -> np.ndarray:
+            return np.packbits((table == action)[:, columns], axis=1)
+
+        if baseline:
+            deny = plane(self._tier_table(baseline, direction, port, protocol), _DENY)
+            free = np.flatnonzero(~isolated)
+            lower[free] &= ~deny[rows[free]]
+        if admin:
+            table = self._tier_table(admin, direction, port, protocol)
+            accept, deny = plane(table, _ACCEPT), plane(table, _DENY)
+            lower = accept[rows] | (lower & ~deny[rows])
+        return lower
+
     # evaluation ----------------------------------------------------------------------------------
 
     def _rule_port_ok(self, rules: _Rules, port: int, protocol: str) -> np.ndarray:
@@ -312,14 +518,14 @@ class PolicyEngine:
         ok[r[hit]] = True
         return ok
 
-    def _direction(self, direction: str, port: int, protocol: str) -> np.ndarray:
-        """(K subject, K other) bool: what this direction allows, subject keys as rows."""
-        rules = self._rules[direction]
+    def _allowing(
+        self, rules: _Rules, direction: str, port: int, protocol: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The subject keys some NetworkPolicy rule of this direction takes, and, bit-packed, the
+        other keys their rules allow on the port."""
         k = self.keys
-        out = np.ones((k, k), dtype=bool)
-        out[rules.isolated] = False
         if not len(rules.pair_rule):
-            return out
+            return np.zeros(0, dtype=np.int64), np.zeros((0, (k + 7) // 8), dtype=np.uint8)
         rule_ok = self._rule_port_ok(rules, port, protocol)
         subj, rule = rules.pair_subject, rules.pair_rule
         q = _PROTO[protocol]
@@ -340,11 +546,27 @@ class PolicyEngine:
                 resolved &= self.named_port[nid[live]] == port
                 np.bitwise_or.at(masked, r[live], np.packbits(resolved, axis=1))
             peers = masked[rule]
-        if len(subj):
-            starts = np.flatnonzero(np.r_[True, subj[1:] != subj[:-1]])
-            rows = np.bitwise_or.reduceat(peers, starts, axis=0)
-            out[subj[starts]] = np.unpackbits(rows, axis=1, count=k).astype(bool)
-        return out
+        if not len(subj):
+            return np.zeros(0, dtype=np.int64), np.zeros((0, (k + 7) // 8), dtype=np.uint8)
+        starts = np.flatnonzero(np.r_[True, subj[1:] != subj[:-1]])
+        return subj[starts], np.bitwise_or.reduceat(peers, starts, axis=0)
+
+    def _direction(self, direction: str, port: int, protocol: str) -> np.ndarray:
+        """(K subject, K other) bool: what this direction allows, subject keys as rows."""
+        rules = self._rules[direction]
+        k = self.keys
+        subjects, allowing = self._allowing(rules, direction, port, protocol)
+        if direction not in self._tiers:
+            out = np.ones((k, k), dtype=bool)
+            out[rules.isolated] = False
+            if len(subjects):
+                out[subjects] = np.unpackbits(allowing, axis=1, count=k).astype(bool)
+            return out
+        packed = np.full((k, (k + 7) // 8), 0xFF, dtype=np.uint8)
+        packed[rules.isolated] = 0
+        packed[subjects] = allowing
+        packed = self._apply_tiers(direction, packed, rules.isolated, port, protocol)
+        return np.unpackbits(packed, axis=1, count=k).view(bool)
 
     def key_matrix(self, port: int, protocol: str = "TCP") -> np.ndarray:
         """(K, K) bool over keys: source key rows, destination key columns."""
@@ -354,8 +576,6 @@ class PolicyEngine:
 
     def matrix(self, port: int, protocol: str = "TCP") -> np.ndarray:
         """(N, N) bool over `self.pods`: allowed[src, dst]."""
-        if self.cluster.cluster_policies:
-            return self._reference_matrix(port, protocol)
         km = self.key_matrix(port, protocol)
         # Pods of one key share their row: expand the columns once per key, then copy rows.
         allowed = np.take(np.take(km, self.pod_key, axis=1), self.pod_key, axis=0)
@@ -367,26 +587,19 @@ class PolicyEngine:
             allowed[host] |= (nodes[host][:, None] == nodes[None, :]) & pod_net[None, :]
         return allowed
 
-    def _reference_matrix(self, port: int, protocol: str) -> np.ndarray:
-        """The matrix of a cluster with admin tiers, which the engine does not compile yet: the
-        reference's verdict for every pair, on clusters small enough for it."""
-        from podnet.policy.semantics import Peer, allowed
 
-        n = len(self.pods)
-        if n > REFERENCE_PODS:
-            why = (
-                f"the matrix does not apply cluster-scoped admin policies yet beyond"
-                f" {REFERENCE_PODS} pods (this cluster has {n} and"
-                f" {len(self.cluster.cluster_policies)} such policies); use explain or trace for"
-                " single connections"
-            )
-            raise InvalidValue("cluster", self.cluster.name, why, message=why)
-        ends = [Peer(ip, p, p.node_name) for p, ip in zip(self.pods, self.ips, strict=True)]
-        out = np.empty((n, n), dtype=bool)
-        for i, src in enumerate(ends):
-            for j, dst in enumerate(ends):
-                out[i, j] = allowed(self.cluster, src, dst, port, protocol)
-        return out
+def _classes(signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the class of each row, the first row of each class): rows with equal signatures share a
+    class, numbered in order of first appearance."""
+    index: dict[bytes, int] = {}
+    classes = np.empty(len(signatures), dtype=np.int64)
+    firsts: list[int] = []
+    for i, row in enumerate(np.ascontiguousarray(signatures)):
+        c = index.setdefault(row.tobytes(), len(index))
+        if c == len(firsts):
+            firsts.append(i)
+        classes[i] = c
+    return classes, np.array(firsts, dtype=np.int64)
 
 
 def _transpose(m: np.ndarray, block: int = 256) -> np.ndarray:
